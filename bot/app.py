@@ -1,0 +1,281 @@
+"""Composition root: config -> storage -> content -> engine -> features -> channels.
+
+The only module that knows every part. It also owns the delivery pipeline: inbound events are
+recorded durably (inbox) before a webhook is acknowledged, processed in arrival order per person,
+and replies are sent through the channel adapters; notifications go through the outbox, which
+survives a crash and honours a blocked user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.config import Settings
+from bot.core.engine import Engine, _KeyedLocks, system_clock
+from bot.core.events import (
+    Address,
+    Inbound,
+    Outgoing,
+    Receipt,
+    content_from_json,
+    inbound_from_json,
+    inbound_to_json,
+)
+from bot.core.forms import FormRunner, load_forms
+from bot.core.texts import Texts
+from storage import contacts as contacts_repo
+from storage import events as events_repo
+from storage import outbox as outbox_repo
+from storage.crypto import DataCipher
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Feature modules, wired in this order. Each exposes register(engine).
+FEATURES: tuple[str, ...] = ("handlers.start", "handlers.rights")
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    engine: Engine
+    texts: Texts
+    channels: dict[str, Channel] = field(default_factory=dict)
+    web_app: web.Application | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _locks: _KeyedLocks = field(default_factory=_KeyedLocks)
+    _outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.AppRunner | None = None
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def process(self, inbound: Inbound) -> list[Outgoing]:
+        """Handle one event and send its replies, in order per person."""
+        async with self._locks.hold((inbound.channel, inbound.user_id)):
+            outs = await self.engine.handle(inbound)
+            await self.send(outs)
+        return outs
+
+    async def ingest(self, inbound: Inbound) -> None:
+        """Record the event durably, then process it in the background.
+
+        Returns once the event is committed, so a webhook acknowledged after this call never
+        loses an update; a duplicate delivery is recognised here and dropped.
+        """
+        async with self.db.transaction() as session:
+            event_id = await events_repo.record_inbox(
+                session, inbound.dedupe_key, inbound.channel, inbound_to_json(inbound)
+            )
+        if event_id is None:
+            log.info("duplicate delivery %s acknowledged, not processed", inbound.dedupe_key)
+            return
+        self._spawn(self._process_recorded(event_id, inbound))
+
+    async def _process_recorded(self, event_id: int, inbound: Inbound) -> None:
+        try:
+            await self.process(inbound)
+        except Exception as exc:  # the engine already answers errors; this is delivery
+            log.exception("processing %s failed", inbound.dedupe_key)
+            async with self.db.transaction() as session:
+                await events_repo.finish_inbox(session, event_id, error=repr(exc), give_up=True)
+            return
+        async with self.db.transaction() as session:
+            await events_repo.finish_inbox(session, event_id)
+
+    async def recover_inbox(self) -> int:
+        """Process events recorded before a crash but never finished."""
+        async with self.db.transaction() as session:
+            rows = await events_repo.pending_inbox(session, limit=1000)
+            pending = [(row.id, inbound_from_json(row.payload)) for row in rows]
+        for event_id, inbound in pending:
+            await self._process_recorded(event_id, inbound)
+        return len(pending)
+
+    # -- outbound --------------------------------------------------------------------------
+    async def send(self, outs: Iterable[Outgoing]) -> list[Receipt]:
+        receipts = []
+        for out in outs:
+            receipt = await self._send_one(out)
+            receipts.append(receipt)
+        return receipts
+
+    async def _send_one(self, out: Outgoing) -> Receipt:
+        channel = self.channels.get(out.address.channel)
+        if channel is None:
+            log.warning("no channel %s for an outgoing message", out.address.channel)
+            return Receipt(ok=False, error="no channel")
+        try:
+            receipt = await channel.send(out)
+        except Exception as exc:  # adapters should not raise; never let one kill delivery
+            log.exception("channel %s failed to send", out.address.channel)
+            receipt = Receipt(ok=False, error=repr(exc))
+        if receipt.error == "blocked":
+            async with self.db.transaction() as session:
+                await contacts_repo.mark_unreachable(
+                    session, out.address.channel, out.address.chat_id
+                )
+        try:
+            await self.engine.delivered(out, receipt)
+        except Exception:
+            log.exception("delivery hook failed for tag %s", out.tag)
+        return receipt
+
+    async def flush_outbox(self, now: datetime | None = None) -> int:
+        """Send every due outbox message once; returns how many were sent."""
+        now = now or self.engine.clock()
+        async with self.db.transaction() as session:
+            rows = await outbox_repo.claim_due(session, now)
+            batch = [(row.id, row.channel, row.chat_id, row.thread_id, row.content, row.tag)
+                     for row in rows]  # fmt: skip
+            for row in rows:
+                row.status = "sending"
+        sent = 0
+        for row_id, channel, chat_id, thread_id, content, tag in batch:
+            out = Outgoing(Address(channel, chat_id, thread_id), content_from_json(content), tag)
+            receipt = await self._send_one(out)
+            async with self.db.transaction() as session:
+                row = await session.get(outbox_repo.OutboxMessage, row_id)
+                if row is None:
+                    continue
+                if receipt.ok:
+                    outbox_repo.mark_sent(row, self.engine.clock())
+                    sent += 1
+                else:
+                    row.status = "pending"
+                    final = receipt.error in ("blocked", "no channel")
+                    outbox_repo.mark_failed(row, self.engine.clock(), receipt.error or "", final=final)
+        return sent
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_kick.wait(), timeout=5)
+            self._outbox_kick.clear()
+            try:
+                await self.flush_outbox()
+            except Exception:
+                log.exception("outbox dispatch failed")
+
+    async def _job_loop(self, name: str, seconds: float, job: Callable[[datetime], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job(self.engine.clock())
+                self._outbox_kick.set()
+            except Exception:
+                log.exception("job %s failed", name)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    def deliver_for(self, channel: Channel) -> Callable[[Inbound], Any]:
+        """Console waits for its replies; network channels record durably and return fast."""
+        return self.process if channel.name == "console" else self.ingest
+
+    async def start(self, *, background: bool = True) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                outbox_repo.OutboxMessage.__table__.update()
+                .where(outbox_repo.OutboxMessage.status == "sending")
+                .values(status="pending")
+            )
+        webhooks = [c for c in self.channels.values() if getattr(c, "uses_webhook", False)]
+        if webhooks:
+            self.web_app = build_web_app(self)
+            self._runner = web.AppRunner(self.web_app)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
+            await site.start()
+            log.info("HTTP on %s:%s", self.settings.http_host, self.settings.http_port)
+        for channel in self.channels.values():
+            if channel.name != "console":
+                await channel.start(self.deliver_for(channel))
+        if background:
+            self._spawn(self.recover_inbox())
+            self._spawn(self._outbox_loop())
+            for name, seconds, job in self.engine.jobs:
+                self._spawn(self._job_loop(name, seconds, job))
+
+    async def stop(self) -> None:
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.db.dispose()
+
+    async def prune(self, keep: timedelta = timedelta(days=7)) -> None:
+        async with self.db.transaction() as session:
+            await events_repo.prune_events(session, self.engine.clock() - keep)
+
+
+def build_web_app(app: App) -> web.Application:
+    from bot.web import make_web_app
+
+    return make_web_app(app.channels.values(), app.deliver_for, app.db)
+
+
+def build_channels(settings: Settings) -> list[Channel]:
+    channels: list[Channel] = []
+    if settings.telegram_token:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(
+            TelegramChannel(
+                settings.telegram_token,
+                api_base=settings.telegram_api_base,
+                webhook_url=settings.telegram_webhook_url,
+                webhook_secret=settings.telegram_webhook_secret,
+            )
+        )
+    return channels
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    channels: Iterable[Channel] | None = None,
+    clock: Callable[[], datetime] = system_clock,
+    create_schema: bool = False,
+    features: Iterable[str] = FEATURES,
+) -> App:
+    """Assemble the bot. ``create_schema`` creates tables directly (in-memory test databases);
+    real databases are migrated with Alembic (`congdoan-bot db upgrade`)."""
+    import importlib
+
+    db = Database(settings.database_url)
+    if create_schema:
+        await db.create_all()
+    constants = {"hotline": settings.hotline, "federation": settings.federation}
+    texts = Texts.load(settings.content_dir / "vi", constants)
+    channel_list = list(channels) if channels is not None else build_channels(settings)
+    buttonless = {c.name for c in channel_list if not c.capabilities.buttons} | {"console"}
+    cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
+    engine = Engine(db, texts, clock=clock, buttonless_channels=buttonless)
+    engine.services.update(settings=settings, crypto=cipher)
+    engine.services["forms"] = FormRunner(engine, load_forms(settings.content_dir / "flows"))
+    for name in features:
+        importlib.import_module(name).register(engine)
+    from handlers.start import register_placeholders
+
+    register_placeholders(engine)
+    app = App(settings, db, engine, texts, {c.name: c for c in channel_list})
+    engine.after_commit.append(app._outbox_kick.set)
+    return app

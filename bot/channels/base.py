@@ -1,0 +1,94 @@
+"""What every channel adapter provides, and the rendering fallbacks they share.
+
+An adapter turns platform events into ``Inbound`` records and hands them to ``deliver`` (the
+app's pipeline: engine -> send replies); it renders ``Outgoing`` items within its platform's
+limits and reports a ``Receipt``. Adapters never decide what to say.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.core.events import Choice, Inbound, Outgoing, Receipt
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+Deliver = Callable[[Inbound], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    buttons: bool
+    max_text: int
+    can_message_first: bool
+    edit: bool = False
+    request_contact: bool = False
+    photos: bool = True
+    topics: bool = False
+
+
+class Channel(ABC):
+    name: str
+    capabilities: Capabilities
+    uses_webhook: bool = False  # True when events arrive through the shared web app
+
+    async def start(self, deliver: Deliver) -> None:  # noqa: B027 - optional hook
+        """Begin receiving (start polling tasks). Webhook channels receive through the web app."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Stop receiving and close sessions."""
+
+    def setup_web(self, app: web.Application, deliver: Deliver) -> None:  # noqa: B027
+        """Add webhook routes to the shared aiohttp application, if the channel has any."""
+
+    @abstractmethod
+    async def send(self, out: Outgoing) -> Receipt:
+        """Deliver one item; never raise for platform errors, report them in the receipt."""
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…:])\s+|\n+")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split at sentence or line boundaries so no part exceeds ``limit`` characters.
+
+    A single sentence longer than the limit is cut at the last space before it, and as a last
+    resort hard-cut, so the function always terminates with parts within the limit.
+    """
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        if not sentence:
+            continue
+        while len(sentence) > limit:
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > limit // 2 else limit
+            pieces.append(sentence[:cut].rstrip())
+            sentence = sentence[cut:].lstrip()
+        pieces.append(sentence)
+    parts: list[str] = []
+    current = ""
+    for piece in pieces:
+        candidate = f"{current}\n{piece}" if current else piece
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            parts.append(current)
+            current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def numbered_list(text: str, options: tuple[Choice, ...]) -> str:
+    """The buttonless rendering of choices: the number a person types picks the option."""
+    lines = [text, ""] if text else []
+    lines += [f"{i}. {choice.label}" for i, choice in enumerate(options, 1)]
+    lines.append("(Bạn gõ số để chọn)")
+    return "\n".join(lines)

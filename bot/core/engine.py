@@ -1,0 +1,355 @@
+"""The engine: one Inbound in, the replies out, with the conversation state saved in between.
+
+It resolves the person behind a channel account, serialises work per person (an in-process
+lock plus a row lock for several processes on PostgreSQL), refuses a delivery it has already
+processed, routes (global commands, the active flow, button payloads, free text), saves the
+state and writes notifications for other people to the outbox — all in one transaction, so a
+crash never leaves half a conversation step behind. The engine never sends: the caller does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.events import (
+    Address,
+    Choice,
+    Choices,
+    Inbound,
+    Kind,
+    Outgoing,
+    Receipt,
+    RequestContact,
+    Text,
+    content_to_json,
+)
+from bot.core.texts import Texts
+from storage import contacts as contacts_repo
+from storage import events as events_repo
+from storage import outbox as outbox_repo
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Ctx"], Awaitable[list[Outgoing] | None]]
+DeliveryHook = Callable[[AsyncSession, Outgoing, Receipt], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+MAX_TEXT = 4000  # longer input is cut before routing; nobody types more on a phone
+_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Ctx:
+    """What a handler sees: the event, the person, their state, and ways to answer."""
+
+    inbound: Inbound
+    contact_id: int
+    session: AsyncSession
+    texts: Texts
+    now: datetime
+    engine: Engine
+    flow: str | None = None
+    step: str | None = None
+    flow_version: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    notifications: list[Outgoing] = field(default_factory=list)
+    first_contact: bool = False
+
+    @property
+    def services(self) -> dict[str, Any]:
+        return self.engine.services
+
+    @property
+    def address(self) -> Address:
+        return self.inbound.address
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.texts(key, **params)
+
+    def say(self, key: str, **params: Any) -> Outgoing:
+        return Outgoing(self.address, Text(self.texts(key, **params)))
+
+    def text(self, text: str) -> Outgoing:
+        return Outgoing(self.address, Text(text))
+
+    def choices(self, text: str, options: list[tuple[str, str]]) -> Outgoing:
+        return Outgoing(self.address, Choices(text, tuple(Choice(lbl, p) for lbl, p in options)))
+
+    def start_flow(self, flow: str, step: str | None, data: dict[str, Any] | None = None,
+                   version: int = 0) -> None:  # fmt: skip
+        self.flow, self.step, self.flow_version = flow, step, version
+        self.data = {k: v for k, v in self.data.items() if k.startswith("_")} | (data or {})
+
+    def clear_flow(self) -> None:
+        self.flow, self.step, self.flow_version = None, None, 0
+        self.data = {k: v for k, v in self.data.items() if k.startswith("_")}
+
+    def notify(self, out: Outgoing) -> None:
+        """Send to someone else (staff, a volunteer, this worker later) through the outbox."""
+        self.notifications.append(out)
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per key (FIFO for waiters), dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, list[Any]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._locks.pop(key, None)
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        texts: Texts,
+        *,
+        clock: Clock = system_clock,
+        buttonless_channels: set[str] | None = None,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.db = db
+        self.texts = texts
+        self.clock = clock
+        self.buttonless_channels = set(buttonless_channels or ())
+        self.services: dict[str, Any] = services if services is not None else {}
+        self.commands: dict[str, Handler] = {}
+        self.payloads: dict[str, Handler] = {}
+        self.flows: dict[str, Handler] = {}
+        self.text_handlers: list[Handler] = []
+        self.group_handlers: list[Handler] = []
+        self.first_contact_handler: Handler | None = None
+        self.fallback: Handler | None = None
+        self.error_handler: Handler | None = None
+        self.delivery_hooks: dict[str, DeliveryHook] = {}
+        self.jobs: list[tuple[str, float, Callable[[datetime], Awaitable[None]]]] = []
+        self.after_commit: list[Callable[[], None]] = []
+        self._user_locks = _KeyedLocks()
+        self._contact_locks = _KeyedLocks()
+        self._pending_kick = False
+
+    # -- registration (app.py wires features in) ---------------------------------------------
+    def command(self, name: str, handler: Handler) -> None:
+        self.commands[name.lower()] = handler
+
+    def payload(self, prefix: str, handler: Handler) -> None:
+        self.payloads[prefix] = handler
+
+    def flow(self, name: str, handler: Handler) -> None:
+        self.flows[name] = handler
+
+    def text(self, handler: Handler) -> None:
+        """Free-text handlers, tried in order; each returns None to pass."""
+        self.text_handlers.append(handler)
+
+    def group(self, handler: Handler) -> None:
+        """Handlers for group chats (the staff group); other groups are ignored."""
+        self.group_handlers.append(handler)
+
+    def on_delivered(self, tag_prefix: str, hook: DeliveryHook) -> None:
+        self.delivery_hooks[tag_prefix] = hook
+
+    def every(self, name: str, seconds: float, job: Callable[[datetime], Awaitable[None]]) -> None:
+        """A periodic job (reminders, response-time clocks); the app runs it, tests call it."""
+        self.jobs.append((name, seconds, job))
+
+    # -- the contract -------------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> list[Outgoing]:
+        """Process one event; returns replies to send. Never raises for bad input."""
+        inbound = self._sanitise(inbound)
+        async with self._user_locks.hold((inbound.channel, inbound.user_id)):
+            try:
+                return await self._handle_locked(inbound)
+            except Exception:
+                log.exception("engine failed on %s", inbound.dedupe_key)
+                return self._error_reply(inbound)
+
+    async def delivered(self, out: Outgoing, receipt: Receipt) -> None:
+        if not out.tag:
+            return
+        hook = self.delivery_hooks.get(out.tag.split(":", 1)[0])
+        if hook is None:
+            return
+        async with self.db.transaction() as session:
+            await hook(session, out, receipt)
+
+    async def run_in_context(
+        self, contact_id: int, address: Address, handler: Handler
+    ) -> list[Outgoing]:
+        """Run a handler for a contact outside an inbound event (scheduler, staff actions)."""
+        synthetic = Inbound(address, "", Kind.TEXT, dedupe_key="")
+        async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
+            await contacts_repo.lock_contact(session, contact_id)
+            state = await contacts_repo.load_state(session, contact_id)
+            ctx = self._ctx(synthetic, contact_id, session, state)
+            outs = list(await handler(ctx) or [])
+            self._save(ctx, state, outs)
+            self._write_outbox(session, ctx.notifications + outs)
+        self._fire_after_commit()
+        return []
+
+    # -- internals -----------------------------------------------------------------------------
+    def _sanitise(self, inbound: Inbound) -> Inbound:
+        text = inbound.text or ""
+        if len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT]
+        return replace(inbound, text=text.strip()) if text != inbound.text else inbound
+
+    def _error_reply(self, inbound: Inbound) -> list[Outgoing]:
+        if inbound.chat_type != "private":
+            return []
+        return [Outgoing(inbound.address, Text(self.texts("common.error")))]
+
+    def _ctx(self, inbound: Inbound, contact_id: int, session: AsyncSession, state: Any) -> Ctx:
+        return Ctx(
+            inbound=inbound,
+            contact_id=contact_id,
+            session=session,
+            texts=self.texts,
+            now=self.clock(),
+            engine=self,
+            flow=state.flow,
+            step=state.step,
+            flow_version=state.flow_version or 0,
+            data=dict(state.data or {}),
+        )
+
+    async def _handle_locked(self, inbound: Inbound) -> list[Outgoing]:
+        if inbound.chat_type != "private":
+            return await self._handle_group(inbound)
+        async with self.db.transaction() as session:
+            identity = await contacts_repo.resolve_identity(
+                session, inbound.channel, inbound.user_id, inbound.address.chat_id
+            )
+            contact_id = identity.contact_id
+        async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
+            await contacts_repo.lock_contact(session, contact_id)
+            if inbound.dedupe_key and not await events_repo.claim_event(
+                session, inbound.dedupe_key
+            ):
+                log.info("duplicate delivery %s skipped", inbound.dedupe_key)
+                return []
+            identity = await contacts_repo.resolve_identity(
+                session, inbound.channel, inbound.user_id, inbound.address.chat_id
+            )
+            first = identity.last_inbound_at is None
+            await contacts_repo.touch_identity(session, identity, inbound.message_id, self.clock())
+            state = await contacts_repo.load_state(session, contact_id)
+            ctx = self._ctx(self._map_number(inbound, state.data or {}), contact_id, session, state)
+            ctx.first_contact = first
+            outs = await self._route(ctx)
+            self._save(ctx, state, outs)
+            self._write_outbox(session, ctx.notifications)
+        self._fire_after_commit()
+        return outs
+
+    async def _handle_group(self, inbound: Inbound) -> list[Outgoing]:
+        if not self.group_handlers:
+            return []
+        async with self.db.transaction() as session:
+            if inbound.dedupe_key and not await events_repo.claim_event(
+                session, inbound.dedupe_key
+            ):
+                return []
+            ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self)
+            for handler in self.group_handlers:
+                outs = await handler(ctx)
+                if outs is not None:
+                    self._write_outbox(session, ctx.notifications)
+                    break
+            else:
+                outs = []
+        self._fire_after_commit()
+        return outs
+
+    def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
+        """On channels without buttons a typed number picks the option shown last."""
+        if inbound.kind is not Kind.TEXT or inbound.channel not in self.buttonless_channels:
+            return inbound
+        options = data.get("_choices") or []
+        match = _NUMBER.match(inbound.text)
+        if not match or not options:
+            return inbound
+        index = int(match.group(1))
+        if 1 <= index <= len(options):
+            return replace(inbound, kind=Kind.BUTTON, payload=options[index - 1])
+        return inbound
+
+    async def _route(self, ctx: Ctx) -> list[Outgoing]:
+        inbound = ctx.inbound
+        if inbound.kind is Kind.COMMAND and inbound.command in self.commands:
+            return list(await self.commands[inbound.command](ctx) or [])
+        if ctx.first_contact and self.first_contact_handler and inbound.kind is not Kind.BUTTON:
+            return list(await self.first_contact_handler(ctx) or [])
+        if ctx.flow and ctx.flow in self.flows:
+            outs = await self.flows[ctx.flow](ctx)
+            if outs is not None:
+                return list(outs)
+        if inbound.kind is Kind.BUTTON and inbound.payload:
+            handler = self.payloads.get(inbound.payload.split(":", 1)[0])
+            if handler is not None:
+                outs = await handler(ctx)
+                if outs is not None:
+                    return list(outs)
+        if inbound.kind is Kind.TEXT and inbound.text:
+            for handler in self.text_handlers:
+                outs = await handler(ctx)
+                if outs is not None:
+                    return list(outs)
+        if self.fallback is not None:
+            return list(await self.fallback(ctx) or [])
+        return []
+
+    def _save(self, ctx: Ctx, state: Any, outs: list[Outgoing]) -> None:
+        data = dict(ctx.data)
+        last_choices = [o.content for o in outs if isinstance(o.content, Choices | RequestContact)]
+        if last_choices:
+            data["_choices"] = [c.payload for c in last_choices[-1].options]
+        else:
+            data.pop("_choices", None)
+        contacts_repo.save_state(
+            state, flow=ctx.flow, step=ctx.step, data=data, flow_version=ctx.flow_version
+        )
+
+    def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> None:
+        for out in outs:
+            outbox_repo.enqueue(
+                session,
+                channel=out.address.channel,
+                chat_id=out.address.chat_id,
+                thread_id=out.address.thread_id,
+                content=content_to_json(out.content),
+                tag=out.tag,
+            )
+        if outs:
+            self._pending_kick = True
+
+    def _fire_after_commit(self) -> None:
+        if self._pending_kick:
+            self._pending_kick = False
+            for callback in self.after_commit:
+                callback()

@@ -1,0 +1,201 @@
+"""The neutral records every channel speaks: one ``Inbound`` in, a list of ``Outgoing`` out.
+
+Adapters translate platform events into these and back; nothing past the adapter knows which
+platform a person used. Ids are strings everywhere because Zalo ids overflow 64-bit integers in
+some clients and Telegram chat ids are negative for groups.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    BUTTON = "button"
+    CONTACT = "contact"
+    MEDIA = "media"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes: a chat on a channel, optionally a thread (forum topic)."""
+
+    channel: str
+    chat_id: str
+    thread_id: str | None = None
+
+
+def nfc(text: str | None) -> str | None:
+    return unicodedata.normalize("NFC", text) if text is not None else None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One event from a person, already normalised to NFC.
+
+    ``dedupe_key`` is unique per platform delivery (Telegram update_id, Zalo message id); the
+    engine refuses to process the same key twice. ``chat_type`` lets the engine ignore groups
+    other than the configured staff group.
+    """
+
+    address: Address
+    user_id: str
+    kind: Kind
+    dedupe_key: str
+    display_name: str = ""
+    text: str = ""
+    command: str | None = None
+    args: str = ""
+    payload: str | None = None
+    phone: str | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    chat_type: str = "private"
+    media: tuple[str, ...] = ()
+    edited: bool = False
+
+    @property
+    def channel(self) -> str:
+        return self.address.channel
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A message with buttons. Channels without buttons render a numbered list."""
+
+    text: str
+    options: tuple[Choice, ...]
+
+
+@dataclass(frozen=True)
+class RequestContact:
+    """Ask for the phone number with a share-contact button where the channel has one."""
+
+    text: str
+    button_label: str
+    options: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoveKeyboard:
+    text: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    data: bytes
+    caption: str = ""
+    filename: str = "image.png"
+
+
+@dataclass(frozen=True)
+class RelayCopy:
+    """Copy a message that already exists on the same channel (e.g. a worker's photo)."""
+
+    from_chat_id: str
+    message_id: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class CreateTopic:
+    """Open a forum topic in a group; the adapter reports the new thread id in the receipt."""
+
+    name: str
+
+
+Content = Text | Choices | RequestContact | RemoveKeyboard | Photo | RelayCopy | CreateTopic
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One content item for one address.
+
+    ``tag`` is an opaque correlation string: after delivery the app hands the platform's receipt
+    (message id, thread id) back to the engine with the tag, so a handler can link e.g. a staff
+    group message to the case it belongs to.
+    """
+
+    address: Address
+    content: Content
+    tag: str | None = None
+    reply_to: str | None = None
+
+    @property
+    def text(self) -> str:
+        c = self.content
+        if isinstance(c, Photo | RelayCopy):
+            return c.caption
+        if isinstance(c, CreateTopic):
+            return c.name
+        return c.text
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a channel reports after sending: the platform's message id and thread id."""
+
+    message_id: str | None = None
+    thread_id: str | None = None
+    ok: bool = True
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_CONTENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (Text, Choices, RequestContact, RemoveKeyboard, Photo, RelayCopy, CreateTopic)
+}
+
+
+def content_to_json(content: Content) -> dict[str, object]:
+    """A JSON-safe form for the outbox table."""
+    import base64
+    from dataclasses import asdict
+
+    data = asdict(content)
+    if isinstance(content, Photo):
+        data["data"] = base64.b64encode(content.data).decode("ascii")
+    return {"type": type(content).__name__, **data}
+
+
+def content_from_json(data: dict[str, object]) -> Content:
+    import base64
+
+    values = dict(data)
+    cls = _CONTENT_TYPES[str(values.pop("type"))]
+    if cls is Photo:
+        values["data"] = base64.b64decode(str(values["data"]))
+    if "options" in values:
+        values["options"] = tuple(Choice(**o) for o in values["options"])  # type: ignore[union-attr]
+    return cls(**values)  # type: ignore[no-any-return]
+
+
+def inbound_to_json(inbound: Inbound) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(inbound)
+
+
+def inbound_from_json(data: dict[str, object]) -> Inbound:
+    values = dict(data)
+    values["address"] = Address(**values["address"])  # type: ignore[arg-type]
+    values["kind"] = Kind(values["kind"])
+    values["media"] = tuple(values.get("media") or ())  # type: ignore[arg-type]
+    return Inbound(**values)  # type: ignore[arg-type]

@@ -1,0 +1,376 @@
+"""One generic form runner for every questionnaire (join, lead report, legal question).
+
+A form is data (content/flows/*.toml): slots in order, each with a prompt, a validator, optional
+choices and a condition. The runner asks one question per message, with "Quay lại" and "Huỷ",
+shows a confirmation screen with "Sửa" per field and "Gửi", and resumes after a restart from the
+state row. When a form's version changes, a half-finished form resumes at the first slot that
+has no valid value rather than being thrown away.
+
+Slots marked ``personal = true`` are kept encrypted in the conversation state, so a name or
+phone number typed into a half-finished form is never in the database in plain text.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.core.engine import Ctx, Engine
+from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
+from bot.core.textnorm import fold
+
+# -- validation results ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Valid:
+    value: Any
+    shown: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    error_key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Several possible values (e.g. areas): the worker picks one by button or number."""
+
+    options: tuple[tuple[str, str], ...]  # (value, shown)
+    prompt_key: str = "form.pick"
+
+
+Result = Valid | Invalid | Candidates
+Validator = Callable[[Ctx, str], Awaitable[Result]]
+Submit = Callable[[Ctx, dict[str, Any]], Awaitable[list[Outgoing]]]
+
+# -- form description -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    value: str
+    label_key: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    prompt: str
+    label: str
+    validator: str = "text"
+    input: str = "text"  # text | choice | phone
+    optional: bool = False
+    personal: bool = False
+    choices: tuple[SlotChoice, ...] = ()
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    name: str
+    version: int
+    slots: tuple[Slot, ...]
+    confirm: str
+    submit: str
+    cancelled: str = "form.cancelled"
+
+    def slot(self, name: str) -> Slot | None:
+        return next((s for s in self.slots if s.name == name), None)
+
+
+def load_form(path: Path) -> FormSpec:
+    raw = tomllib.loads(path.read_text("utf-8"))
+    slots = tuple(
+        Slot(
+            name=s["name"],
+            prompt=s["prompt"],
+            label=s["label"],
+            validator=s.get("validator", "choice" if s.get("choices") else "text"),
+            input=s.get("input", "choice" if s.get("choices") else "text"),
+            optional=bool(s.get("optional", False)),
+            personal=bool(s.get("personal", False)),
+            choices=tuple(SlotChoice(c["value"], c["label"]) for c in s.get("choices", [])),
+            when=s.get("when"),
+        )
+        for s in raw["slot"]
+    )
+    return FormSpec(
+        name=raw["name"],
+        version=int(raw.get("version", 1)),
+        slots=slots,
+        confirm=raw["confirm"],
+        submit=raw.get("submit", raw["name"]),
+        cancelled=raw.get("cancelled", "form.cancelled"),
+    )
+
+
+def load_forms(directory: Path) -> dict[str, FormSpec]:
+    return {spec.name: spec for spec in map(load_form, sorted(directory.glob("*.toml")))}
+
+
+_COND = re.compile(r"^\s*(\w+)\s*(==|!=|in|not in)\s*(.+?)\s*$")
+
+
+def condition_holds(expr: str | None, values: dict[str, Any]) -> bool:
+    """Tiny condition language: ``slot == 'x'``, ``slot != 'x'``, ``slot in ['a', 'b']``."""
+    if not expr:
+        return True
+    match = _COND.match(expr)
+    if not match:
+        raise ValueError(f"bad condition: {expr!r}")
+    name, op, rhs = match.groups()
+    value = values.get(name)
+    items = [x.strip().strip("'\"") for x in rhs.strip("[]").split(",")]
+    if op == "==":
+        return value == items[0]
+    if op == "!=":
+        return value != items[0]
+    if op == "in":
+        return value in items
+    return value not in items
+
+
+_BACK_WORDS = {"quay lai", "quay lại", "lui", "back", "/back"}
+_CANCEL_WORDS = {"huy", "huỷ", "hủy", "thoat", "cancel", "dung", "dừng"}
+
+
+class FormRunner:
+    """Runs FormSpecs through the engine: registered as the handler of each form's flow name."""
+
+    def __init__(self, engine: Engine, forms: dict[str, FormSpec]) -> None:
+        self.engine = engine
+        self.forms = forms
+        self.validators: dict[str, Validator] = {"text": _plain_text, "choice": _choice_only}
+        self.submitters: dict[str, Submit] = {}
+        for name in forms:
+            engine.flow(name, self.handle)
+        engine.payload("form", self.stale_button)
+
+    def validator(self, name: str, fn: Validator) -> None:
+        self.validators[name] = fn
+
+    def on_submit(self, name: str, fn: Submit) -> None:
+        self.submitters[name] = fn
+
+    # -- public API for handlers ----------------------------------------------------------
+    async def start(
+        self, ctx: Ctx, name: str, prefill: dict[str, tuple[Any, str]] | None = None
+    ) -> list[Outgoing]:
+        spec = self.forms[name]
+        ctx.start_flow(name, None, {"form": {}, "shown": {}}, spec.version)
+        for slot_name, (value, shown) in (prefill or {}).items():
+            self._store(ctx, spec.slot(slot_name), value, shown)
+        return self._next(ctx, spec)
+
+    def values(self, ctx: Ctx) -> dict[str, Any]:
+        """Decrypted values of the active form."""
+        crypto = ctx.services.get("crypto")
+        raw = dict(ctx.data.get("form", {}))
+        spec = self.forms.get(ctx.flow or "")
+        if spec and crypto:
+            for slot in spec.slots:
+                if slot.personal and raw.get(slot.name) is not None:
+                    raw[slot.name] = crypto.decrypt(raw[slot.name])
+        return raw
+
+    # -- the flow handler -----------------------------------------------------------------
+    async def handle(self, ctx: Ctx) -> list[Outgoing] | None:
+        spec = self.forms[ctx.flow or ""]
+        inbound = ctx.inbound
+        if ctx.flow_version != spec.version:
+            ctx.flow_version = spec.version
+            ctx.step = None  # resume at the first slot without a valid value
+        payload = inbound.payload or ""
+        typed = fold(inbound.text).strip() if inbound.kind is Kind.TEXT else ""
+        if payload == "form:cancel" or typed in _CANCEL_WORDS:
+            ctx.clear_flow()
+            return [ctx.say(spec.cancelled)]
+        if payload == "form:back" or typed in _BACK_WORDS:
+            return self._back(ctx, spec)
+        if ctx.step is None or (ctx.step != "_confirm" and spec.slot(ctx.step) is None):
+            return self._next(ctx, spec)
+        if ctx.step == "_confirm":
+            return await self._at_confirm(ctx, spec, payload)
+        if inbound.kind is Kind.BUTTON and not payload.startswith("form:"):
+            return None  # a button of another feature: let the engine route it
+        slot = spec.slot(ctx.step)
+        assert slot is not None
+        return await self._answer(ctx, spec, slot)
+
+    async def stale_button(self, ctx: Ctx) -> list[Outgoing]:
+        """A form button pressed after the form ended (e.g. "Gửi" twice)."""
+        return [ctx.say("form.stale")]
+
+    # -- steps ----------------------------------------------------------------------------
+    async def _answer(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
+        inbound = ctx.inbound
+        payload = inbound.payload or ""
+        if payload == "form:skip" and slot.optional:
+            self._store(ctx, slot, None, ctx.t("form.skipped"))
+            return self._after_store(ctx, spec, slot)
+        if payload.startswith("form:pick:"):
+            value = payload.removeprefix("form:pick:")
+            shown = self._pick_shown(ctx, slot, value)
+            if shown is None:
+                return [ctx.say("form.stale"), *self._ask(ctx, spec, slot)]
+            self._store(ctx, slot, value, shown)
+            return self._after_store(ctx, spec, slot)
+        if inbound.kind is Kind.CONTACT and inbound.phone and slot.input == "phone":
+            text = inbound.phone
+        elif inbound.kind is Kind.TEXT and inbound.text:
+            text = inbound.text
+        else:
+            return [ctx.say("form.need_text"), *self._ask(ctx, spec, slot)]
+        if slot.choices:
+            picked = _match_choice(ctx, slot, text)
+            if picked is not None:
+                self._store(ctx, slot, picked.value, ctx.t(picked.label_key))
+                return self._after_store(ctx, spec, slot)
+        result = await self.validators[slot.validator](ctx, text)
+        if isinstance(result, Invalid):
+            return [ctx.say(result.error_key, **result.params), *self._ask(ctx, spec, slot)]
+        if isinstance(result, Candidates):
+            ctx.data["_cands"] = {value: shown for value, shown in result.options}
+            options = [(shown, f"form:pick:{value}") for value, shown in result.options]
+            return [ctx.choices(ctx.t(result.prompt_key), options + self._nav(ctx, slot))]
+        self._store(ctx, slot, result.value, result.shown)
+        outs = self._after_store(ctx, spec, slot)
+        if slot.input == "phone":
+            outs.insert(0, Outgoing(ctx.address, RemoveKeyboard(ctx.t("form.got_phone"))))
+        return outs
+
+    def _after_store(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
+        ctx.data.pop("_cands", None)
+        if ctx.data.pop("_editing", False):
+            return self._confirm(ctx, spec)
+        return self._next(ctx, spec)
+
+    async def _at_confirm(self, ctx: Ctx, spec: FormSpec, payload: str) -> list[Outgoing]:
+        if payload.startswith("form:edit:"):
+            slot = spec.slot(payload.removeprefix("form:edit:"))
+            if slot is None:
+                return self._confirm(ctx, spec)
+            ctx.step = slot.name
+            ctx.data["_editing"] = True
+            return self._ask(ctx, spec, slot)
+        if payload == "form:submit":
+            values = self.values(ctx)
+            values = {s.name: values.get(s.name) for s in self._active_slots(spec, values)}
+            ctx.clear_flow()
+            return await self.submitters[spec.submit](ctx, values)
+        if ctx.inbound.kind is Kind.BUTTON and not payload.startswith("form:"):
+            return None  # type: ignore[return-value]
+        return [ctx.say("form.use_buttons"), *self._confirm(ctx, spec)]
+
+    def _back(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
+        values = ctx.data.get("form", {})
+        active = self._active_slots(spec, values)
+        names = [s.name for s in active]
+        ctx.data.pop("_editing", None)
+        ctx.data.pop("_cands", None)
+        if ctx.step == "_confirm":
+            target = active[-1] if active else None
+        elif ctx.step in names and names.index(ctx.step) > 0:
+            target = active[names.index(ctx.step) - 1]
+        else:
+            ctx.clear_flow()
+            return [ctx.say(spec.cancelled)]
+        assert target is not None
+        ctx.step = target.name
+        return self._ask(ctx, spec, target)
+
+    def _next(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
+        values = ctx.data.get("form", {})
+        for slot in self._active_slots(spec, values):
+            if slot.name not in values or not self._still_valid(slot, values[slot.name]):
+                ctx.step = slot.name
+                return self._ask(ctx, spec, slot)
+        return self._confirm(ctx, spec)
+
+    def _confirm(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
+        ctx.step = "_confirm"
+        values = ctx.data.get("form", {})
+        shown = ctx.data.get("shown", {})
+        crypto = ctx.services.get("crypto")
+        lines = []
+        options: list[tuple[str, str]] = []
+        for slot in self._active_slots(spec, values):
+            text = shown.get(slot.name, "")
+            if slot.personal and crypto and text:
+                text = crypto.decrypt(text)
+            lines.append(f"• {ctx.t(slot.label)}: {text}")
+            options.append((ctx.t("form.edit", label=ctx.t(slot.label)), f"form:edit:{slot.name}"))
+        text = ctx.t(spec.confirm, summary="\n".join(lines))
+        options = [(ctx.t("form.submit"), "form:submit"), *options]
+        options.append((ctx.t("form.cancel"), "form:cancel"))
+        return [ctx.choices(text, options)]
+
+    def _ask(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
+        text = ctx.t(slot.prompt)
+        options = [(ctx.t(c.label_key), f"form:pick:{c.value}") for c in slot.choices]
+        if slot.optional:
+            options.append((ctx.t("form.skip"), "form:skip"))
+        nav = tuple(Choice(lbl, p) for lbl, p in options + self._nav(ctx, slot))
+        if slot.input == "phone":
+            return [Outgoing(ctx.address, RequestContact(text, ctx.t("form.share_phone"), nav))]
+        return [Outgoing(ctx.address, Choices(text, nav))]
+
+    def _nav(self, ctx: Ctx, slot: Slot) -> list[tuple[str, str]]:
+        return [(ctx.t("form.back"), "form:back"), (ctx.t("form.cancel"), "form:cancel")]
+
+    # -- helpers --------------------------------------------------------------------------
+    def _active_slots(self, spec: FormSpec, values: dict[str, Any]) -> list[Slot]:
+        return [s for s in spec.slots if condition_holds(s.when, values)]
+
+    def _still_valid(self, slot: Slot, value: Any) -> bool:
+        if slot.choices and value is not None:
+            return value in {c.value for c in slot.choices}
+        return value is not None or slot.optional
+
+    def _pick_shown(self, ctx: Ctx, slot: Slot, value: str) -> str | None:
+        for choice in slot.choices:
+            if choice.value == value:
+                return ctx.t(choice.label_key)
+        return ctx.data.get("_cands", {}).get(value)
+
+    def _store(self, ctx: Ctx, slot: Slot | None, value: Any, shown: str) -> None:
+        if slot is None:
+            return
+        crypto = ctx.services.get("crypto")
+        if slot.personal and crypto is not None and value is not None:
+            value = crypto.encrypt(str(value))
+            shown = crypto.encrypt(shown)
+        form = dict(ctx.data.get("form", {}))
+        form[slot.name] = value
+        ctx.data["form"] = form
+        ctx.data["shown"] = {**ctx.data.get("shown", {}), slot.name: shown}
+
+
+def _match_choice(ctx: Ctx, slot: Slot, text: str) -> SlotChoice | None:
+    typed = fold(text).strip().strip(".")
+    if typed.isdigit() and 1 <= int(typed) <= len(slot.choices):
+        return slot.choices[int(typed) - 1]
+    for choice in slot.choices:
+        if fold(ctx.t(choice.label_key)) == typed or choice.value == typed:
+            return choice
+    return None
+
+
+async def _plain_text(ctx: Ctx, text: str) -> Result:
+    text = " ".join(text.split())
+    if not text:
+        return Invalid("form.need_text")
+    if len(text) > 300:
+        return Invalid("form.too_long", {"limit": 300})
+    return Valid(text, text)
+
+
+async def _choice_only(ctx: Ctx, text: str) -> Result:
+    return Invalid("form.use_buttons")

@@ -1,0 +1,35 @@
+"""The one aiohttp application: channel webhooks and a health check.
+
+Each channel adds its own webhook route; this module only assembles them and answers
+`GET /healthz` with the database reachability, for the load balancer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.channels.base import Channel
+from storage.db import Database
+
+
+def make_web_app(
+    channels: Iterable[Channel], deliver_for: Callable[[Channel], Any], db: Database
+) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            async with db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/healthz", healthz)
+    for channel in channels:
+        channel.setup_web(app, deliver_for(channel))
+    return app

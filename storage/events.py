@@ -1,0 +1,66 @@
+"""Dedupe keys and the durable inbox of webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InboxEvent, ProcessedEvent, utcnow
+
+
+async def claim_event(session: AsyncSession, key: str) -> bool:
+    """Record a dedupe key; False when it was already processed (committed with the work)."""
+    try:
+        async with session.begin_nested():
+            session.add(ProcessedEvent(key=key))
+            await session.flush()
+        return True
+    except IntegrityError:
+        return False
+
+
+async def prune_events(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(
+        delete(ProcessedEvent).where(ProcessedEvent.created_at < older_than)
+    )
+    return result.rowcount or 0
+
+
+async def record_inbox(
+    session: AsyncSession, key: str, channel: str, payload: dict[str, Any]
+) -> int | None:
+    """Store an inbound event durably; None when the same delivery was already recorded."""
+    try:
+        async with session.begin_nested():
+            row = InboxEvent(dedupe_key=key, channel=channel, payload=payload)
+            session.add(row)
+            await session.flush()
+            return row.id
+    except IntegrityError:
+        return None
+
+
+async def pending_inbox(session: AsyncSession, limit: int = 100) -> list[InboxEvent]:
+    rows = await session.scalars(
+        select(InboxEvent)
+        .where(InboxEvent.status == "pending")
+        .order_by(InboxEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def finish_inbox(
+    session: AsyncSession, event_id: int, *, error: str | None = None, give_up: bool = False
+) -> None:
+    values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1}
+    if error is None:
+        values.update(status="done", processed_at=utcnow(), error=None)
+    else:
+        values.update(error=error[:2000], status="failed" if give_up else "pending")
+    await session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))

@@ -1,0 +1,154 @@
+"""Shared fixtures: settings on in-memory SQLite, app factories, chat drivers, PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import FEATURES, App, build_app
+from bot.config import ROOT, Settings
+from storage.crypto import new_key
+from tests.driver import CaptureChannel, Chat, install_recording_texts
+
+SHARED = ROOT.parent / "shared"
+PG_ADMIN_URL = os.environ.get("CONGDOAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def shared_file(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: put the shared/ folder beside the repository")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url="sqlite+aiosqlite:///:memory:", data_key=new_key())
+
+
+class FakeClock:
+    """A clock tests move by hand (reminders, response-time clocks)."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 09:00 in Hai Phong, a Tuesday
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+AppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(settings: Settings, clock: FakeClock) -> AsyncIterator[AppFactory]:
+    """Build apps on in-memory SQLite (or a given URL) with capture channels; stops them all."""
+    apps: list[App] = []
+
+    async def factory(
+        *channels: Any,
+        features: tuple[str, ...] = FEATURES,
+        url: str | None = None,
+        create_schema: bool = True,
+        **overrides: Any,
+    ) -> App:
+        s = settings.with_(**overrides)
+        if url:
+            s = s.with_(database_url=url)
+        chans = list(channels) or [CaptureChannel()]
+        app = await build_app(
+            s, channels=chans, clock=clock, create_schema=create_schema, features=features
+        )
+        install_recording_texts(app)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        await app.stop()
+
+
+@pytest.fixture
+async def chat(make_app: AppFactory) -> Chat:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    return Chat(app, channel)
+
+
+def _pg_reachable() -> bool:
+    async def probe() -> bool:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(PG_ADMIN_URL, timeout=2)
+        except Exception:
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+PG_AVAILABLE = _pg_reachable()
+
+
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """Create an empty PostgreSQL database, yield its SQLAlchemy URL, drop it afterwards."""
+    import asyncpg
+
+    name = f"congdoan_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test; skipped when none is reachable."""
+    if not PG_AVAILABLE:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL: a SQLite file, and PostgreSQL when reachable (else skipped)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    if not PG_AVAILABLE:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+    async with fresh_pg_database() as url:
+        yield url
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = "reachable" if PG_AVAILABLE else "NOT reachable: PostgreSQL tests are skipped"
+    return f"PostgreSQL at {PG_ADMIN_URL}: {state}"
