@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.config import ROOT, Settings, load_settings
 
@@ -113,9 +114,12 @@ def cmd_content_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-Command = Callable[[argparse.Namespace], int]
-# Feature modules add sub-commands here: (name, help, add_arguments, run).
-EXTRA_COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Command]] = []
+# Feature sub-commands: name -> module exposing HELP, add_arguments(parser) and run(args) -> int.
+COMMAND_MODULES: dict[str, str] = {}
+
+
+def _command_module(name: str) -> Any:
+    return importlib.import_module(COMMAND_MODULES[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     content.required = True
     content.add_parser("check", help="validate texts, flows, FAQ and areas")
-    for name, help_text, add_arguments, _ in EXTRA_COMMANDS:
-        add_arguments(sub.add_parser(name, help=help_text))
+    for name in COMMAND_MODULES:
+        module = _command_module(name)
+        module.add_arguments(sub.add_parser(name, help=module.HELP))
     return parser
 
 
@@ -151,9 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_db_upgrade(args)
     if args.command == "content":
         return cmd_content_check(args)
-    for name, _, _, run in EXTRA_COMMANDS:
-        if args.command == name:
-            return run(args)
+    if args.command in COMMAND_MODULES:
+        return int(_command_module(args.command).run(args))
     return 2
 
 
