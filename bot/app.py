@@ -152,7 +152,9 @@ class App:
                 else:
                     row.status = "pending"
                     final = receipt.error in ("blocked", "no channel")
-                    outbox_repo.mark_failed(row, self.engine.clock(), receipt.error or "", final=final)
+                    outbox_repo.mark_failed(
+                        row, self.engine.clock(), receipt.error or "", final=final
+                    )
         return sent
 
     async def _outbox_loop(self) -> None:

@@ -121,7 +121,7 @@ class Chat:
 
     def find_payload(self, label_or_payload: str) -> str:
         options = self.options()
-        for label, payload in options:
+        for _label, payload in options:
             if payload == label_or_payload:
                 return payload
         wanted = label_or_payload.casefold()
