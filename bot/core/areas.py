@@ -1,0 +1,462 @@
+"""The geography of Hải Phòng: the 114 commune-level units and the union body for each.
+
+Workers name their workplace the way they always have: "Lê Chân", "le chan", "P. Lê Chân", the old
+district ("huyện An Dương", "Thủy Nguyên", "Hải Dương") or the industrial park ("KCN Đại An"), often
+without diacritics and with typos. The join form, the lead reports and volunteer area assignments
+all need one current unit out of that, so the search lives here, once, over `content/areas.csv`
+(which the federation edits). Pure: no storage, handlers or channels.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from bot.core.textnorm import canonical, fold
+
+DEFAULT_UNION_BODY = "Liên đoàn Lao động thành phố Hải Phòng"
+"""Who handles an area until the federation names its commune union (FACTS §7 fallback)."""
+
+UNIT_TYPES = ("phường", "xã", "đặc khu")
+HEADER = ("code", "name", "type", "aliases", "union_body")
+MAX_QUERY_CHARS = 120
+"""No unit, old district or park name is near this long; a longer message is not an area answer."""
+
+_NAME_PREFIX = {"phường": "Phường ", "xã": "Xã ", "đặc khu": "Đặc khu "}
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CODE = re.compile(r"^\d{5}$")
+
+# Type words people put before a place name, folded, longest first. The value is the hint the
+# prefix gives: a unit type, an old district type, "town" (old thị trấn) or "kcn".
+_PREFIXES: tuple[tuple[tuple[str, ...], str | None], ...] = (
+    (("khu", "cong", "nghiep"), "kcn"),
+    (("khu", "cn"), "kcn"),
+    (("kcn",), "kcn"),
+    (("dac", "khu"), "đặc khu"),
+    (("dk",), "đặc khu"),
+    (("thi", "tran"), "town"),
+    (("tt",), "town"),
+    (("thi", "xa"), "thị xã"),
+    (("tx",), "thị xã"),
+    (("thanh", "pho"), "thành phố"),
+    (("tp",), "thành phố"),
+    (("phuong",), "phường"),
+    (("p",), "phường"),
+    (("xa",), "xã"),
+    (("x",), "xã"),
+    (("quan",), "quận"),
+    (("q",), "quận"),
+    (("huyen",), "huyện"),
+    (("h",), "huyện"),
+    (("tinh",), None),
+)
+_DISTRICT_TYPES = frozenset({"quận", "huyện", "thị xã", "thành phố"})
+_CITY_SUFFIXES = (
+    ("thanh", "pho", "hai", "phong"),
+    ("tp", "hai", "phong"),
+    ("hai", "phong"),
+    ("hp",),
+)
+
+# Scores: an exact unit name always beats an exact alias, which beats any fuzzy match.
+_EXACT = {"name": 100.0, "district": 90.0, "old": 90.0, "other": 90.0, "kcn": 88.0}
+_PREFIX_MATCH = {"name": 78.0, "alias": 70.0}
+_CONTAINED = {"name": 80.0, "alias": 72.0}
+_FUZZY_WEIGHT = {"name": 0.8, "alias": 0.72}
+_FUZZY_CUTOFF = 80.0
+_EXACT_FLOOR = 88.0
+_KEEP_WITH_EXACT = 85.0
+
+
+class AreasFileError(ValueError):
+    """content/areas.csv cannot be loaded; `problems` says why, line by line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Area:
+    """One commune-level unit (phường, xã, đặc khu) as the federation's file describes it."""
+
+    code: str
+    name: str
+    type: str
+    aliases: tuple[str, ...] = ()
+    union_body: str = ""
+
+    @property
+    def union_body_or_default(self) -> str:
+        """The body that receives applications and leads here; the city federation until set."""
+        return self.union_body or DEFAULT_UNION_BODY
+
+    @property
+    def bare_name(self) -> str:
+        """The name without its type word ("Lê Chân"), for short buttons."""
+        prefix = _NAME_PREFIX.get(self.type, "")
+        return self.name[len(prefix) :] if prefix and self.name.startswith(prefix) else self.name
+
+
+@dataclass(frozen=True)
+class _Key:
+    folded: str
+    canon: str
+    area: int
+    kind: str  # name | district | old | kcn | other
+    subtype: str | None  # the type word the alias carried ("huyện", "quận", ...)
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """Canonical words (accents kept) and their folded twins, one for one."""
+    canon = _WORD.findall(canonical(text))
+    return canon, [fold(w) for w in canon]
+
+
+def _strip_prefix(folded: list[str]) -> tuple[int, str | None, bool]:
+    """How many leading words are a type word, the hint they give, and whether one was found."""
+    for words, hint in _PREFIXES:
+        n = len(words)
+        if len(folded) > n and tuple(folded[:n]) == words:
+            return n, hint, True
+    return 0, None, False
+
+
+def _strip_city(folded: list[str]) -> int:
+    """How many trailing words only say "Hải Phòng" (every unit is in Hải Phòng)."""
+    for words in _CITY_SUFFIXES:
+        n = len(words)
+        if len(folded) > n and tuple(folded[-n:]) == words:
+            return n
+    return 0
+
+
+def _kind_of(hint: str | None, found: bool) -> str:
+    if not found:
+        return "other"
+    if hint == "kcn":
+        return "kcn"
+    if hint in _DISTRICT_TYPES:
+        return "district"
+    return "old"
+
+
+class AreaIndex:
+    """All areas with a search that forgives missing diacritics, type words, old names and typos."""
+
+    def __init__(self, areas: Iterable[Area]) -> None:
+        self._areas: list[Area] = sorted(areas, key=lambda a: a.code)
+        self._by_code = {a.code: a for a in self._areas}
+        self._keys: list[_Key] = []
+        self._by_folded: dict[str, list[_Key]] = defaultdict(list)
+        names: dict[str, list[Area]] = defaultdict(list)
+        for i, area in enumerate(self._areas):
+            canon, folded = _split(area.bare_name)
+            self._add(_Key(" ".join(folded), " ".join(canon), i, "name", area.type))
+            full_canon, full_folded = _split(area.name)
+            # Accented forms first: "Cẩm Giang" and "Cẩm Giàng" fold to the same letters.
+            for form in {" ".join(full_canon), " ".join(full_folded)}:
+                names["full:" + form].append(area)
+            for form in {" ".join(canon), " ".join(folded)}:
+                names["bare:" + form].append(area)
+            for alias in area.aliases:
+                canon, folded = _split(alias)
+                n, hint, found = _strip_prefix(folded)
+                m = _strip_city(folded[n:])
+                end = len(folded) - m
+                if n >= end:
+                    n, end = 0, len(folded)
+                key = _Key(
+                    " ".join(folded[n:end]),
+                    " ".join(canon[n:end]),
+                    i,
+                    _kind_of(hint, found),
+                    hint,
+                )
+                if key.folded:
+                    self._add(key)
+        self._unique_names = {k: v[0] for k, v in names.items() if len(v) == 1}
+        self._choices = list(self._by_folded)
+
+    def _add(self, key: _Key) -> None:
+        self._keys.append(key)
+        self._by_folded[key.folded].append(key)
+
+    def __len__(self) -> int:
+        return len(self._areas)
+
+    def __iter__(self) -> Iterator[Area]:
+        return iter(self._areas)
+
+    def all(self) -> list[Area]:
+        """Every area, in code order."""
+        return list(self._areas)
+
+    def by_code(self, code: str | int) -> Area | None:
+        return self._by_code.get(str(code).strip())
+
+    def by_name(self, name: str) -> Area | None:
+        """Exact name, ignoring case, diacritics and tone placement ("Phường Lê Chân" = "phuong le
+        chan"). A name typed without or with the wrong type word ("Xã Cát Hải" for Đặc khu Cát Hải)
+        is accepted when exactly one unit has that bare name, so staff lists keep working."""
+        canon, folded = _split(name)
+        n, hint, _ = _strip_prefix(folded)
+        if hint not in UNIT_TYPES:
+            n = 0  # "quận Lê Chân" is an old district, not Phường Lê Chân
+        for form in (
+            "full:" + " ".join(canon),
+            "full:" + " ".join(folded),
+            "bare:" + " ".join(canon[n:]),
+            "bare:" + " ".join(folded[n:]),
+        ):
+            hit = self._unique_names.get(form)
+            if hit is not None:
+                return hit
+        return None
+
+    def by_union_body(self, body: str) -> list[Area]:
+        """Areas a union body answers for; the city federation also gets every unassigned area."""
+        want = " ".join(_split(body)[1])
+        return [a for a in self._areas if " ".join(_split(a.union_body_or_default)[1]) == want]
+
+    def search(self, query: str, limit: int = 5) -> list[Area]:
+        """Best matches first: exact unit name, then old district / town / industrial park, then
+        prefixes and typos. Returns [] for empty, emoji-only or overlong input."""
+        if limit <= 0 or not query or len(query) > MAX_QUERY_CHARS:
+            return []
+        text = query.strip()
+        if _CODE.match(text):
+            hit = self.by_code(text)
+            return [hit] if hit else []
+        canon, folded = _split(text)
+        if not folded:
+            return []
+        m = _strip_city(folded)
+        if m:
+            canon, folded = canon[:-m], folded[:-m]
+        variants: list[tuple[list[str], list[str], str | None]] = [(canon, folded, None)]
+        n, hint, found = _strip_prefix(folded)
+        if found:
+            variants.append((canon[n:], folded[n:], hint or "tinh"))
+        best: dict[int, float] = {}
+        for v_canon, v_folded, v_hint in variants:
+            for key, score in self._score(v_canon, v_folded):
+                score += _hint_bonus(key, self._areas[key.area], v_hint)
+                if score > best.get(key.area, 0.0):
+                    best[key.area] = score
+        if best and max(best.values()) >= _EXACT_FLOOR:
+            # Something matched exactly: typo guesses would only push real answers off the list.
+            best = {i: s for i, s in best.items() if s >= _KEEP_WITH_EXACT}
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], self._areas[kv[0]].code))
+        return [self._areas[i] for i, _ in ranked[:limit]]
+
+    def _score(self, canon: list[str], folded: list[str]) -> Iterator[tuple[_Key, float]]:
+        q = " ".join(folded)
+        q_canon = " ".join(canon)
+        for key in self._by_folded.get(q, ()):
+            yield key, _EXACT[key.kind] + (1.0 if key.canon == q_canon else 0.0)
+        if len(q) >= 4:
+            for key in self._keys:
+                group = "name" if key.kind == "name" else "alias"
+                if key.folded.startswith(q + " "):
+                    yield key, _PREFIX_MATCH[group]
+                elif len(key.folded) >= 5 and _contains(folded, key.folded.split()):
+                    yield key, _CONTAINED[group]
+        if len(q) >= 3:
+            for choice, ratio, _ in process.extract(
+                q, self._choices, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=None
+            ):
+                if choice == q:
+                    continue
+                for key in self._by_folded[choice]:
+                    group = "name" if key.kind == "name" else "alias"
+                    yield key, ratio * _FUZZY_WEIGHT[group]
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    """Whether `part` occurs as consecutive whole words inside a longer `words`."""
+    n = len(part)
+    if n >= len(words):
+        return False
+    return any(words[i : i + n] == part for i in range(len(words) - n + 1))
+
+
+def _hint_bonus(key: _Key, area: Area, hint: str | None) -> float:
+    """Nudge results toward what the type word said: "huyện X" means the old district X, "KCN X"
+    means the industrial park, "phường X" means a ward."""
+    if hint is None or hint == "tinh":
+        return 0.0
+    if hint == "kcn":
+        return 5.0 if key.kind == "kcn" else -15.0
+    if hint in UNIT_TYPES:
+        return 3.0 if key.kind == "name" and area.type == hint else 0.0
+    if hint in _DISTRICT_TYPES:
+        if key.kind == "district":
+            return 3.0 if key.subtype == hint else 2.0
+        return 0.0
+    if hint == "town":
+        return 3.0 if key.kind == "old" else 0.0
+    return 0.0
+
+
+# --- reading and checking the file -------------------------------------------------------------
+
+
+@dataclass
+class _Parsed:
+    areas: list[Area] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def _read_text(path: Path) -> tuple[str | None, list[str]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [f"{path}: không đọc được tệp ({exc.strerror or exc})"]
+    try:
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" export adds a BOM; that is harmless.
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        return None, [
+            f"{path}: tệp không phải UTF-8 (byte {exc.start}); "
+            "hãy lưu lại với kiểu 'CSV UTF-8' / 'Unicode (UTF-8)'"
+        ]
+
+
+def _parse(path: Path) -> _Parsed:
+    """Rows and structural problems (header, codes, types, names, NFC); no reference needed."""
+    out = _Parsed()
+    text, problems = _read_text(path)
+    if text is None:
+        out.problems = problems
+        return out
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != HEADER:
+        out.problems.append(f"dòng 1: tiêu đề phải là {','.join(HEADER)} (đang là {header})")
+        return out
+    names: dict[str, str] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(HEADER):
+            out.problems.append(f"dòng {line}: cần {len(HEADER)} cột, có {len(cells)}")
+            continue
+        code, name, typ, aliases, body = (c.strip() for c in cells)
+        for col, value in zip(HEADER, (code, name, typ, aliases, body), strict=True):
+            if not unicodedata.is_normalized("NFC", value):
+                out.problems.append(f"dòng {line}: cột {col} không ở dạng Unicode NFC")
+        if not _CODE.match(code):
+            out.problems.append(f"dòng {line}: mã '{code}' phải gồm đúng 5 chữ số")
+        elif code in out.lines:
+            out.problems.append(f"dòng {line}: mã {code} bị trùng với dòng {out.lines[code]}")
+            continue
+        if not name:
+            out.problems.append(f"dòng {line}: tên trống (mã {code})")
+        elif (other := names.get(_canon_name(name))) is not None:
+            out.problems.append(f"dòng {line}: tên '{name}' trùng với mã {other}")
+        if typ not in UNIT_TYPES:
+            out.problems.append(
+                f"dòng {line}: loại '{typ}' không hợp lệ (chỉ dùng: {', '.join(UNIT_TYPES)})"
+            )
+        elif name and not name.startswith(prefix := _NAME_PREFIX[typ]):
+            out.problems.append(f"dòng {line}: tên '{name}' phải bắt đầu bằng '{prefix}'")
+        names.setdefault(_canon_name(name), code)
+        out.lines[code] = line
+        alias_list = tuple(a.strip() for a in aliases.split(";") if a.strip())
+        out.areas.append(Area(code, name, typ, alias_list, body))
+    return out
+
+
+def _fold_name(text: str) -> str:
+    """Comparison form ignoring diacritics: two spellings of one union body must not differ."""
+    return " ".join(_split(text)[1])
+
+
+def _canon_name(text: str) -> str:
+    """Comparison form keeping diacritics: Xã Cẩm Giang and Xã Cẩm Giàng are two units."""
+    return " ".join(_split(text)[0])
+
+
+def load_areas(path: Path) -> AreaIndex:
+    """Load content/areas.csv; raise AreasFileError (with every problem) rather than half-load."""
+    parsed = _parse(Path(path))
+    if parsed.problems:
+        raise AreasFileError(parsed.problems)
+    if not parsed.areas:
+        raise AreasFileError([f"{path}: không có dòng dữ liệu nào"])
+    return AreaIndex(parsed.areas)
+
+
+def _reference_units(path: Path) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    text, problems = _read_text(path)
+    if text is None:
+        return {}, problems
+    units = {
+        row["code"].strip(): (row["name"].strip(), row["type"].strip())
+        for row in csv.DictReader(text.splitlines())
+    }
+    return units, []
+
+
+def validate_areas_file(path: Path, units_csv: Path | None = None) -> list[str]:
+    """Every problem in the areas file, for `congdoan-bot content check`. With `units_csv` (the
+    114 reference units) also missing, extra or renamed units. Empty list means the file is fine."""
+    parsed = _parse(Path(path))
+    problems = list(parsed.problems)
+    if units_csv is not None:
+        units, ref_problems = _reference_units(Path(units_csv))
+        problems += ref_problems
+        if units:
+            have = {a.code: a for a in parsed.areas}
+            for code, (name, typ) in sorted(units.items()):
+                area = have.get(code)
+                if area is None:
+                    problems.append(f"thiếu đơn vị {code} ({name})")
+                    continue
+                line = parsed.lines.get(code, "?")
+                if unicodedata.normalize("NFC", name) != area.name:
+                    problems.append(
+                        f"dòng {line}: tên mã {code} là '{area.name}', danh sách gốc ghi '{name}'"
+                    )
+                if typ != area.type:
+                    problems.append(
+                        f"dòng {line}: loại mã {code} là '{area.type}', danh sách gốc ghi '{typ}'"
+                    )
+            for code in sorted(set(have) - set(units)):
+                problems.append(
+                    f"dòng {parsed.lines.get(code, '?')}: mã {code} không có trong "
+                    f"danh sách {len(units)} đơn vị hành chính"
+                )
+    spellings: dict[str, set[str]] = defaultdict(set)
+    for area in parsed.areas:
+        if area.union_body:
+            spellings[_fold_name(area.union_body)].add(area.union_body)
+    for variants in spellings.values():
+        if len(variants) > 1:
+            shown = " / ".join(f"'{v}'" for v in sorted(variants))
+            problems.append(f"union_body viết khác nhau cho cùng một công đoàn: {shown}")
+    return problems
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def default_areas_path() -> Path:
+    """content/areas.csv of this checkout."""
+    return repo_root() / "content" / "areas.csv"
+
+
+def reference_units_path() -> Path:
+    """../shared/data/haiphong-units.csv (may be absent outside the project machine)."""
+    return repo_root() / ".." / "shared" / "data" / "haiphong-units.csv"
