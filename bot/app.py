@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.channels.base import Channel
 from bot.config import Settings
+from bot.core.areas import load_areas
 from bot.core.engine import Engine, _KeyedLocks, system_clock
 from bot.core.events import (
     Address,
@@ -271,7 +272,9 @@ async def build_app(
     buttonless = {c.name for c in channel_list if not c.capabilities.buttons} | {"console"}
     cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
     engine = Engine(db, texts, clock=clock, buttonless_channels=buttonless)
-    engine.services.update(settings=settings, crypto=cipher)
+    engine.services.update(
+        settings=settings, crypto=cipher, areas=load_areas(settings.content_dir / "areas.csv")
+    )
     engine.services["forms"] = FormRunner(engine, load_forms(settings.content_dir / "flows"))
     for name in features:
         importlib.import_module(name).register(engine)

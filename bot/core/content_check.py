@@ -124,8 +124,16 @@ def check_texts(content_dir: Path, code_dirs: Iterable[Path]) -> list[str]:
     return problems
 
 
+def check_areas(content_dir: Path) -> list[str]:
+    from bot.core.areas import reference_units_path, validate_areas_file
+
+    reference = reference_units_path()
+    return validate_areas_file(content_dir / "areas.csv", reference if reference.exists() else None)
+
+
 def check_content(content_dir: Path, code_dirs: Iterable[Path]) -> list[str]:
     problems = check_texts(content_dir, list(code_dirs))
+    problems += [f"areas.csv: {p}" for p in check_areas(content_dir)]
     for name, checker in EXTRA_CHECKS:
         problems += [f"{name}: {p}" for p in checker(content_dir)]
     return problems
