@@ -137,8 +137,6 @@ class App:
             rows = await outbox_repo.claim_due(session, now)
             batch = [(row.id, row.channel, row.chat_id, row.thread_id, row.content, row.tag)
                      for row in rows]  # fmt: skip
-            for row in rows:
-                row.status = "sending"
         sent = 0
         for row_id, channel, chat_id, thread_id, content, tag in batch:
             out = Outgoing(Address(channel, chat_id, thread_id), content_from_json(content), tag)

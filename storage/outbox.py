@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
@@ -34,15 +34,26 @@ def enqueue(
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
-    """Due messages, locked so two processes never send the same one (SKIP LOCKED)."""
-    rows = await session.scalars(
-        select(OutboxMessage)
+    """Mark due messages "sending" and return them, so two workers never send the same one.
+
+    One UPDATE does the claim: PostgreSQL skips rows another worker has locked (SKIP LOCKED);
+    SQLite serialises writers, so the second worker finds the rows already claimed.
+    """
+    due = (
+        select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.due_at <= now)
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(rows)
+    rows = await session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(status="sending")
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(rows, key=lambda row: row.id)
 
 
 def mark_sent(row: OutboxMessage, now: datetime) -> None:

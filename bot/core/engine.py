@@ -344,6 +344,7 @@ class Engine:
                 thread_id=out.address.thread_id,
                 content=content_to_json(out.content),
                 tag=out.tag,
+                due_at=self.clock(),
             )
         if outs:
             self._pending_kick = True
