@@ -12,6 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ChannelIdentity, Contact, ConversationState, utcnow
 
 
+async def find_identity(
+    session: AsyncSession, channel: str, external_id: str
+) -> ChannelIdentity | None:
+    return await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+        )
+    )
+
+
 async def resolve_identity(
     session: AsyncSession, channel: str, external_id: str, chat_id: str
 ) -> ChannelIdentity:

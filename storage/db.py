@@ -6,6 +6,7 @@ one file; PostgreSQL gets a pool. Both speak through the same repositories.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,6 +58,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite allows one writer; queueing writers here is far cheaper than SQLite's busy
+        # handler, which sleeps and retries. PostgreSQL needs no such lock.
+        self._write_lock = asyncio.Lock() if is_sqlite(url) else None
+        self._lock_owner: asyncio.Task[object] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,8 +74,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
-            yield session
+        lock = self._write_lock
+        me = asyncio.current_task()
+        if lock is None or self._lock_owner is me:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with lock:
+            self._lock_owner = me
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._lock_owner = None
 
     async def create_all(self) -> None:
         """Create every table without Alembic: for in-memory test databases only."""

@@ -13,14 +13,16 @@ from storage.models import InboxEvent, ProcessedEvent, utcnow
 
 
 async def claim_event(session: AsyncSession, key: str) -> bool:
-    """Record a dedupe key; False when it was already processed (committed with the work)."""
-    try:
-        async with session.begin_nested():
-            session.add(ProcessedEvent(key=key))
-            await session.flush()
-        return True
-    except IntegrityError:
+    """Record a dedupe key; False when it was already processed.
+
+    The key is committed together with the work it guards. Two processes racing on the same
+    key both pass this check, and the loser's commit fails on the primary key: the engine
+    treats that IntegrityError as "already processed".
+    """
+    if await session.get(ProcessedEvent, key) is not None:
         return False
+    session.add(ProcessedEvent(key=key))
+    return True
 
 
 async def prune_events(session: AsyncSession, older_than: datetime) -> int:

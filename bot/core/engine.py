@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.events import (
@@ -37,6 +38,7 @@ from storage import contacts as contacts_repo
 from storage import events as events_repo
 from storage import outbox as outbox_repo
 from storage.db import Database
+from storage.models import ChannelIdentity
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,10 @@ class Ctx:
     def notify(self, out: Outgoing) -> None:
         """Send to someone else (staff, a volunteer, this worker later) through the outbox."""
         self.notifications.append(out)
+
+
+class _Retry(Exception):
+    """The sender's identity moved to another contact (account linking) mid-event."""
 
 
 class _KeyedLocks:
@@ -238,32 +244,49 @@ class Engine:
             data=dict(state.data or {}),
         )
 
-    async def _handle_locked(self, inbound: Inbound) -> list[Outgoing]:
-        if inbound.chat_type != "private":
-            return await self._handle_group(inbound)
+    async def _identity_id(self, inbound: Inbound) -> tuple[int, int]:
+        """(identity id, contact id) for the sender, creating them on first contact."""
+        async with self.db.session() as session:
+            identity = await contacts_repo.find_identity(session, inbound.channel, inbound.user_id)
+            if identity is not None:
+                return identity.id, identity.contact_id
         async with self.db.transaction() as session:
             identity = await contacts_repo.resolve_identity(
                 session, inbound.channel, inbound.user_id, inbound.address.chat_id
             )
-            contact_id = identity.contact_id
-        async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
-            await contacts_repo.lock_contact(session, contact_id)
-            if inbound.dedupe_key and not await events_repo.claim_event(
-                session, inbound.dedupe_key
-            ):
-                log.info("duplicate delivery %s skipped", inbound.dedupe_key)
-                return []
-            identity = await contacts_repo.resolve_identity(
-                session, inbound.channel, inbound.user_id, inbound.address.chat_id
-            )
-            first = identity.last_inbound_at is None
-            await contacts_repo.touch_identity(session, identity, inbound.message_id, self.clock())
-            state = await contacts_repo.load_state(session, contact_id)
-            ctx = self._ctx(self._map_number(inbound, state.data or {}), contact_id, session, state)
-            ctx.first_contact = first
-            outs = await self._route(ctx)
-            self._save(ctx, state, outs)
-            self._write_outbox(session, ctx.notifications)
+            return identity.id, identity.contact_id
+
+    async def _handle_locked(self, inbound: Inbound) -> list[Outgoing]:
+        if inbound.chat_type != "private":
+            return await self._handle_group(inbound)
+        identity_id, contact_id = await self._identity_id(inbound)
+        try:
+            async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
+                await contacts_repo.lock_contact(session, contact_id)
+                if inbound.dedupe_key and not await events_repo.claim_event(
+                    session, inbound.dedupe_key
+                ):
+                    log.info("duplicate delivery %s skipped", inbound.dedupe_key)
+                    return []
+                identity = await session.get(ChannelIdentity, identity_id)
+                if identity is None or identity.contact_id != contact_id:
+                    raise _Retry  # linked to another contact meanwhile
+                first = identity.last_inbound_at is None
+                now = self.clock()
+                await contacts_repo.touch_identity(session, identity, inbound.message_id, now)
+                state = await contacts_repo.load_state(session, contact_id)
+                ctx = self._ctx(self._map_number(inbound, state.data or {}), contact_id, session,
+                                state)  # fmt: skip
+                ctx.first_contact = first
+                outs = await self._route(ctx)
+                self._save(ctx, state, outs)
+                self._write_outbox(session, ctx.notifications)
+        except IntegrityError:
+            # Another process committed the same dedupe key first.
+            log.info("duplicate delivery %s lost a race, skipped", inbound.dedupe_key)
+            return []
+        except _Retry:
+            return await self._handle_locked(inbound)
         self._fire_after_commit()
         return outs
 
