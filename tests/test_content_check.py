@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ROOT
 from bot.core.content_check import check_content, check_texts
-from bot.core.texts import Texts, TextError, fmt_date, fmt_money
+from bot.core.texts import TextError, Texts, fmt_date, fmt_money
 
 CODE = [ROOT / "bot", ROOT / "handlers"]
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.core.engine import Ctx
 from bot.core.events import Address, Choices, Inbound, Kind, Outgoing
-from bot.core.forms import FormSpec, Slot, SlotChoice, Valid
+from bot.core.forms import FormSpec, Slot, SlotChoice
 from storage.models import ChannelIdentity, Contact, ConversationState, ProcessedEvent
 from tests.driver import CaptureChannel, Chat
 
