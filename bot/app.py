@@ -222,9 +222,11 @@ class App:
             await self._runner.cleanup()
         await self.db.dispose()
 
-    async def prune(self, keep: timedelta = timedelta(days=7)) -> None:
+    async def prune(self, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
+        """Telegram may resend for about a day and re-randomises ids after a week idle, so a
+        week of dedupe keys is enough; older ones only cost space."""
         async with self.db.transaction() as session:
-            await events_repo.prune_events(session, self.engine.clock() - keep)
+            await events_repo.prune_events(session, now - keep)
 
 
 def build_web_app(app: App) -> web.Application:
@@ -281,4 +283,5 @@ async def build_app(
     register_placeholders(engine)
     app = App(settings, db, engine, texts, {c.name: c for c in channel_list})
     engine.after_commit.append(app._outbox_kick.set)
+    engine.every("prune-dedupe-keys", 3600, app.prune)
     return app

@@ -26,10 +26,14 @@ async def claim_event(session: AsyncSession, key: str) -> bool:
 
 
 async def prune_events(session: AsyncSession, older_than: datetime) -> int:
+    """Forget dedupe keys and finished inbox rows older than the redelivery horizon."""
     result = await session.execute(
         delete(ProcessedEvent).where(ProcessedEvent.created_at < older_than)
     )
-    return result.rowcount or 0
+    inbox = await session.execute(
+        delete(InboxEvent).where(InboxEvent.status == "done", InboxEvent.created_at < older_than)
+    )
+    return (result.rowcount or 0) + (inbox.rowcount or 0)
 
 
 async def record_inbox(
