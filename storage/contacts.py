@@ -55,7 +55,12 @@ async def resolve_identity(
 
 
 async def lock_contact(session: AsyncSession, contact_id: int) -> Contact | None:
-    """Row lock that serialises work per contact across processes (no-op on SQLite)."""
+    """Row lock that serialises work per contact across processes.
+
+    SQLite has no row locks and a single writer, so there is nothing to take there.
+    """
+    if session.bind.dialect.name == "sqlite":
+        return None
     return await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
 
 

@@ -15,13 +15,14 @@ from storage.models import InboxEvent, ProcessedEvent, utcnow
 async def claim_event(session: AsyncSession, key: str) -> bool:
     """Record a dedupe key; False when it was already processed.
 
-    The key is committed together with the work it guards. Two processes racing on the same
-    key both pass this check, and the loser's commit fails on the primary key: the engine
-    treats that IntegrityError as "already processed".
+    The key is inserted first and committed together with the work it guards; a duplicate
+    fails on the primary key at once. After a False the transaction must be rolled back.
     """
-    if await session.get(ProcessedEvent, key) is not None:
-        return False
     session.add(ProcessedEvent(key=key))
+    try:
+        await session.flush()
+    except IntegrityError:
+        return False
     return True
 
 

@@ -41,7 +41,9 @@ async def test_identity_state_and_dedupe_round_trip(db_url: str) -> None:
         state = await contacts.load_state(session, identity.contact_id)
         contacts.save_state(state, flow="join", step="phone", data={"a": 1}, flow_version=2)
         assert await events.claim_event(session, "telegram:1")
+    async with db.session() as session:
         assert not await events.claim_event(session, "telegram:1")
+        await session.rollback()
     async with db.session() as session:
         again = await contacts.resolve_identity(session, "telegram", "777", "777")
         state = await contacts.load_state(session, again.contact_id)

@@ -105,6 +105,10 @@ class Ctx:
         self.notifications.append(out)
 
 
+class _Duplicate(Exception):
+    """The event's dedupe key was already processed; roll back and answer nothing."""
+
+
 class _Retry(Exception):
     """The sender's identity moved to another contact (account linking) mid-event."""
 
@@ -266,8 +270,7 @@ class Engine:
                 if inbound.dedupe_key and not await events_repo.claim_event(
                     session, inbound.dedupe_key
                 ):
-                    log.info("duplicate delivery %s skipped", inbound.dedupe_key)
-                    return []
+                    raise _Duplicate
                 identity = await session.get(ChannelIdentity, identity_id)
                 if identity is None or identity.contact_id != contact_id:
                     raise _Retry  # linked to another contact meanwhile
@@ -281,9 +284,9 @@ class Engine:
                 outs = await self._route(ctx)
                 self._save(ctx, state, outs)
                 self._write_outbox(session, ctx.notifications)
-        except IntegrityError:
-            # Another process committed the same dedupe key first.
-            log.info("duplicate delivery %s lost a race, skipped", inbound.dedupe_key)
+        except (IntegrityError, _Duplicate):
+            # Already processed (or another process committed the same key first).
+            log.info("duplicate delivery %s skipped", inbound.dedupe_key)
             return []
         except _Retry:
             return await self._handle_locked(inbound)
@@ -297,6 +300,7 @@ class Engine:
             if inbound.dedupe_key and not await events_repo.claim_event(
                 session, inbound.dedupe_key
             ):
+                await session.rollback()
                 return []
             ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self)
             for handler in self.group_handlers:
