@@ -40,15 +40,33 @@ async def prune_events(session: AsyncSession, older_than: datetime) -> int:
 async def record_inbox(
     session: AsyncSession, key: str, channel: str, payload: dict[str, Any]
 ) -> int | None:
-    """Store an inbound event durably; None when the same delivery was already recorded."""
-    try:
-        async with session.begin_nested():
-            row = InboxEvent(dedupe_key=key, channel=channel, payload=payload)
-            session.add(row)
-            await session.flush()
-            return row.id
-    except IntegrityError:
-        return None
+    """Store an inbound event durably; None when the same delivery was already recorded.
+
+    INSERT … ON CONFLICT DO NOTHING, so a duplicate costs no savepoint or failed statement.
+    """
+    insert = _insert_for(session)
+    result = await session.execute(
+        insert(InboxEvent)
+        .values(
+            dedupe_key=key,
+            channel=channel,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(InboxEvent.id)
+    )
+    return result.scalar_one_or_none()
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 async def pending_inbox(session: AsyncSession, limit: int = 100) -> list[InboxEvent]:

@@ -30,7 +30,9 @@ def shared_file(*parts: str) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url="sqlite+aiosqlite:///:memory:", data_key=new_key())
+    # A file, not :memory:: an in-memory database is one shared connection, and concurrent
+    # sessions (ingest while another session closes) would roll back each other's savepoints.
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", data_key=new_key())
 
 
 class FakeClock:
