@@ -6,7 +6,7 @@ HTTP on 127.0.0.1, every request checked against the Bot API spec):
 - a bare aiogram echo bot (``Dispatcher`` + one handler answering with ``sendMessage``), the
   floor any aiogram bot pays for HTTP, parsing and the fake's checks;
 - the same echo built on ``TelegramChannel`` (no app): the adapter's own cost;
-- congdoan-bot: ``TelegramChannel`` -> ``App.ingest`` (durable inbox on a SQLite file) ->
+- congdoan-bot: ``TelegramChannel`` (polling) -> ``App.process`` (SQLite file) ->
   ``Engine.handle`` -> replies through ``TelegramChannel.send``.
 
 A run queues N users x M messages at once and times until every reply has reached the fake.
