@@ -1,0 +1,165 @@
+"""`congdoan-bot faq`: tools for the FAQ editors.
+
+``faq eval FILE.tsv`` measures the matcher on a labelled file (``question<TAB>label`` per line;
+the label is an FAQ id, or ``join`` / ``lead`` / ``out_of_scope`` / ``escalate``): top-1 accuracy
+(the entry for answer and suggest, the action otherwise) and how often each kind of label got
+each action. ``faq misses`` lists the questions the FAQ could not answer with confidence,
+most frequent first, so editors know which entries to write next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HELP = "FAQ tools: eval a labelled file, list the questions the FAQ missed"
+INTENT_LABELS = ("join", "lead", "out_of_scope", "escalate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="faq_command", required=True)
+    ev = sub.add_parser("eval", help="top-1 accuracy and per-action confusion on a TSV file")
+    ev.add_argument("file", type=Path, help="question<TAB>label per line")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--errors", action="store_true", help="list every wrong prediction")
+    misses = sub.add_parser("misses", help="questions the FAQ missed, most frequent first")
+    misses.add_argument("--limit", type=int, default=50)
+    misses.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+# -- eval ----------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalReport:
+    total: int = 0
+    correct: int = 0
+    confusion: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "confusion": {k: dict(v) for k, v in sorted(self.confusion.items())},
+            "errors": self.errors,
+        }
+
+
+def read_tsv(path: Path) -> list[tuple[str, str]]:
+    """Labelled questions; blank lines and lines starting with # are skipped."""
+    rows = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        question, sep, label = line.rpartition("\t")
+        if not sep or not question.strip() or not label.strip():
+            raise ValueError(f"{path.name}:{number}: expected question<TAB>label")
+        rows.append((question.strip(), label.strip()))
+    return rows
+
+
+def predicted_label(record: dict[str, Any]) -> str:
+    """The top-1 prediction: the entry for answer/suggest, else the action."""
+    if record["action"] in ("answer", "suggest") and record["faq_id"]:
+        return str(record["faq_id"])
+    return str(record["action"])
+
+
+def evaluate(rows: list[tuple[str, str]]) -> EvalReport:
+    from bot.commands.ask import answers
+
+    report = EvalReport()
+    for (question, label), record in zip(rows, answers(q for q, _ in rows), strict=True):
+        predicted = predicted_label(record)
+        kind = label if label in INTENT_LABELS else "faq"
+        report.total += 1
+        report.confusion[kind][record["action"]] += 1
+        if predicted == label:
+            report.correct += 1
+        else:
+            report.errors.append(
+                {
+                    "question": question,
+                    "label": label,
+                    "predicted": predicted,
+                    "action": record["action"],
+                    "score": record["score"],
+                }
+            )
+    return report
+
+
+def _print_report(report: EvalReport, show_errors: bool) -> None:
+    print(f"top-1 accuracy: {report.accuracy:.1%} ({report.correct}/{report.total})")
+    actions = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope")
+    print("label kind     " + " ".join(f"{a:>12}" for a in actions))
+    for kind, counts in sorted(report.confusion.items()):
+        print(f"{kind:<14} " + " ".join(f"{counts.get(a, 0):>12}" for a in actions))
+    if show_errors:
+        for err in report.errors:
+            print(f"✗ {err['label']} → {err['predicted']} ({err['score']:.2f}): {err['question']}")
+
+
+# -- misses --------------------------------------------------------------------------------
+
+
+async def _misses(limit: int) -> list[dict[str, Any]]:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from bot.config import load_settings
+    from storage import cases as cases_repo
+    from storage.db import Database
+
+    db = Database(load_settings().database_url)
+    try:
+        async with db.session() as session:
+            rows = await cases_repo.top_misses(session, limit)
+            return [
+                {
+                    "question": r.question,
+                    "count": r.count,
+                    "action": r.action,
+                    "faq_id": r.faq_id,
+                    "last_seen": r.last_seen.isoformat(),
+                }
+                for r in rows
+            ]
+    except (OperationalError, ProgrammingError) as exc:
+        raise SystemExit(
+            f"cannot read FAQ misses ({exc.orig}); run `congdoan-bot db upgrade`"
+        ) from exc
+    finally:
+        await db.dispose()
+
+
+def run(args: argparse.Namespace) -> int:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")
+    if args.faq_command == "eval":
+        report = evaluate(read_tsv(args.file))
+        if args.json:
+            print(json.dumps(report.as_json(), ensure_ascii=False))
+        else:
+            _print_report(report, args.errors)
+        return 0
+    rows = asyncio.run(_misses(args.limit))
+    for row in rows:
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{row['count']:>5}  {row['action']:<12} {row['question']}")
+    if not rows and not args.json:
+        print("no FAQ misses recorded yet")
+    return 0
