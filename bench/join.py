@@ -1,0 +1,186 @@
+"""Benchmark: many workers joining the union at the same moment (a campaign day at a factory).
+
+Each worker is an asyncio task that walks the whole join conversation through ``App.process``
+(the real engine, form runner, encryption and SQLite file in WAL mode): menu button, consent,
+name, phone, company, area search and pick, union status, size, lead question, job, "Gửi".
+All workers start at once. Printed as ONE JSON object: completed joins per second and the
+per-step latency (p50, p99), each the median over repeated runs, and the machine it ran on.
+
+    .venv/bin/python bench/join.py [--workers 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select
+
+from bot.app import FEATURES, build_app
+from bot.channels.base import Capabilities, Channel
+from bot.config import Settings
+from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt
+from storage.crypto import new_key
+from storage.membership import MemberApplication
+
+JOIN_FEATURES = tuple(
+    dict.fromkeys((*FEATURES, "handlers.join", "handlers.data_rights", "handlers.membership_staff"))
+)
+
+
+class NullChannel(Channel):
+    """Accepts every message at once: we measure the bot, not a network."""
+
+    name = "bench"
+    capabilities = Capabilities(buttons=True, max_text=4096, can_message_first=True)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, out: Outgoing) -> Receipt:
+        self.sent += 1
+        return Receipt(message_id=str(self.sent))
+
+
+def _steps(n: int) -> list[tuple[Kind, str]]:
+    """One worker's conversation: (kind, text or payload)."""
+    return [
+        (Kind.COMMAND, "start"),
+        (Kind.BUTTON, "join:start"),
+        (Kind.BUTTON, "join:consent:yes"),
+        (Kind.TEXT, "nguyễn thị hoa"),
+        (Kind.TEXT, f"09{n:08d}"[:10]),
+        (Kind.TEXT, f"Công ty May Sông Hồng {n % 50}"),
+        (Kind.TEXT, "le chan"),
+        (Kind.BUTTON, "form:pick:11383"),
+        (Kind.BUTTON, "form:pick:no"),
+        (Kind.BUTTON, "form:pick:100_499"),
+        (Kind.BUTTON, "form:pick:no"),
+        (Kind.TEXT, "công nhân may"),
+        (Kind.BUTTON, "form:submit"),
+    ]
+
+
+def _inbound(user: str, seq: int, kind: Kind, value: str) -> Inbound:
+    base: dict[str, Any] = {"dedupe_key": f"bench:{user}:{seq}", "message_id": str(seq)}
+    if kind is Kind.COMMAND:
+        base.update(text=f"/{value}", command=value)
+    elif kind is Kind.BUTTON:
+        base.update(payload=value)
+    else:
+        base.update(text=value)
+    return Inbound(Address("bench", user), user, kind, **base)
+
+
+async def solo_latency(directory: Path, workers: int = 20) -> float:
+    """p99 step latency with one worker at a time: the floor under the queueing of a burst."""
+    db = directory / "solo.db"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", data_key=new_key())
+    app = await build_app(
+        settings, channels=[NullChannel()], create_schema=True, features=JOIN_FEATURES
+    )
+    latencies = []
+    for n in range(workers):
+        for seq, (kind, value) in enumerate(_steps(n)):
+            started = time.perf_counter()
+            await app.process(_inbound(str(n), seq, kind, value))
+            latencies.append(time.perf_counter() - started)
+    await app.stop()
+    latencies.sort()
+    return 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+
+
+async def one_run(workers: int, directory: Path) -> dict[str, float]:
+    db = directory / f"join-{time.monotonic_ns()}.db"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", data_key=new_key())
+    app = await build_app(
+        settings, channels=[NullChannel()], create_schema=True, features=JOIN_FEATURES
+    )
+    latencies: list[float] = []
+
+    async def worker(n: int) -> None:
+        user = str(100000 + n)
+        for seq, (kind, value) in enumerate(_steps(n)):
+            started = time.perf_counter()
+            await app.process(_inbound(user, seq, kind, value))
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+    elapsed = time.perf_counter() - started
+    async with app.db.session() as session:
+        completed = int(await session.scalar(select(func.count(MemberApplication.id))) or 0)
+    await app.stop()
+    latencies.sort()
+    return {
+        "completed": completed,
+        "seconds": elapsed,
+        "joins_per_second": completed / elapsed,
+        "step_p50_ms": 1000 * latencies[len(latencies) // 2],
+        "step_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+async def main(workers: int, runs: int) -> dict[str, Any]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="congdoan-bench-") as tmp:
+        solo = await solo_latency(Path(tmp))
+        for _ in range(runs):
+            results.append(await one_run(workers, Path(tmp)))
+    steps = len(_steps(0))
+
+    def median(key: str, digits: int) -> float:
+        return round(statistics.median(r[key] for r in results), digits)
+
+    return {
+        "benchmark": "join",
+        "workers_at_once": workers,
+        "steps_per_join": steps,
+        "runs": runs,
+        "database": "sqlite file (WAL)",
+        "joins_per_second_median": median("joins_per_second", 1),
+        "step_p50_ms_median": median("step_p50_ms", 2),
+        "step_p99_ms_median": median("step_p99_ms", 2),
+        "step_p99_ms_one_worker_at_a_time": round(solo, 2),
+        "completed_joins_min": min(r["completed"] for r in results),
+        "per_run": [{k: round(v, 2) for k, v in r.items()} for r in results],
+        "machine": machine(),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.workers, args.runs)), ensure_ascii=False))

@@ -1,0 +1,640 @@
+"""'Gia nhập công đoàn': consent first, the join form, the application, and /trangthai.
+
+The worker arrives by the menu button ("join:start"), a phrase like "muốn vào công đoàn", or an
+invite link (the referral feature calls ``start_join``). They read what membership gives and
+costs, then the data notice (Law 91/2025/QH15): nothing is collected until they press "Đồng ý",
+and the consent is stored with the notice version they saw. The form itself is data
+(content/flows/join.toml) run by the generic form runner; this module adds its validators and
+what happens on "Gửi": one application with a KN-<year>-<6 digits> reference, routed to the union
+body for the workplace area, never duplicated for the same phone, and a lead for an enterprise
+that has no union. Personal fields are stored only as ciphertext plus the phone's keyed hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex, load_areas
+from bot.core.engine import Ctx, Engine
+from bot.core.events import Address, Kind, Outgoing, Text
+from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.textnorm import fold, folded_tokens
+from bot.core.texts import fmt_date, fmt_datetime
+from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
+from handlers.start import menu
+from storage import contacts as contacts_repo
+from storage import membership as repo
+
+log = logging.getLogger(__name__)
+
+FORM = "join"
+CONSENT_FLOW = "join_consent"
+PURPOSE = "join"
+AREA_UNKNOWN = "none"
+COMPANY_MAX = 120
+DEFAULT_REVIEW_DAYS = 7
+DEFAULT_RETURNED_RETENTION_DAYS = 90
+NO_UNION = ("no", "unknown")
+
+_ACCEPT_WORDS = {"dong y", "toi dong y", "em dong y"}
+_DECLINE_WORDS = {"khong dong y", "khong", "ko", "k", "thoi", "huy"}
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def join_config(ctx_or_engine: Ctx | Engine) -> dict[str, Any]:
+    """The [join] table of config.toml (review time told to workers, retention)."""
+    settings = ctx_or_engine.services.get("settings")
+    extra = getattr(settings, "extra", {}) or {}
+    return dict(extra.get("join", {}) or {})
+
+
+def review_days(ctx: Ctx) -> int:
+    return int(join_config(ctx).get("review_days", DEFAULT_REVIEW_DAYS))
+
+
+def returned_retention_days(ctx_or_engine: Ctx | Engine) -> int:
+    value = join_config(ctx_or_engine).get("returned_retention_days")
+    return int(value if value is not None else DEFAULT_RETURNED_RETENTION_DAYS)
+
+
+def areas_of(ctx: Ctx) -> AreaIndex:
+    return ctx.services["areas"]  # type: ignore[no-any-return]
+
+
+# -- entry -----------------------------------------------------------------------------------
+
+
+async def start_join(ctx: Ctx) -> list[Outgoing]:
+    """Begin joining: what membership gives and costs, then the data notice with two buttons.
+
+    Called by the menu button, by free text, and by the referral feature for invite links.
+    A worker with an application in progress is shown it instead of a second one.
+    """
+    if ctx.flow == FORM:
+        return await _resume_form(ctx)
+    existing = await repo.latest_active_of(ctx.session, ctx.contact_id)
+    if existing is not None:
+        return [_already(ctx, existing)]
+    ctx.start_flow(CONSENT_FLOW, "consent")
+    return [ctx.say("join.intro"), _notice(ctx)]
+
+
+def notice_text(ctx: Ctx) -> str:
+    return ctx.t("privacy.join.notice", returned_days=returned_retention_days(ctx))
+
+
+def notice_version(ctx: Ctx) -> str:
+    """The editors' version plus a fingerprint of the exact words the worker read."""
+    digest = hashlib.sha256(notice_text(ctx).encode("utf-8")).hexdigest()[:8]
+    return f"{ctx.t('privacy.join.version')}+{digest}"
+
+
+def _notice(ctx: Ctx) -> Outgoing:
+    return ctx.choices(
+        notice_text(ctx),
+        [
+            (ctx.t("privacy.join.accept"), "join:consent:yes"),
+            (ctx.t("privacy.join.decline"), "join:consent:no"),
+        ],
+    )
+
+
+async def consent_step(ctx: Ctx) -> list[Outgoing] | None:
+    """The notice is on screen: only an explicit "Đồng ý" starts the form (silence is no)."""
+    inbound = ctx.inbound
+    payload = inbound.payload or ""
+    if inbound.kind is Kind.BUTTON:
+        if payload == "join:consent:yes":
+            return await _accept(ctx)
+        if payload == "join:consent:no":
+            return _decline(ctx)
+        ctx.clear_flow()  # another feature's button: leave the notice and let it answer
+        return None
+    typed = fold(inbound.text or "").strip(" .!")
+    if typed in _ACCEPT_WORDS:
+        return await _accept(ctx)
+    if typed in _DECLINE_WORDS:
+        return _decline(ctx)
+    return [ctx.say("privacy.join.use_buttons"), _notice(ctx)]
+
+
+async def _accept(ctx: Ctx) -> list[Outgoing]:
+    version = notice_version(ctx)
+    await repo.record_consent(
+        ctx.session,
+        contact_id=ctx.contact_id,
+        purpose=PURPOSE,
+        notice_version=version,
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+    )
+    repo.audit(
+        ctx.session,
+        action="consent.given",
+        actor="worker",
+        subject=f"contact:{ctx.contact_id}",
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        purpose=PURPOSE,
+        notice_version=version,
+    )
+    ctx.clear_flow()
+    started = ctx.say("join.started")
+    return [started, *await ctx.services["forms"].start(ctx, FORM)]
+
+
+def _decline(ctx: Ctx) -> list[Outgoing]:
+    ctx.clear_flow()
+    repo.audit(
+        ctx.session,
+        action="consent.declined",
+        actor="worker",
+        subject=f"contact:{ctx.contact_id}",
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        purpose=PURPOSE,
+    )
+    return [menu(ctx, "join.declined")]
+
+
+async def _resume_form(ctx: Ctx) -> list[Outgoing]:
+    """Re-ask the question the worker stopped at (the runner finds the first missing slot)."""
+    runner = ctx.services["forms"]
+    ctx.step = None
+    ctx.data.pop("_editing", None)
+    original = ctx.inbound
+    ctx.inbound = replace(original, kind=Kind.TEXT, text="", payload=None, command=None)
+    try:
+        outs = await runner.handle(ctx)
+    finally:
+        ctx.inbound = original
+    return [ctx.say("join.resume"), *(outs or [])]
+
+
+async def on_button(ctx: Ctx) -> list[Outgoing]:
+    """join:start, join:status, and consent buttons pressed after the notice was left."""
+    action = (ctx.inbound.payload or "").partition(":")[2]
+    if action == "status":
+        return await show_status(ctx)
+    if action == "consent:no" and ctx.flow != FORM:
+        return _decline(ctx)
+    return await start_join(ctx)
+
+
+_JOIN_VERBS = ("vao", "gia nhap", "tham gia", "ket nap", "dang ky", "dang ki", "lam don")
+_NEGATIVE = {"khong", "ko", "k", "cam", "chan", "bi", "ep", "duoi", "phat"}
+_NEGATIVE_PHRASES = (" sa thai ", " ky luat ")
+_BARE = {"gia nhap", "ket nap", "vao cong doan", "gia nhap cong doan", "tham gia cong doan"}
+
+
+def is_join_request(text: str) -> bool:
+    """A short message that asks to join ("muốn vào công đoàn", "lam sao de vao cong doan").
+
+    Deliberately narrow: a question about being kept out of the union ("công ty cấm vào công
+    đoàn") is a legal question for the FAQ, not a join request.
+    """
+    words = folded_tokens(text)
+    if not words or len(words) > 12:
+        return False
+    joined = " ".join(words)
+    if joined in _BARE:
+        return True
+    if _NEGATIVE & set(words) or any(p in f" {joined} " for p in _NEGATIVE_PHRASES):
+        return False
+    about_union = "cong doan" in joined or "doan vien" in joined
+    return about_union and any(f" {verb} " in f" {joined} " for verb in _JOIN_VERBS)
+
+
+async def on_text(ctx: Ctx) -> list[Outgoing] | None:
+    """A fallback router: when the FAQ matcher is installed, it routes join intent itself."""
+    if ctx.flow or "matcher" in ctx.services or not is_join_request(ctx.inbound.text):
+        return None
+    return await start_join(ctx)
+
+
+# -- validators ------------------------------------------------------------------------------
+
+
+# Reason codes of bot/core/validators.py -> the sentence a worker reads.
+NAME_ERRORS = {
+    "empty": "join.error.name.empty",
+    "too_short": "join.error.name.too_short",
+    "too_long": "join.error.name.too_long",
+    "has_digits": "join.error.name.has_digits",
+    "bad_chars": "join.error.name.bad_chars",
+}
+PHONE_ERRORS = {
+    "empty": "join.error.phone.empty",
+    "not_a_number": "join.error.phone.not_a_number",
+    "foreign": "join.error.phone.foreign",
+    "old_11_digits": "join.error.phone.old_11_digits",
+    "landline": "join.error.phone.landline",
+    "wrong_length": "join.error.phone.wrong_length",
+    "not_mobile": "join.error.phone.not_mobile",
+}
+
+
+async def validate_name(ctx: Ctx, text: str) -> Result:
+    try:
+        name = normalise_person_name(text)
+    except Rejected as err:
+        return Invalid(NAME_ERRORS[err.reason], err.params)
+    return Valid(name, name)
+
+
+async def validate_phone(ctx: Ctx, text: str) -> Result:
+    try:
+        phone = normalise_phone(text)
+    except Rejected as err:
+        return Invalid(PHONE_ERRORS[err.reason], err.params)
+    return Valid(phone, display_phone(phone))
+
+
+async def validate_company(ctx: Ctx, text: str) -> Result:
+    name = " ".join(text.split())
+    if sum(ch.isalpha() for ch in name) < 2:
+        return Invalid("join.error.company.too_short")
+    if len(name) > COMPANY_MAX:
+        return Invalid("join.error.company.too_long", {"limit": COMPANY_MAX})
+    return Valid(name, name)
+
+
+async def validate_area(ctx: Ctx, text: str) -> Result:
+    """Up to five matching units as buttons, plus "not sure" (routed to the city federation)."""
+    found = areas_of(ctx).search(text, limit=5)
+    unknown = (AREA_UNKNOWN, ctx.t("join.area.unknown"))
+    if not found:
+        return Candidates((unknown,), prompt_key="join.area.not_found")
+    return Candidates((*((a.code, a.name) for a in found), unknown), prompt_key="join.area.pick")
+
+
+# -- submit ----------------------------------------------------------------------------------
+
+
+async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
+    """ "Gửi": one application (never two for one phone), a lead if there is no union."""
+    crypto = ctx.services["crypto"]
+    phone_hash = crypto.lookup_hash(values["phone"])
+    existing = await repo.active_by_phone(ctx.session, phone_hash)
+    if existing is not None:
+        return await _duplicate(ctx, existing)
+    area = None
+    if values.get("area") and values["area"] != AREA_UNKNOWN:
+        area = areas_of(ctx).by_code(values["area"])
+    union_body = area.union_body_or_default if area else DEFAULT_UNION_BODY
+    job = values.get("job")
+    app = await repo.create_application(
+        ctx.session,
+        repo.NewApplication(
+            contact_id=ctx.contact_id,
+            channel=ctx.inbound.channel,
+            name_enc=crypto.encrypt(values["full_name"]),
+            phone_enc=crypto.encrypt(values["phone"]),
+            phone_hash=phone_hash,
+            company_enc=crypto.encrypt(values["company"]),
+            job_enc=crypto.encrypt(job) if job else None,
+            area_code=area.code if area else None,
+            union_body=union_body,
+            union_status=values["union_status"],
+            size_band=values["size_band"],
+        ),
+        now=ctx.now,
+    )
+    repo.audit(
+        ctx.session,
+        action="application.submitted",
+        actor="worker",
+        subject=app.reference,
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        union_body=union_body,
+    )
+    done = ctx.t("join.done", reference=app.reference, union_body=union_body, days=review_days(ctx))
+    lead_line = await _record_lead(ctx, app, values)
+    await _tell_officers(ctx, app)
+    text = f"{done}\n\n{lead_line}" if lead_line else done
+    return [ctx.choices(text, _after_buttons(ctx))]
+
+
+def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
+    return [(ctx.t("join.status_button"), "join:status"), (ctx.t("join.menu"), "menu:main")]
+
+
+async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoing]:
+    """The same phone applied before. Only the chat that applied learns the reference: anyone
+    else might be an employer probing who joins (LCĐ Điều 10), so the owner is told instead."""
+    repo.audit(
+        ctx.session,
+        action="application.duplicate",
+        actor="worker",
+        subject=existing.reference,
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        same_contact=existing.contact_id == ctx.contact_id,
+    )
+    if existing.contact_id == ctx.contact_id:
+        return [_already(ctx, existing)]
+    address = await reachable_address(ctx, existing.contact_id)
+    if address is not None:
+        ctx.notify(
+            Outgoing(
+                address,
+                Text(
+                    ctx.t(
+                        "join.duplicate.owner_notice",
+                        reference=existing.reference,
+                        status=status_label(ctx, existing.status),
+                    )
+                ),
+            )
+        )
+    return [menu(ctx, "join.duplicate.other")]
+
+
+def _already(ctx: Ctx, app: repo.MemberApplication) -> Outgoing:
+    text = ctx.t(
+        "join.already",
+        reference=app.reference,
+        status=status_label(ctx, app.status),
+        date=fmt_date(app.created_at),
+    )
+    return ctx.choices(text, _after_buttons(ctx))
+
+
+async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, Any]) -> str | None:
+    """No union at the workplace (LCĐ Điều 20): record the enterprise for the recruiters."""
+    status = values["union_status"]
+    if status not in NO_UNION:
+        return None
+    try:
+        enterprises = importlib.import_module("storage.enterprises")
+    except ImportError:
+        log.warning("storage.enterprises is missing: no lead recorded for %s", app.reference)
+        return None
+    known = getattr(enterprises, "union_recorded", None)
+    if status == "unknown" and known is not None:
+        if await known(ctx.session, name=values["company"], area_code=app.area_code):
+            return None
+    contact_ok = values.get("contact_ok") == "yes"
+    report = enterprises.report_enterprise
+    optional = {
+        # the phone a volunteer may use, only with the worker's agreement
+        "contact_enc": ctx.services["crypto"].encrypt(values["phone"]) if contact_ok else None,
+        # credits the invitation the worker came through, without naming them
+        "credit_contact_id": ctx.contact_id,
+    }
+    accepted = inspect.signature(report).parameters
+    lead = await report(
+        ctx.session,
+        name=values["company"],
+        area_code=app.area_code,
+        size_band=values["size_band"],
+        union_status=status,
+        reporter_contact_id=ctx.contact_id if contact_ok else None,
+        contact_ok=contact_ok,
+        source="join",
+        now=ctx.now,
+        **{k: v for k, v in optional.items() if k in accepted},
+    )
+    app.lead_id = getattr(lead, "id", None)
+    key = "join.lead.contact" if contact_ok else "join.lead.anonymous"
+    return ctx.t(key, company=values["company"])
+
+
+async def _tell_officers(ctx: Ctx, app: repo.MemberApplication) -> None:
+    """A note without personal data to the officers who will review it."""
+    configured = (ctx.services["settings"].extra.get("staff") or {}).get("membership") or []
+    addresses = {Address("telegram", str(i)) for i in configured}
+    for person in await repo.membership_officers(ctx.session, app.union_body):
+        addresses.add(Address(person.channel, person.external_id))
+    text = ctx.t("join.staff.new_application", reference=app.reference, union_body=app.union_body)
+    for address in sorted(addresses, key=lambda a: (a.channel, a.chat_id)):
+        ctx.notify(Outgoing(address, Text(text), tag=f"join:new:{app.reference}"))
+
+
+async def reachable_address(ctx: Ctx, contact_id: int) -> Address | None:
+    """Where to reach a worker later: their most recently used channel that still works."""
+    identities = await contacts_repo.identities_of(ctx.session, contact_id)
+    for identity in identities:
+        if not identity.unreachable:
+            return Address(identity.channel, identity.chat_id)
+    return None
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def status_label(ctx: Ctx, status: str) -> str:
+    return ctx.t(f"join.status.label.{status}")
+
+
+def status_detail(ctx: Ctx, app: repo.MemberApplication) -> str:
+    decided = fmt_date(app.decided_at or app.updated_at)
+    if app.status == repo.PENDING:
+        return ctx.t("join.status.detail.pending", days=review_days(ctx))
+    if app.status == repo.ADMITTED:
+        return ctx.t("join.status.detail.admitted", date=decided)
+    if app.status == repo.RETURNED:
+        if app.return_reason_enc:
+            reason = ctx.services["crypto"].decrypt(app.return_reason_enc)
+        else:
+            reason = ctx.t("join.status.detail.reason_erased")
+        return ctx.t("join.status.detail.returned", date=decided, reason=reason)
+    return ctx.t("join.status.detail.withdrawn")
+
+
+async def show_status(ctx: Ctx) -> list[Outgoing]:
+    """/trangthai: the worker's latest application, its status and what comes next."""
+    apps = await repo.applications_of(ctx.session, ctx.contact_id)
+    outs: list[Outgoing] = []
+    if not apps:
+        options = [(ctx.t("join.join_button"), "join:start"), (ctx.t("join.menu"), "menu:main")]
+        outs.append(ctx.choices(ctx.t("join.status.none"), options))
+    else:
+        app = apps[0]
+        text = ctx.t(
+            "join.status.show",
+            reference=app.reference,
+            status=status_label(ctx, app.status),
+            date=fmt_date(app.created_at),
+            union_body=app.union_body,
+            detail=status_detail(ctx, app),
+        )
+        options = [(ctx.t("join.menu"), "menu:main")]
+        if app.status in (repo.RETURNED, repo.WITHDRAWN):
+            options.insert(0, (ctx.t("join.join_button"), "join:start"))
+        outs.append(ctx.choices(text, options))
+    if ctx.flow in (FORM, CONSENT_FLOW):
+        outs.append(ctx.say("join.status.in_form"))
+    return outs
+
+
+# -- the worker's data (a provider for /dulieucuatoi, /rutdongy, /xoadulieu) -----------------
+
+
+@dataclass
+class MembershipData:
+    """What this feature holds about a worker: consents, applications, a half-filled form."""
+
+    async def describe(self, ctx: Ctx) -> list[str]:
+        lines = []
+        for consent in await repo.consents_of(ctx.session, ctx.contact_id):
+            lines.append(_consent_line(ctx, consent))
+        crypto = ctx.services["crypto"]
+        for app in await repo.applications_of(ctx.session, ctx.contact_id):
+            lines.append(_application_line(ctx, app, crypto))
+        if ctx.flow in (FORM, CONSENT_FLOW) and ctx.data.get("form"):
+            lines.append(ctx.t("privacy.mydata.in_form"))
+        return lines
+
+    async def withdraw(self, ctx: Ctx) -> bool:
+        """Stop processing: consents withdrawn, pending applications stopped, fields wiped."""
+        consents = await repo.withdraw_consents(ctx.session, ctx.contact_id, now=ctx.now)
+        refs = await repo.withdraw_applications(ctx.session, ctx.contact_id, now=ctx.now)
+        forgotten = await _forget_lead_reporter(ctx)
+        in_form = ctx.flow in (FORM, CONSENT_FLOW)
+        if in_form:
+            ctx.clear_flow()
+        return bool(consents or refs or forgotten or in_form)
+
+    async def erase(self, ctx: Ctx) -> None:
+        await repo.delete_applications(ctx.session, ctx.contact_id)
+        await repo.delete_consents(ctx.session, ctx.contact_id)
+        await _forget_lead_reporter(ctx)
+        if ctx.flow in (FORM, CONSENT_FLOW):
+            ctx.clear_flow()
+
+
+async def _forget_lead_reporter(ctx: Ctx) -> int:
+    """The join form may have named the worker on a lead (with their agreement): unlink it."""
+    try:
+        enterprises = importlib.import_module("storage.enterprises")
+    except ImportError:
+        return 0
+    forget = getattr(enterprises, "forget_reporter", None)
+    return int(await forget(ctx.session, ctx.contact_id)) if forget is not None else 0
+
+
+def _consent_line(ctx: Ctx, consent: repo.ConsentRecord) -> str:
+    purpose = consent.purpose
+    if f"privacy.purpose.{purpose}" in ctx.texts:
+        purpose = ctx.t(f"privacy.purpose.{purpose}")
+    if consent.withdrawn_at is not None:
+        return ctx.t(
+            "privacy.mydata.consent_withdrawn",
+            purpose=purpose,
+            time=fmt_datetime(consent.given_at),
+            version=consent.notice_version,
+            withdrawn=fmt_datetime(consent.withdrawn_at),
+        )
+    return ctx.t(
+        "privacy.mydata.consent_active",
+        purpose=purpose,
+        time=fmt_datetime(consent.given_at),
+        version=consent.notice_version,
+    )
+
+
+def _application_line(ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> str:
+    status = status_label(ctx, app.status)
+    date = fmt_date(app.created_at)
+    if app.name_enc is None:
+        return ctx.t(
+            "privacy.mydata.application_erased", reference=app.reference, status=status, date=date
+        )
+    view = ApplicationView.of(ctx, app, crypto)
+    return ctx.t(
+        "privacy.mydata.application",
+        reference=app.reference,
+        status=status,
+        date=date,
+        name=view.name,
+        phone=view.phone,
+        company=view.company,
+        area=view.area,
+        union_status=view.union_status,
+        size=view.size,
+        job=view.job,
+    )
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    """The application as people read it; only for the worker themself and the officers."""
+
+    name: str
+    phone: str
+    company: str
+    area: str
+    union_status: str
+    size: str
+    job: str
+
+    @classmethod
+    def of(cls, ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> ApplicationView:
+        none = ctx.t("join.staff.none_value")
+        area = areas_of(ctx).by_code(app.area_code) if app.area_code else None
+        phone = crypto.decrypt(app.phone_enc) if app.phone_enc else None
+        return cls(
+            name=crypto.decrypt(app.name_enc) if app.name_enc else none,
+            phone=display_phone(phone) if phone else none,
+            company=crypto.decrypt(app.company_enc) if app.company_enc else none,
+            area=area.name if area else ctx.t("join.area.unknown"),
+            union_status=ctx.t(f"join.union_status.{app.union_status}"),
+            size=ctx.t(f"join.size.{app.size_band}"),
+            job=crypto.decrypt(app.job_enc) if app.job_enc else none,
+        )
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+def retention_job(engine: Engine) -> Any:
+    """Returned applications lose their personal data after the period in the notice."""
+
+    async def job(now: datetime) -> None:
+        before = now - timedelta(days=returned_retention_days(engine))
+        async with engine.db.transaction() as session:
+            count = await repo.expire_returned(session, before=before, now=now)
+            if count:
+                repo.audit(
+                    session,
+                    action="retention.wiped",
+                    actor="system",
+                    subject="member_applications",
+                    now=now,
+                    count=count,
+                )
+
+    return job
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def register(engine: Engine) -> None:
+    settings = engine.services.get("settings")
+    if "areas" not in engine.services:
+        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
+    providers = engine.services.setdefault("personal_data", [])
+    providers.append(MembershipData())
+    engine.services.setdefault("start_join", start_join)
+    runner = engine.services["forms"]
+    runner.validator("person_name", validate_name)
+    runner.validator("phone", validate_phone)
+    runner.validator("company", validate_company)
+    runner.validator("area", validate_area)
+    runner.on_submit(FORM, submit)
+    engine.flow(CONSENT_FLOW, consent_step)
+    engine.payload("join", on_button)
+    engine.command("trangthai", show_status)
+    engine.text(on_text)
+    engine.every("join.retention", 6 * 3600, retention_job(engine))
