@@ -1,0 +1,188 @@
+"""Zalo webhook throughput and acknowledgement latency against the real aiohttp app.
+
+The real app (web server, inbox, engine, default features; a SQLite file in WAL mode, or
+PostgreSQL with --pg) runs on
+127.0.0.1 with the Zalo OA and Zalo Bot channels pointed at the fake servers of
+tests/fakes/zalo.py. Each run posts a burst of signed OA events and secret-carrying Bot
+Platform updates from many simulated workers (``CONCURRENCY`` in flight), and measures:
+
+- acknowledged per second: events / time until the last HTTP 200;
+- processed per second: events / time until every reply reached the fake platform;
+- p99 time to acknowledge (ms): the 99th percentile of the per-request answer times.
+
+Figures are medians over --runs runs, each on a fresh database. Prints one JSON object.
+
+    .venv/bin/python bench/zalo.py [--runs 5] [--events 400] [--pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._machine import machine, percentile  # noqa: E402
+from bot.app import build_app  # noqa: E402
+from bot.channels.zalo_bot import ZaloBotChannel  # noqa: E402
+from bot.channels.zalo_oa import OAConfig, ZaloOAChannel  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from storage.crypto import new_key  # noqa: E402
+from storage.zalo import ZaloOAStore  # noqa: E402
+from tests.fakes.zalo import FakeZaloBot, FakeZaloOA, free_port  # noqa: E402
+
+CONCURRENCY = 32
+SECRET = "bench-zalo-bot-secret"
+
+
+@contextlib.asynccontextmanager
+async def database(pg: bool) -> AsyncIterator[str]:
+    """A fresh database URL: a SQLite file, or a throw-away PostgreSQL database."""
+    if not pg:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{tmp}/bench.db"
+        return
+    import asyncpg
+
+    admin_url = os.environ.get("CONGDOAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"congdoan_bench_zalo_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def one_run(events: int, pg: bool = False) -> dict[str, float]:
+    oa_fake, bot_fake = FakeZaloOA(), FakeZaloBot()
+    await oa_fake.start()
+    await bot_fake.start()
+    async with database(pg) as url:
+        settings = Settings(
+            database_url=url,
+            data_key=new_key(),
+            http_port=free_port(),
+        )
+        oa = ZaloOAChannel(
+            OAConfig(
+                app_id=oa_fake.app_id,
+                secret_key=oa_fake.secret_key,
+                oa_id=oa_fake.oa_id,
+                app_secret=oa_fake.app_secret,
+                access_token=oa_fake.access_token,
+                refresh_token=oa_fake.refresh_token,
+                api_base=oa_fake.url,
+                oauth_base=oa_fake.url,
+            )
+        )
+        zbot = ZaloBotChannel(bot_fake.token, api_base=bot_fake.api_base, secret=SECRET)
+        app = await build_app(settings, channels=[oa, zbot], create_schema=True)
+        oa.attach_store(ZaloOAStore(app.db))
+        await app.start(background=False)
+        base = f"http://127.0.0.1:{settings.http_port}"
+        try:
+            return await _burst(app, oa_fake, bot_fake, base, events)
+        finally:
+            await app.stop()
+            await oa_fake.close()
+            await bot_fake.close()
+
+
+async def _burst(
+    app: Any, oa_fake: FakeZaloOA, bot_fake: FakeZaloBot, base: str, events: int
+) -> dict[str, float]:
+    # Half the events on each platform; every worker sends one message (one reply each).
+    jobs = []
+    for i in range(events):
+        if i % 2 == 0:
+            event = oa_fake.text(f"oa-{i}", "xin chao")
+            jobs.append(("oa", event))
+        else:
+            jobs.append(("bot", bot_fake.text(f"bot-{i}", "xin chao")))
+    gate = asyncio.Semaphore(CONCURRENCY)
+    acks: list[float] = []
+    statuses: list[int] = []
+
+    async def post(kind: str, payload: dict[str, Any]) -> None:
+        async with gate:
+            if kind == "oa":
+                status, seconds = await oa_fake.post_event(f"{base}/webhooks/zalo-oa", payload)
+            else:
+                status, seconds = await bot_fake.post_webhook(
+                    f"{base}/webhooks/zalo-bot", payload, secret=SECRET
+                )
+            acks.append(seconds)
+            statuses.append(status)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(post(kind, payload) for kind, payload in jobs))
+    acked = time.perf_counter() - started
+    while len(oa_fake.sent) + len(bot_fake.sent) < events:
+        if time.perf_counter() - started > 300:
+            raise TimeoutError("replies did not all arrive")
+        await asyncio.sleep(0.005)
+    processed = time.perf_counter() - started
+    if set(statuses) != {200} or oa_fake.violations or bot_fake.violations:
+        raise RuntimeError(f"bad run: {set(statuses)} {oa_fake.violations} {bot_fake.violations}")
+    return {
+        "acknowledged_per_s": events / acked,
+        "processed_per_s": events / processed,
+        "p99_ack_ms": percentile(acks, 99) * 1000,
+        "median_ack_ms": statistics.median(acks) * 1000,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL (CONGDOAN_TEST_PG)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    runs = [asyncio.run(one_run(args.events, args.pg)) for _ in range(args.runs)]
+
+    def median(key: str) -> float:
+        return round(statistics.median(r[key] for r in runs), 1)
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "zalo_webhooks",
+                "events_per_run": args.events,
+                "runs": args.runs,
+                "concurrency": CONCURRENCY,
+                "database": "postgresql" if args.pg else "sqlite (file, WAL)",
+                "webhook_events_acknowledged_per_s": median("acknowledged_per_s"),
+                "webhook_events_processed_per_s": median("processed_per_s"),
+                "p99_ack_ms": median("p99_ack_ms"),
+                "median_ack_ms": median("median_ack_ms"),
+                "per_run": [{k: round(v, 1) for k, v in r.items()} for r in runs],
+                "machine": machine(),
+                "load_average_1min": round(os.getloadavg()[0], 2),
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
