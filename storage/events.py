@@ -85,7 +85,9 @@ async def finish_inbox(
 ) -> None:
     values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1}
     if error is None:
-        values.update(status="done", processed_at=utcnow(), error=None)
+        # The raw event may hold a name or phone number a worker typed: once processed, only
+        # the dedupe key is needed, so the payload is dropped.
+        values.update(status="done", processed_at=utcnow(), error=None, payload={})
     else:
         values.update(error=error[:2000], status="failed" if give_up else "pending")
     await session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))

@@ -57,9 +57,12 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> li
 
 
 def mark_sent(row: OutboxMessage, now: datetime) -> None:
+    """Sent messages keep only their envelope: the words (a lawyer's answer, a worker's
+    name in a notification) are not kept once delivered."""
     row.status = "sent"
     row.sent_at = now
     row.attempts += 1
+    row.content = {"type": row.content.get("type", ""), "redacted": True}
 
 
 def mark_failed(row: OutboxMessage, now: datetime, error: str, *, final: bool) -> None:

@@ -170,3 +170,26 @@ async def test_numbers_pick_choices_only_on_buttonless_channels(make_app) -> Non
     assert "rights.index" in chat.keys
     await chat.send(" số 2 ")
     assert "rights.body.who" in chat.keys
+
+
+async def test_skipping_an_optional_personal_slot_shows_the_confirmation(make_app) -> None:
+    submitted: list[dict] = []
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    spec = FormSpec(
+        name="demo",
+        version=1,
+        slots=(Slot("job", "form.need_text", "menu.ask", optional=True, personal=True),),
+        confirm="form.confirm",
+        submit="demo",
+    )
+    _install_demo(app, submitted)
+    app.engine.services["forms"].forms["demo"] = spec
+    chat = Chat(app, channel)
+    await chat.send("/start")
+    await chat.deliver(chat._inbound(Kind.BUTTON, payload="demo:go"))
+    await chat.press("Bỏ qua")
+    assert "form.confirm" in chat.keys
+    assert app.texts("form.skipped") in chat.text
+    await chat.press("Gửi")
+    assert submitted == [{"job": None}]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ Handler = Callable[["Ctx"], Awaitable[list[Outgoing] | None]]
 DeliveryHook = Callable[[AsyncSession, Outgoing, Receipt], Awaitable[None]]
 Clock = Callable[[], datetime]
 
+IDENTITY_CACHE = 100_000  # (channel, user) -> (identity, contact) entries kept in memory
 MAX_TEXT = 4000  # longer input is cut before routing; nobody types more on a phone
 _NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
@@ -161,6 +163,7 @@ class Engine:
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._pending_kick = False
+        self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
 
     # -- registration (app.py wires features in) ---------------------------------------------
     def command(self, name: str, handler: Handler) -> None:
@@ -249,7 +252,23 @@ class Engine:
         )
 
     async def _identity_id(self, inbound: Inbound) -> tuple[int, int]:
-        """(identity id, contact id) for the sender, creating them on first contact."""
+        """(identity id, contact id) for the sender, creating them on first contact.
+
+        Cached in memory: an identity never changes except when accounts are linked, and the
+        transaction re-checks the contact, dropping a stale entry (``_Retry``).
+        """
+        key = (inbound.channel, inbound.user_id)
+        cached = self._identities.get(key)
+        if cached is not None:
+            self._identities.move_to_end(key)
+            return cached
+        found = await self._load_identity(inbound)
+        self._identities[key] = found
+        if len(self._identities) > IDENTITY_CACHE:
+            self._identities.popitem(last=False)
+        return found
+
+    async def _load_identity(self, inbound: Inbound) -> tuple[int, int]:
         async with self.db.session() as session:
             identity = await contacts_repo.find_identity(session, inbound.channel, inbound.user_id)
             if identity is not None:
@@ -273,7 +292,8 @@ class Engine:
                     raise _Duplicate
                 identity = await session.get(ChannelIdentity, identity_id)
                 if identity is None or identity.contact_id != contact_id:
-                    raise _Retry  # linked to another contact meanwhile
+                    self._identities.pop((inbound.channel, inbound.user_id), None)
+                    raise _Retry  # linked to another contact (or erased) meanwhile
                 first = identity.last_inbound_at is None
                 now = self.clock()
                 await contacts_repo.touch_identity(session, identity, inbound.message_id, now)

@@ -344,8 +344,10 @@ class FormRunner:
         if slot is None:
             return
         crypto = ctx.services.get("crypto")
-        if slot.personal and crypto is not None and value is not None:
-            value = crypto.encrypt(str(value))
+        if slot.personal and crypto is not None:
+            # A skipped optional slot has no value, but its shown text is still encrypted so
+            # the confirmation screen can treat every personal slot alike.
+            value = crypto.encrypt(str(value)) if value is not None else None
             shown = crypto.encrypt(shown)
         form = dict(ctx.data.get("form", {}))
         form[slot.name] = value
