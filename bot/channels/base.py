@@ -36,6 +36,9 @@ class Channel(ABC):
     name: str
     capabilities: Capabilities
     uses_webhook: bool = False  # True when events arrive through the shared web app
+    # True when the platform keeps an event until the adapter confirms it after delivery
+    # (Telegram getUpdates offsets): then no inbox row is needed before processing.
+    redelivers_until_confirmed: bool = False
 
     async def start(self, deliver: Deliver) -> None:  # noqa: B027 - optional hook
         """Begin receiving (start polling tasks). Webhook channels receive through the web app."""

@@ -306,6 +306,11 @@ class TelegramChannel(Channel):
         """True when updates arrive by webhook, so the app must serve its HTTP application."""
         return bool(self.webhook_url)
 
+    @property
+    def redelivers_until_confirmed(self) -> bool:  # type: ignore[override]
+        """Polling confirms an update (offset) only after delivery returned."""
+        return not self.webhook_url
+
     # ----------------------------------------------------------------- receiving
 
     async def start(self, deliver: Deliver) -> None:
