@@ -63,7 +63,7 @@ DEMO = FormSpec(
         Slot("company", "form.need_text", "menu.lead"),
         Slot("size", "form.use_buttons", "menu.join", choices=(SlotChoice("big", "menu.ask"),)),
     ),
-    confirm="form.confirm",
+    confirm="join.confirm",
     submit="demo",
 )
 
@@ -102,7 +102,7 @@ async def test_a_worker_mid_form_resumes_after_restart(make_app, tmp_path: Path)
     _install_demo(app2, submitted)
     chat2 = Chat(app2, channel2, user_id=chat.user_id)
     await chat2.send("1")  # picks the first choice of the pending question
-    assert "form.confirm" in chat2.keys  # the confirmation screen
+    assert "join.confirm" in chat2.keys  # the confirmation screen
     await chat2.press("Gửi")
     assert submitted == [{"company": "Công ty May Hải Phòng", "size": "big"}]
     # "Gửi" pressed again on the old message: no second submission.
@@ -180,7 +180,7 @@ async def test_skipping_an_optional_personal_slot_shows_the_confirmation(make_ap
         name="demo",
         version=1,
         slots=(Slot("job", "form.need_text", "menu.ask", optional=True, personal=True),),
-        confirm="form.confirm",
+        confirm="join.confirm",
         submit="demo",
     )
     _install_demo(app, submitted)
@@ -189,7 +189,7 @@ async def test_skipping_an_optional_personal_slot_shows_the_confirmation(make_ap
     await chat.send("/start")
     await chat.deliver(chat._inbound(Kind.BUTTON, payload="demo:go"))
     await chat.press("Bỏ qua")
-    assert "form.confirm" in chat.keys
+    assert "join.confirm" in chat.keys
     assert app.texts("form.skipped") in chat.text
     await chat.press("Gửi")
     assert submitted == [{"job": None}]
