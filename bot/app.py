@@ -41,8 +41,22 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENT = 8  # events handled at once; more wait their turn in arrival order
+
 # Feature modules, wired in this order. Each exposes register(engine).
-FEATURES: tuple[str, ...] = ("handlers.start", "handlers.rights")
+FEATURES: tuple[str, ...] = (
+    "handlers.start",
+    "handlers.rights",
+    "handlers.join",
+    "handlers.data_rights",
+    "handlers.membership_staff",
+    "handlers.leads",
+    "handlers.volunteers",
+    "handlers.referral",
+    "handlers.relay",
+    "handlers.ask",
+    "handlers.link",
+)
 
 
 @dataclass
@@ -57,11 +71,16 @@ class App:
     _locks: _KeyedLocks = field(default_factory=_KeyedLocks)
     _outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
 
     # -- inbound ---------------------------------------------------------------------------
     async def process(self, inbound: Inbound) -> list[Outgoing]:
-        """Handle one event and send its replies, in order per person."""
-        async with self._locks.hold((inbound.channel, inbound.user_id)):
+        """Handle one event and send its replies, in order per person.
+
+        At most ``MAX_CONCURRENT`` events are handled at once: a burst then queues in memory
+        instead of taking every database connection, so webhooks stay quick to acknowledge.
+        """
+        async with self._locks.hold((inbound.channel, inbound.user_id)), self._slots:
             outs = await self.engine.handle(inbound)
             await self.send(outs)
         return outs
@@ -79,7 +98,7 @@ class App:
         if event_id is None:
             log.info("duplicate delivery %s acknowledged, not processed", inbound.dedupe_key)
             return
-        self._spawn(self._process_recorded(event_id, inbound))
+        self._spawn(self._process_recorded(event_id, inbound), name=f"process:{event_id}")
 
     async def _process_recorded(self, event_id: int, inbound: Inbound) -> None:
         try:
@@ -150,7 +169,9 @@ class App:
                     sent += 1
                 else:
                     row.status = "pending"
-                    final = receipt.error in ("blocked", "no channel")
+                    final = receipt.error in ("blocked", "no channel") or (
+                        receipt.extra.get("final") == "yes"  # e.g. held by Zalo's reply window
+                    )
                     outbox_repo.mark_failed(
                         row, self.engine.clock(), receipt.error or "", final=final
                     )
@@ -176,14 +197,23 @@ class App:
                 log.exception("job %s failed", name)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(self, coro: Any, name: str | None = None) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
     def deliver_for(self, channel: Channel) -> Callable[[Inbound], Any]:
-        """Console waits for its replies; network channels record durably and return fast."""
-        return self.process if channel.name == "console" else self.ingest
+        """How a channel hands over events.
+
+        Webhooks must be acknowledged fast and never lose an update, so their events are
+        recorded in the inbox first (ingest), and so are polled events from a platform that
+        forgets them once fetched (Zalo Bot). Telegram polling confirms an update only after
+        delivery returns, so Telegram keeps it until then: it is processed directly, which saves
+        two write transactions per update.
+        """
+        if channel.name == "console" or channel.redelivers_until_confirmed:
+            return self.process
+        return self.ingest
 
     async def start(self, *, background: bool = True) -> None:
         async with self.db.transaction() as session:
@@ -209,7 +239,16 @@ class App:
             for name, seconds, job in self.engine.jobs:
                 self._spawn(self._job_loop(name, seconds, job))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let events in flight finish (up to ``grace`` seconds), then stop channels and close.
+
+        Channels stop after the wait because finishing an event may still need to send."""
+        in_flight = [t for t in self._tasks if (t.get_name() or "").startswith("process:")]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=grace)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
@@ -218,8 +257,6 @@ class App:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
-        if self._runner is not None:
-            await self._runner.cleanup()
         await self.db.dispose()
 
     async def prune(self, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
@@ -248,6 +285,16 @@ def build_channels(settings: Settings) -> list[Channel]:
                 webhook_secret=settings.telegram_webhook_secret,
             )
         )
+    if settings.extra.get("zalo_oa_app_id"):
+        from bot.channels.zalo_oa import ZaloOAChannel
+        from storage.zalo import ZaloOAStore
+
+        store = ZaloOAStore.for_url(settings.database_url, settings.data_key)
+        channels.append(ZaloOAChannel.from_settings(settings.extra, store))
+    if settings.extra.get("zalo_bot_token"):
+        from bot.channels.zalo_bot import ZaloBotChannel
+
+        channels.append(ZaloBotChannel.from_settings(settings.extra))
     return channels
 
 

@@ -115,7 +115,12 @@ def cmd_content_check(args: argparse.Namespace) -> int:
 
 
 # Feature sub-commands: name -> module exposing HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES: dict[str, str] = {}
+COMMAND_MODULES: dict[str, str] = {
+    "ask": "bot.commands.ask",
+    "faq": "bot.commands.faq",
+    "people": "bot.commands.people",
+    "export": "bot.commands.export",
+}
 
 
 def _command_module(name: str) -> Any:
@@ -148,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiogram logs every update at INFO; keep the log for what needs attention.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "chat":

@@ -1,0 +1,525 @@
+"""Invitations and campaigns: /moiban, arriving through an invite, /bangxephang, /chiendich,
+and one-time role invites from the staff chat (/moithanhvien, then /thamgia).
+
+A collaborator's invitation is a short code: inside a Telegram deep link
+(https://t.me/<bot>?start=<code>), typed on Zalo ("MA K7M2QX" or just "K7M2QX"), and drawn as a
+QR code for posters. The first invitation a worker follows is credited, once, to its owner and to
+the campaign running that day (Asia/Ho_Chi_Minh); what the worker does afterwards (applying,
+being admitted, reporting a company) feeds the campaign's leaderboard.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import segno
+
+from bot.core.areas import AreaIndex, load_areas
+from bot.core.engine import Ctx, Engine
+from bot.core.events import Kind, Outgoing, Photo
+from bot.core.textnorm import fold
+from bot.core.texts import LOCAL_TZ, fmt_date, fmt_datetime
+from handlers.start import menu
+from storage import people as people_repo
+from storage import recruitment as repo
+from storage.people import ROLES, Person
+from storage.recruitment import Campaign, ReferralCode
+
+INVITER_ROLES = ("collaborator", "volunteer", "staff")
+BOARD_SIZE = 10
+DEFAULT_INVITE_DAYS = 7
+DEFAULT_BOARD_MINUTES = 10
+STANDINGS_JOB_SECONDS = 300
+ROLE_WORDS = {
+    "tinhnguyenvien": "volunteer",
+    "tnv": "volunteer",
+    "congtacvien": "collaborator",
+    "ctv": "collaborator",
+    "canbo": "staff",
+    "tuvan": "legal",
+    "tuvanvien": "legal",
+    "ketnap": "membership",
+    **{role: role for role in ROLES},
+}
+_TYPED = re.compile(
+    r"^(?P<prefix>ma(?:\s*moi)?\s*[:#.\-]?\s*)?(?P<code>[a-z0-9]{3}[\s\-]?[a-z0-9]{3})$"
+)
+_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def bot_username(services: dict[str, Any]) -> str | None:
+    """TELEGRAM_BOT_USERNAME, else bot_username in [telegram] or [recruitment] of config.toml."""
+    settings = services.get("settings")
+    extra = getattr(settings, "extra", {}) or {}
+    name = (
+        os.environ.get("TELEGRAM_BOT_USERNAME")
+        or (extra.get("telegram") or {}).get("bot_username")
+        or (extra.get("recruitment") or {}).get("bot_username")
+    )
+    return str(name).lstrip("@") if name else None
+
+
+def invite_link(services: dict[str, Any], code: str) -> str | None:
+    username = bot_username(services)
+    return f"https://t.me/{username}?start={code}" if username else None
+
+
+def qr_png(data: str) -> bytes:
+    """A PNG QR code big enough to print on an A4 poster and still scan from a metre away."""
+    buffer = io.BytesIO()
+    segno.make(data, error="m").save(buffer, kind="png", scale=10, border=4)
+    return buffer.getvalue()
+
+
+def _configured(services: dict[str, Any]) -> dict[str, Any]:
+    settings = services.get("settings")
+    return dict((getattr(settings, "extra", {}) or {}).get("staff", {}) or {})
+
+
+def _extra(services: dict[str, Any], key: str, default: Any) -> Any:
+    settings = services.get("settings")
+    return (getattr(settings, "extra", {}) or {}).get(key, default)
+
+
+def _max_age(services: dict[str, Any]) -> timedelta:
+    """How old a leaderboard snapshot may be before /bangxephang recounts it itself."""
+    minutes = _extra(services, "recruitment", {}).get("leaderboard_minutes", DEFAULT_BOARD_MINUTES)
+    return timedelta(minutes=float(minutes))
+
+
+def standings_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
+    """Recount the running campaign's leaderboard every few minutes, off the request path."""
+
+    async def job(now: datetime) -> None:
+        async with engine.db.transaction() as session:
+            await repo.sync_campaigns(session, _extra(engine.services, "campaigns", []) or [])
+            campaign = await repo.campaign_on(session, now.astimezone(LOCAL_TZ).date())
+            if campaign is not None:
+                await repo.refresh_standings(session, campaign, now)
+
+    return job
+
+
+async def current_campaign(ctx: Ctx, when: datetime | None = None) -> Campaign | None:
+    """The campaign running on the local day (config.toml [[campaigns]] and staff-made ones)."""
+    await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+    day = (when or ctx.now).astimezone(LOCAL_TZ).date()
+    return await repo.campaign_on(ctx.session, day)
+
+
+async def _roles(ctx: Ctx) -> set[str]:
+    return await people_repo.roles_of(
+        ctx.session, ctx.inbound.channel, ctx.inbound.user_id, _configured(ctx.services)
+    )
+
+
+async def _inviter(ctx: Ctx) -> Person | None:
+    """The caller's registration that owns invitations; configured staff get one on first use."""
+    channel, user = ctx.inbound.channel, ctx.inbound.user_id
+    person = await repo.person_for(ctx.session, channel, user, INVITER_ROLES)
+    if person is None and "staff" in await _roles(ctx):
+        person = await people_repo.add_person(
+            ctx.session, role="staff", channel=channel, external_id=user
+        )
+    return person
+
+
+# -- /moiban --------------------------------------------------------------------------------------
+
+
+async def invite_command(ctx: Ctx) -> list[Outgoing]:
+    """/moiban (join) or /moiban baocao (report a company): link, Zalo code and a QR poster."""
+    person = await _inviter(ctx)
+    if person is None:
+        return [ctx.say("recruit.invite.not_allowed")]
+    purpose = "lead" if fold(ctx.inbound.args).replace(" ", "") in ("baocao", "lead") else "join"
+    code = await repo.code_for(ctx.session, person.id, purpose, ctx.now)
+    link = invite_link(ctx.services, code.code)
+    campaign = await current_campaign(ctx)
+    if campaign is not None:
+        campaign_line = ctx.t(
+            "recruit.invite.campaign",
+            name=campaign.name,
+            start=fmt_date(campaign.starts_on),
+            end=fmt_date(campaign.ends_on),
+        )
+    else:
+        campaign_line = ctx.t("recruit.invite.no_campaign")
+    purpose_text = ctx.t(
+        "recruit.invite.purpose_lead" if purpose == "lead" else "recruit.invite.purpose_join"
+    )
+    text = ctx.t(
+        "recruit.invite.text",
+        purpose=purpose_text,
+        link=link or ctx.t("recruit.invite.no_link"),
+        code=code.code,
+        campaign=campaign_line,
+    )
+    if purpose == "join":
+        text += "\n" + ctx.t("recruit.invite.lead_hint")
+    target = link or f"MA {code.code}"
+    photo = Photo(
+        qr_png(target),
+        caption=ctx.t("recruit.invite.qr_caption", target=target),
+        filename=f"loi-moi-{code.code}.png",
+    )
+    return [ctx.text(text), Outgoing(ctx.address, photo)]
+
+
+# -- arriving through an invitation ---------------------------------------------------------------
+
+
+async def credit(ctx: Ctx, code: ReferralCode) -> None:
+    """First touch wins: an earlier invitation (or the owner's own link) keeps the credit."""
+    campaign = await current_campaign(ctx)
+    await repo.attribute(
+        ctx.session,
+        contact_id=ctx.contact_id,
+        code=code,
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        campaign_id=campaign.id if campaign else None,
+    )
+
+
+def _start_join(ctx: Ctx) -> Callable[[Ctx], Awaitable[list[Outgoing]]] | None:
+    """handlers.join.start_join, imported lazily, but only when the join feature is wired in
+    (its module present but not registered would start a flow nobody handles)."""
+    registered = ctx.services.get("start_join")
+    if registered is not None:
+        return registered  # type: ignore[no-any-return]
+    join_button = ctx.engine.payloads.get("join")
+    if getattr(join_button, "__module__", None) != "handlers.join":
+        return None
+    try:
+        module = importlib.import_module("handlers.join")
+    except ImportError:
+        return None
+    return getattr(module, "start_join", None)
+
+
+async def arrive(ctx: Ctx, code: ReferralCode, *, with_menu: bool) -> list[Outgoing]:
+    """Credit the invitation, then go where it points: the join flow or the lead report."""
+    await credit(ctx, code)
+    if code.purpose == "lead":
+        from handlers.leads import start_report
+
+        return [ctx.say("recruit.arrive.lead"), *await start_report(ctx)]
+    start_join = _start_join(ctx)
+    if start_join is not None:
+        return [ctx.say("recruit.arrive.join"), *await start_join(ctx)]
+    if with_menu:
+        return [menu(ctx, "recruit.arrive.menu")]
+    return [ctx.say("recruit.arrive.menu")]
+
+
+async def on_start_payload(ctx: Ctx, args: str) -> list[Outgoing]:
+    """/start <code> from a Telegram deep link; /start already shows the welcome and menu."""
+    code = await repo.find_code(ctx.session, args.strip())
+    if code is None:
+        return []
+    return await arrive(ctx, code, with_menu=False)
+
+
+def typed_code(text: str) -> tuple[str, bool] | None:
+    """("K7M2QX", had "MA" before it) for "MA K7M2QX", "mã: k7m2qx", "K7M2QX"; else None."""
+    folded = " ".join(fold(text).split())
+    match = _TYPED.match(folded)
+    if match is None:
+        return None
+    code = repo.clean_code(match["code"])
+    prefixed = bool(match["prefix"])
+    if not prefixed and not (
+        len(code) == repo.CODE_LENGTH
+        and any(c.isdigit() for c in code)
+        and any(c.isalpha() for c in code)
+    ):
+        return None  # a plain word is never taken for a code
+    return code, prefixed
+
+
+async def _typed(ctx: Ctx, *, with_menu: bool) -> list[Outgoing] | None:
+    found = typed_code(ctx.inbound.text) if ctx.inbound.kind is Kind.TEXT else None
+    if found is None:
+        return None
+    text, prefixed = found
+    code = await repo.find_code(ctx.session, text)
+    if code is not None:
+        return await arrive(ctx, code, with_menu=with_menu)
+    if prefixed:
+        return [menu(ctx, "recruit.arrive.bad_code")] if with_menu else []
+    return None
+
+
+async def on_text(ctx: Ctx) -> list[Outgoing] | None:
+    """A Zalo worker types the code from a poster: "MA K7M2QX" or just "K7M2QX"."""
+    if ctx.flow:
+        return None
+    return await _typed(ctx, with_menu=True)
+
+
+def _wrap_first_contact(engine: Engine) -> None:
+    """A worker whose very first message is a code gets the welcome and the invitation both."""
+    original = engine.first_contact_handler
+
+    async def first_contact(ctx: Ctx) -> list[Outgoing]:
+        outs = list(await original(ctx) or []) if original is not None else []
+        outs += await _typed(ctx, with_menu=False) or []
+        return outs
+
+    engine.first_contact_handler = first_contact
+
+
+# -- /bangxephang ---------------------------------------------------------------------------------
+
+
+def _name(ctx: Ctx, person: Person | None, person_id: int) -> str:
+    if person is not None and person.name_enc:
+        try:
+            return str(ctx.services["crypto"].decrypt(person.name_enc))
+        except ValueError:
+            pass
+    return ctx.t("recruit.board.noname", number=person_id)
+
+
+async def leaderboard_command(ctx: Ctx) -> list[Outgoing]:
+    """/bangxephang [code]: top collaborators by admitted members, applications, then leads."""
+    if not (await _roles(ctx)) & set(INVITER_ROLES):
+        return [ctx.say("recruit.board.not_allowed")]
+    arg = ctx.inbound.args.strip()
+    if arg:
+        await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+        campaign = await repo.campaign_by_code(ctx.session, arg)
+        if campaign is None:
+            return [ctx.say("recruit.board.unknown_campaign", code=arg[:32])]
+    else:
+        campaign = await current_campaign(ctx)
+        if campaign is None:
+            return [ctx.say("recruit.board.no_campaign")]
+    start, end = fmt_date(campaign.starts_on), fmt_date(campaign.ends_on)
+    standings = await repo.standings(ctx.session, campaign, ctx.now, _max_age(ctx.services))
+    if not standings:
+        return [ctx.say("recruit.board.empty", campaign=campaign.name, start=start, end=end)]
+    top = standings[:BOARD_SIZE]
+    mine = {
+        p.id for p in await repo.people_of(ctx.session, ctx.inbound.channel, ctx.inbound.user_id)
+    }
+    people = await repo.people_by_id(ctx.session, [s.person_id for s in top])
+    lines = [
+        ctx.t(
+            "recruit.board.line",
+            rank=s.rank,
+            name=_name(ctx, people.get(s.person_id), s.person_id),
+            admitted=s.admitted,
+            applications=s.applications,
+            leads=s.leads,
+        )
+        for s in top
+    ]
+    own = ""
+    below = [s for s in standings[BOARD_SIZE:] if s.person_id in mine]
+    if below:
+        s = below[0]
+        own = ctx.t(
+            "recruit.board.own",
+            rank=s.rank,
+            admitted=s.admitted,
+            applications=s.applications,
+            leads=s.leads,
+        )
+    text = ctx.t(
+        "recruit.board.text",
+        campaign=campaign.name,
+        start=start,
+        end=end,
+        lines="\n".join(lines),
+        own=own,
+        updated=fmt_datetime(campaign.standings_at or ctx.now),
+    )
+    return [ctx.text(text)]
+
+
+# -- /chiendich -----------------------------------------------------------------------------------
+
+
+def _parse_date(text: str) -> date | None:
+    match = _DATE.match(text)
+    if not match:
+        return None
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+async def campaigns_command(ctx: Ctx) -> list[Outgoing]:
+    """/chiendich lists campaigns; staff add or change one: /chiendich CODE FROM TO NAME."""
+    roles = await _roles(ctx)
+    args = ctx.inbound.args.split()
+    if not args:
+        if not roles & set(INVITER_ROLES):
+            return [ctx.say("recruit.board.not_allowed")]
+        await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+        campaigns = await repo.list_campaigns(ctx.session)
+        lines = [
+            ctx.t(
+                "recruit.campaign.line",
+                code=c.code,
+                name=c.name,
+                start=fmt_date(c.starts_on),
+                end=fmt_date(c.ends_on),
+            )
+            for c in campaigns
+        ] or [ctx.t("recruit.campaign.none")]
+        return [ctx.text(ctx.t("recruit.campaign.list", lines="\n".join(lines)))]
+    if "staff" not in roles:
+        return [ctx.say("recruit.campaign.not_staff")]
+    if len(args) < 4:
+        return [ctx.say("recruit.campaign.usage")]
+    start, end = _parse_date(args[1]), _parse_date(args[2])
+    if start is None or end is None or end < start:
+        return [ctx.say("recruit.campaign.bad_dates")]
+    code, name = args[0][:32], " ".join(args[3:])[:200]
+    campaign = await repo.save_campaign(
+        ctx.session, code=code, name=name, starts_on=start, ends_on=end, source="staff"
+    )
+    return [
+        ctx.say(
+            "recruit.campaign.saved",
+            code=campaign.code,
+            name=campaign.name,
+            start=fmt_date(start),
+            end=fmt_date(end),
+        )
+    ]
+
+
+# -- one-time role invites ------------------------------------------------------------------------
+
+
+def _area_names(areas: AreaIndex, codes: list[str]) -> str:
+    return "; ".join(a.name for a in (areas.by_code(c) for c in codes) if a is not None)
+
+
+async def invite_member(ctx: Ctx) -> list[Outgoing]:
+    """/moithanhvien <role> [areas]: a one-time code for a new volunteer or collaborator."""
+    if "staff" not in await _roles(ctx):
+        return [ctx.say("recruit.people.not_staff")]
+    word, _, rest = ctx.inbound.args.strip().partition(" ")
+    role = ROLE_WORDS.get(fold(word).replace(" ", ""))
+    if role is None:
+        return [ctx.say("recruit.people.usage")]
+    areas: AreaIndex = ctx.services["areas"]
+    codes = []
+    for raw in re.split(r"[;,]", rest):
+        name = raw.strip()
+        if not name:
+            continue
+        area = areas.by_name(name)
+        if area is None:
+            guesses = [a.name for a in areas.search(name, limit=3)]
+            hint = ctx.t("recruit.people.area_hint", names=", ".join(guesses)) if guesses else ""
+            return [ctx.say("recruit.people.bad_area", name=name[:60], hint=hint)]
+        codes.append(area.code)
+    days = int(_extra(ctx.services, "recruitment", {}).get("invite_days", DEFAULT_INVITE_DAYS))
+    invite = await repo.create_invite(
+        ctx.session,
+        role=role,
+        area_codes=codes,
+        created_by=f"{ctx.inbound.channel}:{ctx.inbound.user_id}",
+        now=ctx.now,
+        valid_days=days,
+    )
+    names = ctx.t("recruit.people.areas", names=_area_names(areas, codes)) if codes else ""
+    return [
+        ctx.say(
+            "recruit.people.code",
+            role=ctx.t(f"recruit.role.{role}"),
+            areas=names,
+            code=invite.code,
+            days=days,
+        )
+    ]
+
+
+async def join_with_code(ctx: Ctx) -> list[Outgoing]:
+    """/thamgia <code>: register this account in the role the code was made for."""
+    arg = ctx.inbound.args.strip()
+    if not arg:
+        return [ctx.say("recruit.people.usage_join")]
+    invite = await repo.redeem_invite(ctx.session, arg, ctx.now)
+    if invite is None:
+        return [ctx.say("recruit.people.bad_code")]
+    display = " ".join(ctx.inbound.display_name.split())
+    person = await people_repo.add_person(
+        ctx.session,
+        role=invite.role,
+        channel=ctx.inbound.channel,
+        external_id=ctx.inbound.user_id,
+        name_enc=ctx.services["crypto"].encrypt(display) if display else None,
+        area_codes=invite.areas,
+    )
+    invite.used_by_person_id = person.id
+    areas: AreaIndex = ctx.services["areas"]
+    names = ctx.t("recruit.people.areas", names=_area_names(areas, invite.areas))
+    if invite.role == "volunteer":
+        next_step = ctx.t("recruit.people.next_volunteer")
+    elif invite.role == "collaborator":
+        next_step = ctx.t("recruit.people.next_collaborator")
+    else:
+        next_step = ctx.t("recruit.people.next_other")
+    return [
+        ctx.say(
+            "recruit.people.joined",
+            role=ctx.t(f"recruit.role.{invite.role}"),
+            areas=names if invite.areas else "",
+            next=next_step,
+        )
+    ]
+
+
+# -- the staff group ------------------------------------------------------------------------------
+
+_GROUP_COMMANDS: dict[str, Callable[[Ctx], Awaitable[list[Outgoing]]]] = {
+    "moithanhvien": invite_member,
+    "chiendich": campaigns_command,
+    "bangxephang": leaderboard_command,
+}
+
+
+async def group_command(ctx: Ctx) -> list[Outgoing] | None:
+    """The same staff commands in a group chat; from anyone but staff they are not ours."""
+    inbound = ctx.inbound
+    if inbound.kind is not Kind.COMMAND or inbound.command not in _GROUP_COMMANDS:
+        return None
+    if "staff" not in await _roles(ctx):
+        return None
+    return await _GROUP_COMMANDS[inbound.command](ctx)
+
+
+def register(engine: Engine) -> None:
+    settings = engine.services.get("settings")
+    if "areas" not in engine.services and settings is not None:
+        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
+    engine.command("moiban", invite_command)
+    engine.command("bangxephang", leaderboard_command)
+    engine.command("chiendich", campaigns_command)
+    engine.command("moithanhvien", invite_member)
+    engine.command("thamgia", join_with_code)
+    engine.group(group_command)
+    engine.services["on_start_payload"] = on_start_payload
+    engine.every("recruit.standings", STANDINGS_JOB_SECONDS, standings_job(engine))
+    # Before other free-text handlers (the FAQ matcher would take "MA K7M2QX" for a question);
+    # it answers only when the text is a code that exists, or is clearly meant as one.
+    engine.text_handlers.insert(0, on_text)
+    _wrap_first_contact(engine)

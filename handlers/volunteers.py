@@ -1,0 +1,662 @@
+"""Volunteers' side of the leads: /leads, claim, progress with a note, messages to reporters.
+
+A volunteer sees only the leads of their own areas (person_areas), by every route: the list, a
+lead's card, every button. Each handler reloads the lead through ``get_lead`` with the caller's
+areas, so a forged button payload with another area's lead id gets the same "not found" as an id
+that does not exist. Staff (configured or registered) see every area.
+
+Reporters stay anonymous unless they agreed to be contacted; even then a volunteer sees only what
+the worker gave (a phone number) and only after claiming the lead, or writes through the bot.
+
+The follow-up job tells an area's volunteers about leads recorded elsewhere (the join form),
+reminds a volunteer after 14 days without progress, and re-offers a lead nobody claimed in 7 days
+to the area's other volunteers and to staff — each once, not on every tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.core.areas import AreaIndex, load_areas
+from bot.core.engine import Ctx, Engine
+from bot.core.events import Address, Choice, Choices, Kind, Outgoing, content_to_json
+from bot.core.texts import fmt_date, fmt_datetime
+from bot.core.validators import display_phone
+from storage import contacts as contacts_repo
+from storage import enterprises as leads_repo
+from storage import outbox as outbox_repo
+from storage import people as people_repo
+from storage import recruitment as recruit_repo
+from storage.enterprises import LeadView
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 8
+NOTE_MAX = 500
+MESSAGE_MAX = 1000
+DEFAULT_REMINDER_DAYS = 14
+DEFAULT_REOFFER_DAYS = 7
+JOB_SECONDS = 600
+STEP_ORDER = {"new": -1, "claimed": 0, "contacted": 1, "core_group": 2, "founded": 3}
+NOTE_FLOW = "vol_note"
+MESSAGE_FLOW = "vol_message"
+REPLY_FLOW = "lead_reply"
+
+T = Callable[..., str]
+
+
+# -- configuration and who is asking --------------------------------------------------------------
+
+
+def recruitment_config(services: dict[str, Any]) -> dict[str, Any]:
+    """The [recruitment] table of config.toml."""
+    settings = services.get("settings")
+    return dict((getattr(settings, "extra", {}) or {}).get("recruitment", {}) or {})
+
+
+def reminder_days(services: dict[str, Any]) -> int:
+    return int(recruitment_config(services).get("reminder_days", DEFAULT_REMINDER_DAYS))
+
+
+def reoffer_days(services: dict[str, Any]) -> int:
+    return int(recruitment_config(services).get("reoffer_days", DEFAULT_REOFFER_DAYS))
+
+
+def configured_roles(services: dict[str, Any]) -> dict[str, Any]:
+    settings = services.get("settings")
+    return dict((getattr(settings, "extra", {}) or {}).get("staff", {}) or {})
+
+
+def areas_index(services: dict[str, Any]) -> AreaIndex:
+    return services["areas"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Scope:
+    """What the person asking may see: ``areas`` None means every area (staff)."""
+
+    person: Person | None
+    areas: list[str] | None
+    staff: bool
+
+
+async def scope_of(ctx: Ctx) -> Scope | None:
+    """Staff see every area; a volunteer sees their areas; anyone else sees nothing."""
+    channel, user = ctx.inbound.channel, ctx.inbound.user_id
+    roles = await people_repo.roles_of(ctx.session, channel, user, configured_roles(ctx.services))
+    if "staff" in roles:
+        person = await recruit_repo.person_for(ctx.session, channel, user, ("volunteer", "staff"))
+        return Scope(person, None, True)
+    if "volunteer" in roles:
+        person = await recruit_repo.person_for(ctx.session, channel, user, ("volunteer",))
+        if person is None:  # configured volunteer without a registration: no areas yet
+            return Scope(None, [], False)
+        return Scope(person, await people_repo.areas_of(ctx.session, person.id), False)
+    return None
+
+
+async def _acting_person(ctx: Ctx, scope: Scope) -> Person:
+    """The person row a claim is recorded against (configured staff get one on first use)."""
+    if scope.person is not None:
+        return scope.person
+    person = await people_repo.add_person(
+        ctx.session, role="staff", channel=ctx.inbound.channel, external_id=ctx.inbound.user_id
+    )
+    scope.person = person
+    return person
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def area_name(t: T, areas: AreaIndex, code: str | None) -> str:
+    area = areas.by_code(code) if code else None
+    return area.name if area else t("leads.area.unknown")
+
+
+def status_label(t: T, status: str) -> str:
+    return t(f"leads.status.{status}")
+
+
+def lead_line(t: T, areas: AreaIndex, view: LeadView, n: int, mine: bool = False) -> str:
+    lead, ent = view.lead, view.enterprise
+    status = status_label(t, lead.status)
+    if mine:
+        status = t("leads.status.mine", status=status)
+    return t(
+        "leads.vol.line",
+        n=n,
+        name=ent.name,
+        area=area_name(t, areas, lead.area_code),
+        size=t(f"leads.size.{ent.size_band}"),
+        reports=lead.report_count,
+        status=status,
+    )
+
+
+def _short(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def view_button(t: T, lead_id: int) -> Choice:
+    return Choice(t("leads.notify.view_button"), f"vol:show:{lead_id}")
+
+
+# -- notifications (used by handlers and by the job) ----------------------------------------------
+
+
+async def staff_addresses(session: Any, services: dict[str, Any]) -> list[Address]:
+    found = {Address("telegram", str(i)) for i in configured_roles(services).get("staff", [])}
+    for person in await people_repo.people_with_role(session, "staff"):
+        found.add(Address(person.channel, person.external_id))
+    return sorted(found, key=lambda a: (a.channel, a.chat_id))
+
+
+def person_address(person: Person) -> Address:
+    return Address(person.channel, person.external_id)
+
+
+async def announcements(
+    session: Any, services: dict[str, Any], t: T, view: LeadView
+) -> list[Outgoing]:
+    """A new lead for the area's volunteers; for staff when the area has none or is unknown."""
+    areas = areas_index(services)
+    text = t("leads.notify.new", line=lead_line(t, areas, view, 1))
+    options = (view_button(t, view.lead.id),)
+    people = []
+    if view.lead.area_code:
+        people = await people_repo.people_with_role(session, "volunteer", view.lead.area_code)
+    addresses = [person_address(p) for p in people] or await staff_addresses(session, services)
+    tag = f"lead:new:{view.lead.id}"
+    return [Outgoing(a, Choices(text, options), tag=tag) for a in dict.fromkeys(addresses)]
+
+
+async def more_report_notice(
+    session: Any, services: dict[str, Any], t: T, view: LeadView
+) -> list[Outgoing]:
+    """Another worker reported a lead someone already works on: tell that volunteer."""
+    if view.lead.claimed_by is None or view.lead.status == "founded":
+        return []
+    person = await session.get(Person, view.lead.claimed_by)
+    if person is None or not person.active:
+        return []
+    text = t("leads.notify.more", name=view.enterprise.name, reports=view.lead.report_count)
+    return [Outgoing(person_address(person), Choices(text, (view_button(t, view.lead.id),)))]
+
+
+async def announce_new(ctx: Ctx, view: LeadView) -> None:
+    """Called by the lead form right after a report opened a new lead."""
+    for out in await announcements(ctx.session, ctx.services, ctx.t, view):
+        ctx.notify(out)
+    view.lead.announced_at = ctx.now
+
+
+async def notify_more(ctx: Ctx, view: LeadView) -> None:
+    for out in await more_report_notice(ctx.session, ctx.services, ctx.t, view):
+        ctx.notify(out)
+
+
+def _enqueue(session: Any, outs: list[Outgoing], now: datetime) -> None:
+    for out in outs:
+        outbox_repo.enqueue(
+            session,
+            channel=out.address.channel,
+            chat_id=out.address.chat_id,
+            thread_id=out.address.thread_id,
+            content=content_to_json(out.content),
+            tag=out.tag,
+            due_at=now,
+        )
+
+
+def _progress_options(t: T, lead_id: int, status: str) -> list[Choice]:
+    order = STEP_ORDER.get(status, -1)
+    return [
+        Choice(t(f"leads.progress.{step}"), f"vol:prog:{lead_id}:{step}")
+        for step in leads_repo.PROGRESS_STEPS
+        if STEP_ORDER[step] > order
+    ]
+
+
+def followup_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
+    """The periodic job: announce, remind, re-offer. Tests call it with the fake clock's time."""
+
+    async def job(now: datetime) -> None:
+        services, t = engine.services, engine.texts
+        areas = areas_index(services)
+        async with engine.db.transaction() as session:
+            for view in await leads_repo.unannounced(session):
+                _enqueue(session, await announcements(session, services, t, view), now)
+                view.lead.announced_at = now
+            days = reminder_days(services)
+            for view in await leads_repo.stalled(session, now, days):
+                person = await session.get(Person, view.lead.claimed_by)
+                view.lead.reminded_at = now
+                if person is None or not person.active:
+                    continue
+                text = t(
+                    "leads.notify.reminder",
+                    days=days,
+                    name=view.enterprise.name,
+                    status=status_label(t, view.lead.status),
+                )
+                options = (
+                    *_progress_options(t, view.lead.id, view.lead.status),
+                    Choice(t("leads.vol.release_button"), f"vol:rel:{view.lead.id}"),
+                )
+                out = Outgoing(person_address(person), Choices(text, options))
+                _enqueue(session, [out], now)
+            days = reoffer_days(services)
+            for view in await leads_repo.unclaimed_too_long(session, now, days):
+                view.lead.offered_at = now
+                _enqueue(session, await _reoffers(session, services, t, areas, view, days), now)
+
+    return job
+
+
+async def _reoffers(
+    session: Any, services: dict[str, Any], t: T, areas: AreaIndex, view: LeadView, days: int
+) -> list[Outgoing]:
+    lead, ent = view.lead, view.enterprise
+    name, size = ent.name, t(f"leads.size.{ent.size_band}")
+    area = area_name(t, areas, lead.area_code)
+    volunteers = []
+    if lead.area_code:
+        volunteers = await people_repo.people_with_role(session, "volunteer", lead.area_code)
+    gave_back = await leads_repo.released_by(session, lead.id)
+    others = [p for p in volunteers if p.id not in gave_back]
+    options = (view_button(t, lead.id),)
+    offer = t("leads.notify.reoffer", name=name, area=area, size=size, days=days)
+    outs = [Outgoing(person_address(p), Choices(offer, options)) for p in others]
+    staff_text = t(
+        "leads.notify.reoffer_staff",
+        name=name,
+        area=area,
+        size=size,
+        days=days,
+        volunteers=len(volunteers),
+    )
+    staff = await staff_addresses(session, services)
+    outs += [Outgoing(a, Choices(staff_text, options)) for a in staff]
+    return outs
+
+
+# -- /leads ---------------------------------------------------------------------------------------
+
+
+async def _scope_or_refuse(ctx: Ctx) -> tuple[Scope | None, list[Outgoing]]:
+    scope = await scope_of(ctx)
+    if scope is None:
+        return None, [ctx.say("leads.vol.not_volunteer")]
+    return scope, []
+
+
+async def leads_command(ctx: Ctx) -> list[Outgoing]:
+    """/leads [page]: the caller's areas, 25+ workers first, then 20+, then by reports."""
+    arg = ctx.inbound.args.strip()
+    page = int(arg) if arg.isdigit() else 1
+    return await _list(ctx, page)
+
+
+async def _list(ctx: Ctx, page: int, mine: bool = False) -> list[Outgoing]:
+    scope, refusal = await _scope_or_refuse(ctx)
+    if scope is None:
+        return refusal
+    if scope.areas is not None and not scope.areas:
+        return [ctx.say("leads.vol.no_areas")]
+    page = max(1, page)
+    claimed_by = None
+    if mine:
+        if scope.person is None:
+            return [ctx.say("leads.vol.empty_mine")]
+        claimed_by = scope.person.id
+    views, total = await leads_repo.open_leads(
+        ctx.session,
+        scope.areas,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        claimed_by=claimed_by,
+    )
+    if total == 0:
+        return [ctx.say("leads.vol.empty_mine" if mine else "leads.vol.empty")]
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    if page > pages:  # an old "next page" button after leads were claimed or founded
+        page = pages
+        views, total = await leads_repo.open_leads(
+            ctx.session, scope.areas, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+            claimed_by=claimed_by,
+        )  # fmt: skip
+    areas = areas_index(ctx.services)
+    me = scope.person.id if scope.person else None
+    first = (page - 1) * PAGE_SIZE + 1
+    lines = [
+        lead_line(ctx.t, areas, v, first + i, mine=v.lead.claimed_by == me and me is not None)
+        for i, v in enumerate(views)
+    ]
+    options = [
+        (ctx.t("leads.vol.button", n=first + i, name=_short(v.enterprise.name)),
+         f"vol:show:{v.lead.id}")
+        for i, v in enumerate(views)
+    ]  # fmt: skip
+    if mine:
+        text = ctx.t("leads.vol.list_mine", total=total, lines="\n".join(lines))
+        options.append((ctx.t("leads.vol.list_button"), "vol:page:1"))
+        return [ctx.choices(text, options)]
+    text = ctx.t("leads.vol.list", page=page, pages=pages, total=total, lines="\n".join(lines))
+    if page > 1:
+        options.append((ctx.t("leads.vol.prev_page"), f"vol:page:{page - 1}"))
+    if page < pages:
+        options.append((ctx.t("leads.vol.next_page"), f"vol:page:{page + 1}"))
+    if me is not None:
+        options.append((ctx.t("leads.vol.mine_button"), "vol:mine"))
+    return [ctx.choices(text, options)]
+
+
+# -- one lead -------------------------------------------------------------------------------------
+
+
+def _mine(scope: Scope, view: LeadView) -> bool:
+    return scope.person is not None and view.lead.claimed_by == scope.person.id
+
+
+def _may_act(scope: Scope, view: LeadView) -> bool:
+    return _mine(scope, view) or (scope.staff and view.lead.claimed_by is not None)
+
+
+async def _reporters_text(ctx: Ctx, view: LeadView, reveal: bool) -> tuple[str, int]:
+    """What the volunteer may know about the reporters, and how many can be messaged."""
+    consenting = [r for r in await leads_repo.reports_of(ctx.session, view.lead.id) if r.contact_ok]
+    if not consenting:
+        return ctx.t("leads.vol.reporters_anonymous"), 0
+    chat = [r for r in consenting if r.reporter_contact_id is not None]
+    if not reveal:
+        return ctx.t("leads.vol.reporters_after_claim", count=len(consenting)), len(chat)
+    crypto = ctx.services["crypto"]
+    how = []
+    for report in consenting:
+        if report.contact_enc:
+            how.append(ctx.t("leads.vol.reporter_phone", phone=_phone(crypto, report.contact_enc)))
+    if chat:
+        how.append(ctx.t("leads.vol.reporter_chat", count=len(chat)))
+    return ctx.t("leads.vol.reporters_contact", how="; ".join(how)), len(chat)
+
+
+def _phone(crypto: Any, token: str) -> str:
+    value = crypto.decrypt(token)
+    try:
+        return display_phone(value)
+    except Exception:
+        return value
+
+
+async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
+    lead, ent = view.lead, view.enterprise
+    areas = areas_index(ctx.services)
+    acting = _may_act(scope, view)
+    reporters, chat_count = await _reporters_text(ctx, view, reveal=acting)
+    none = ctx.t("leads.vol.none_given")
+    status = status_label(ctx.t, lead.status)
+    if _mine(scope, view):
+        status = ctx.t("leads.status.mine", status=status)
+    text = ctx.t(
+        "leads.vol.detail",
+        name=ent.name,
+        area=area_name(ctx.t, areas, lead.area_code),
+        park=ent.industrial_park or none,
+        tax_code=ent.tax_code or none,
+        size=ctx.t(f"leads.size.{ent.size_band}"),
+        reports=lead.report_count,
+        last=fmt_date(ent.last_reported_at),
+        status=status,
+        reporters=reporters,
+    )
+    options: list[tuple[str, str]] = []
+    if lead.status == "new":
+        options.append((ctx.t("leads.vol.claim_button"), f"vol:claim:{lead.id}"))
+    elif acting and lead.status != "founded":
+        options += [(c.label, c.payload) for c in _progress_options(ctx.t, lead.id, lead.status)]
+        if chat_count:
+            options.append((ctx.t("leads.vol.message_button"), f"vol:msg:{lead.id}"))
+        options.append((ctx.t("leads.vol.release_button"), f"vol:rel:{lead.id}"))
+    options.append((ctx.t("leads.vol.history_button"), f"vol:hist:{lead.id}"))
+    options.append((ctx.t("leads.vol.list_button"), "vol:page:1"))
+    return ctx.choices(text, options)
+
+
+async def _load(ctx: Ctx, lead_id: str) -> tuple[Scope | None, LeadView | None, list[Outgoing]]:
+    """The caller's scope and the lead, if it lies in their areas; else the reply to send."""
+    scope, refusal = await _scope_or_refuse(ctx)
+    if scope is None:
+        return None, None, refusal
+    view = None
+    if lead_id.isdigit():
+        view = await leads_repo.get_lead(ctx.session, int(lead_id), scope.areas)
+    if view is None:
+        return scope, None, [ctx.say("leads.vol.not_found")]
+    return scope, view, []
+
+
+async def on_button(ctx: Ctx) -> list[Outgoing]:
+    """Every "vol:..." payload. Each one re-checks the caller's areas for the lead it names."""
+    parts = (ctx.inbound.payload or "").split(":")
+    action = parts[1] if len(parts) > 1 else ""
+    arg = parts[2] if len(parts) > 2 else ""
+    if action == "page":
+        return await _list(ctx, int(arg) if arg.isdigit() else 1)
+    if action == "mine":
+        return await _list(ctx, 1, mine=True)
+    scope, view, replies = await _load(ctx, arg)
+    if scope is None or view is None:
+        return replies
+    if action == "show":
+        return [await _card(ctx, scope, view)]
+    if action == "hist":
+        return [await _history(ctx, scope, view)]
+    if action == "claim":
+        return await _claim(ctx, scope, view)
+    if not _may_act(scope, view):
+        key = "leads.vol.not_yours" if view.lead.claimed_by else "leads.vol.not_found"
+        return [ctx.say(key), await _card(ctx, scope, view)]
+    if action == "prog" and len(parts) > 3:
+        return _ask_note(ctx, view, parts[3]) or [await _card(ctx, scope, view)]
+    if action == "rel":
+        person = await _acting_person(ctx, scope)
+        await leads_repo.release_lead(ctx.session, view.lead, person_id=person.id, now=ctx.now)
+        return [ctx.say("leads.vol.released", name=view.enterprise.name)]
+    if action == "msg":
+        ctx.start_flow(MESSAGE_FLOW, "text", {"lead_id": view.lead.id})
+        return [ctx.say("leads.vol.ask_message", name=view.enterprise.name)]
+    return [await _card(ctx, scope, view)]
+
+
+async def _claim(ctx: Ctx, scope: Scope, view: LeadView) -> list[Outgoing]:
+    person = await _acting_person(ctx, scope)
+    if not await leads_repo.claim_lead(ctx.session, view.lead.id, person.id, ctx.now):
+        return [ctx.say("leads.vol.taken")]
+    fresh = await leads_repo.get_lead(ctx.session, view.lead.id, scope.areas)
+    assert fresh is not None
+    await ctx.session.refresh(fresh.lead)
+    claimed = ctx.say(
+        "leads.vol.claimed", name=view.enterprise.name, days=reminder_days(ctx.services)
+    )
+    return [claimed, await _card(ctx, scope, fresh)]
+
+
+async def _history(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
+    crypto = ctx.services["crypto"]
+    lines = []
+    for change in await leads_repo.history_of(ctx.session, view.lead.id):
+        note = ""
+        if change.note_enc:
+            note = ctx.t("leads.vol.history_note", note=crypto.decrypt(change.note_enc))
+        lines.append(
+            ctx.t(
+                "leads.vol.history_line",
+                time=fmt_datetime(change.created_at),
+                status=status_label(ctx.t, change.to_status),
+                note=note,
+            )
+        )
+    text = ctx.t("leads.vol.history", name=view.enterprise.name, lines="\n".join(lines))
+    return ctx.choices(
+        text,
+        [
+            (ctx.t("leads.notify.view_button"), f"vol:show:{view.lead.id}"),
+            (ctx.t("leads.vol.list_button"), "vol:page:1"),
+        ],
+    )
+
+
+# -- progress with a note -------------------------------------------------------------------------
+
+
+def _ask_note(ctx: Ctx, view: LeadView, step: str) -> list[Outgoing]:
+    if step not in leads_repo.PROGRESS_STEPS or STEP_ORDER[step] <= STEP_ORDER.get(
+        view.lead.status, -1
+    ):
+        return []  # a step already passed (an old button): the caller shows the card
+    ctx.start_flow(NOTE_FLOW, "note", {"lead_id": view.lead.id, "progress": step})
+    label = status_label(ctx.t, step)
+    return [
+        ctx.choices(
+            ctx.t("leads.vol.ask_note", status=label),
+            [(ctx.t("leads.vol.skip_note"), "vol:note:skip")],
+        )
+    ]
+
+
+async def note_flow(ctx: Ctx) -> list[Outgoing] | None:
+    """The volunteer's note for a progress step (typed, or "Bỏ qua")."""
+    inbound = ctx.inbound
+    skip = inbound.payload == "vol:note:skip"
+    if inbound.kind is Kind.BUTTON and not skip:
+        ctx.clear_flow()
+        return None  # another button: the step is dropped, the engine routes the button
+    if not skip and (inbound.kind is not Kind.TEXT or not inbound.text):
+        return [ctx.say("leads.vol.need_text")]
+    note = " ".join(inbound.text.split()) if not skip else ""
+    if len(note) > NOTE_MAX:
+        return [ctx.say("leads.vol.note_long", limit=NOTE_MAX)]
+    lead_id, step = int(ctx.data["lead_id"]), str(ctx.data["progress"])
+    ctx.clear_flow()
+    scope, view, replies = await _load(ctx, str(lead_id))
+    if scope is None or view is None:
+        return replies
+    if not _may_act(scope, view) or STEP_ORDER[step] <= STEP_ORDER.get(view.lead.status, -1):
+        return [ctx.say("leads.vol.not_yours"), await _card(ctx, scope, view)]
+    person = await _acting_person(ctx, scope)
+    note_enc = ctx.services["crypto"].encrypt(note) if note else None
+    await leads_repo.record_progress(
+        ctx.session, view.lead, person_id=person.id, to_status=step, now=ctx.now,
+        note_enc=note_enc,
+    )  # fmt: skip
+    if step == "founded":
+        return [ctx.say("leads.vol.founded", name=view.enterprise.name)]
+    saved = ctx.say("leads.vol.saved", name=view.enterprise.name, status=status_label(ctx.t, step))
+    return [saved, await _card(ctx, scope, view)]
+
+
+# -- messages between a volunteer and the reporters, through the bot ------------------------------
+
+
+async def message_flow(ctx: Ctx) -> list[Outgoing] | None:
+    """The volunteer's message to the reporters who agreed to be contacted through the bot."""
+    inbound = ctx.inbound
+    if inbound.kind is Kind.BUTTON:
+        ctx.clear_flow()
+        return None
+    if inbound.kind is not Kind.TEXT or not inbound.text:
+        return [ctx.say("leads.vol.need_text")]
+    message = inbound.text.strip()[:MESSAGE_MAX]
+    lead_id = int(ctx.data["lead_id"])
+    ctx.clear_flow()
+    scope, view, replies = await _load(ctx, str(lead_id))
+    if scope is None or view is None:
+        return replies
+    if not _may_act(scope, view):
+        return [ctx.say("leads.vol.not_yours")]
+    sent = 0
+    text = ctx.t("leads.relay.to_reporter", name=view.enterprise.name, message=message)
+    reply = (Choice(ctx.t("leads.relay.reply_button"), f"leadmsg:{lead_id}"),)
+    for report in await leads_repo.reports_of(ctx.session, lead_id):
+        if not report.contact_ok or report.reporter_contact_id is None:
+            continue
+        address = await _reachable(ctx, report.reporter_contact_id)
+        if address is not None:
+            ctx.notify(Outgoing(address, Choices(text, reply), tag=f"lead:msg:{lead_id}"))
+            sent += 1
+    if not sent:
+        return [ctx.say("leads.vol.no_one_to_message")]
+    return [ctx.say("leads.vol.message_sent", count=sent)]
+
+
+async def _reachable(ctx: Ctx, contact_id: int) -> Address | None:
+    for identity in await contacts_repo.identities_of(ctx.session, contact_id):
+        if not identity.unreachable:
+            return Address(identity.channel, identity.chat_id)
+    return None
+
+
+async def reporter_reply_button(ctx: Ctx) -> list[Outgoing]:
+    """ "Trả lời" under a volunteer's message: only a consenting reporter of that lead."""
+    arg = (ctx.inbound.payload or "").partition(":")[2]
+    if not arg.isdigit() or not await _is_reporter(ctx, int(arg)):
+        return [ctx.say("leads.relay.closed")]
+    ctx.start_flow(REPLY_FLOW, "text", {"lead_id": int(arg)})
+    return [ctx.say("leads.relay.ask_reply")]
+
+
+async def _is_reporter(ctx: Ctx, lead_id: int) -> bool:
+    return any(
+        r.contact_ok and r.reporter_contact_id == ctx.contact_id
+        for r in await leads_repo.reports_of(ctx.session, lead_id)
+    )
+
+
+async def reply_flow(ctx: Ctx) -> list[Outgoing] | None:
+    inbound = ctx.inbound
+    if inbound.kind is Kind.BUTTON:
+        ctx.clear_flow()
+        return None
+    if inbound.kind is not Kind.TEXT or not inbound.text:
+        return [ctx.say("leads.vol.need_text")]
+    lead_id = int(ctx.data["lead_id"])
+    ctx.clear_flow()
+    view = await leads_repo.get_lead(ctx.session, lead_id, None)
+    if view is None or view.lead.claimed_by is None or not await _is_reporter(ctx, lead_id):
+        return [ctx.say("leads.relay.closed")]
+    person = await ctx.session.get(Person, view.lead.claimed_by)
+    if person is None or not person.active:
+        return [ctx.say("leads.relay.closed")]
+    text = ctx.t(
+        "leads.relay.to_volunteer",
+        name=view.enterprise.name,
+        message=inbound.text.strip()[:MESSAGE_MAX],
+    )
+    options = (
+        Choice(ctx.t("leads.vol.message_button"), f"vol:msg:{lead_id}"),
+        view_button(ctx.t, lead_id),
+    )
+    ctx.notify(Outgoing(person_address(person), Choices(text, options)))
+    from handlers.start import MENU
+
+    buttons = [(ctx.t(label), payload) for label, payload in MENU]
+    return [ctx.choices(ctx.t("leads.relay.reply_sent"), buttons)]
+
+
+def register(engine: Engine) -> None:
+    settings = engine.services.get("settings")
+    if "areas" not in engine.services and settings is not None:
+        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
+    engine.command("leads", leads_command)
+    engine.payload("vol", on_button)
+    engine.payload("leadmsg", reporter_reply_button)
+    engine.flow(NOTE_FLOW, note_flow)
+    engine.flow(MESSAGE_FLOW, message_flow)
+    engine.flow(REPLY_FLOW, reply_flow)
+    engine.every("leads.followup", JOB_SECONDS, followup_job(engine))

@@ -1,0 +1,688 @@
+"""Enterprises without a grassroots union, the leads workers report about them, and their progress.
+
+Law 50/2024 Điều 20 makes the upper union responsible for workers where no CĐCS exists, so every
+report is routed by area to the volunteers there. One enterprise is one work item: reports by
+several workers ("Công ty TNHH May ABC", "cty tnhh may abc", "May ABC") land on the same
+enterprise and lead, with a count. Each report keeps its reporter privately; whether a volunteer
+may ever learn who reported is the reporter's choice (``contact_ok``), recorded per report.
+
+Ranking columns (size tier, report count) are copied onto the lead so the volunteers' list is
+served by one index even with tens of thousands of enterprises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rapidfuzz import fuzz
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.core.textnorm import canonical, fold  # pure text functions, no app code
+from storage.models import Base, utcnow
+from storage.people import Person  # noqa: F401  (the people table must be known for the FK)
+
+SIZE_BANDS = ("lt20", "20_24", "25_99", "100_499", "500plus", "unknown")
+UNION_STATUSES = ("yes", "no", "unknown")
+SOURCES = ("join", "report")
+STATUSES = ("new", "claimed", "contacted", "core_group", "founded")
+OPEN_STATUSES = ("new", "claimed", "contacted", "core_group")
+WORKING_STATUSES = ("claimed", "contacted", "core_group")
+PROGRESS_STEPS = ("contacted", "core_group", "founded")
+
+# The plan's goals: a CĐCS in every enterprise of 25+ workers by 2028, of 20+ by 2033.
+SIZE_TIER = {"25_99": 3, "100_499": 3, "500plus": 3, "20_24": 2, "unknown": 1, "lt20": 0}
+SIZE_ORDER = {"500plus": 5, "100_499": 4, "25_99": 3, "20_24": 2, "unknown": 1, "lt20": 0}
+
+FUZZY_MIN_SCORE = 90.0
+"""rapidfuzz ratio on compact keys above which two names in one area are one enterprise."""
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    __table_args__ = (Index("ix_enterprises_area_key", "area_code", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300))
+    area_code: Mapped[str | None] = mapped_column(String(16), default=None)
+    size_band: Mapped[str] = mapped_column(String(16), default="unknown")
+    union_status: Mapped[str] = mapped_column(String(8), default="unknown")
+    tax_code: Mapped[str | None] = mapped_column(String(13), default=None, index=True)
+    industrial_park: Mapped[str | None] = mapped_column(String(200), default=None)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lead(Base):
+    """The work item for one enterprise: who claimed it and how far the founding has got.
+
+    ``reporter_contact_id``/``contact_ok``/``source`` describe the report that opened the lead;
+    every report (including that one) is also a ``LeadReport``.
+    """
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        # The volunteers' order, readable straight off the index (scanned backwards).
+        Index(
+            "ix_leads_queue",
+            "area_code",
+            "is_open",
+            "size_tier",
+            "report_count",
+            "size_order",
+            "id",
+        ),
+        Index("ix_leads_rank", "is_open", "size_tier", "report_count", "size_order", "id"),
+        Index("ix_leads_claimed", "claimed_by", "status"),
+        Index("ix_leads_progress", "status", "last_progress_at"),
+        Index("ix_leads_opened", "status", "opened_at"),
+        Index("ix_leads_announced", "announced_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), unique=True
+    )
+    area_code: Mapped[str | None] = mapped_column(String(16), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)  # not founded yet
+    size_tier: Mapped[int] = mapped_column(Integer, default=1)
+    size_order: Mapped[int] = mapped_column(Integer, default=1)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    reporter_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), default=None
+    )
+    contact_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(8), default="report")
+    claimed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_progress_at: Mapped[datetime | None] = mapped_column(default=None)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    announced_at: Mapped[datetime | None] = mapped_column(default=None)
+    offered_at: Mapped[datetime | None] = mapped_column(default=None)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# 25+ workers first (the plan's 2028 goal), then 20+ (2033), then by reports; among equals the
+# bigger band, then the newest. All descending, so one index serves it in both databases.
+RANKING = (Lead.size_tier.desc(), Lead.report_count.desc(), Lead.size_order.desc(), Lead.id.desc())
+
+
+class LeadReport(Base):
+    """One worker's report. The reporter is stored only if they agreed to be contacted, and
+    ``contact_enc`` is what they agreed a volunteer may use. ``referrer_id``/``campaign_id``
+    credit the collaborator whose invitation brought the worker, without naming the worker."""
+
+    __tablename__ = "lead_reports"
+    __table_args__ = (
+        Index("ix_lead_reports_reporter", "reporter_contact_id", "created_at"),
+        Index("ix_lead_reports_credit", "campaign_id", "referrer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    reporter_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), default=None
+    )
+    contact_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_enc: Mapped[str | None] = mapped_column(String(512), default=None)
+    source: Mapped[str] = mapped_column(String(8), default="report")
+    size_band: Mapped[str] = mapped_column(String(16), default="unknown")
+    referrer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    campaign_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeadStatusChange(Base):
+    """History: every claim, progress step and release, with the volunteer's (encrypted) note."""
+
+    __tablename__ = "lead_status_changes"
+    __table_args__ = (Index("ix_lead_changes_lead", "lead_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_status: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    note_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- names and tax codes --------------------------------------------------------------------------
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+# Legal-form words before the name, folded. Unambiguous ones go anywhere at the start; "cp" and
+# "ct" only right after a company word ("Công ty CP ABC", "CT TNHH ABC"), so "CP Foods" stays.
+_COMPANY_WORDS: tuple[tuple[str, ...], ...] = (
+    ("doanh", "nghiep", "tu", "nhan"),
+    ("cong", "ty"),
+    ("c", "ty"),
+    ("cty",),
+    ("ctcp",),
+    ("dntn",),
+)
+_FORM_WORDS: tuple[tuple[str, ...], ...] = (
+    ("trach", "nhiem", "huu", "han"),
+    ("mot", "thanh", "vien"),
+    ("hai", "thanh", "vien"),
+    ("co", "phan"),
+    ("tnhh",),
+    ("mtv",),
+    ("htv",),
+)
+_CT_FORMS = (("ct", "tnhh"), ("ct", "cp"), ("ct", "co", "phan"))
+_SUFFIXES: tuple[tuple[str, ...], ...] = (
+    ("company", "limited"),
+    ("co", "ltd"),
+    ("ltd",),
+    ("limited",),
+    ("jsc",),
+    ("llc",),
+    ("inc",),
+    ("corp",),
+    ("corporation",),
+    ("company",),
+    ("co",),
+)
+_TOKEN_MAP = {"vn": ("viet", "nam"), "vietnam": ("viet", "nam")}
+
+
+def name_tokens(name: str) -> list[str]:
+    """Folded words of a company name without its legal form ("Công ty TNHH", "Co., Ltd")."""
+    words: list[str] = []
+    for word in _NON_WORD.split(fold(canonical(name))):
+        if word:
+            words.extend(_TOKEN_MAP.get(word, (word,)))
+    core = list(words)
+    just_company = False  # "cp" is a legal form only right after "Công ty" ("Công ty CP ABC")
+    changed = True
+    while changed and core:
+        changed = False
+        if just_company and core[0] == "cp":
+            core, just_company, changed = core[1:], False, True
+            continue
+        for phrase in _CT_FORMS + _COMPANY_WORDS + _FORM_WORDS:
+            if tuple(core[: len(phrase)]) == phrase:
+                core = core[len(phrase) :]
+                just_company = phrase in _COMPANY_WORDS
+                changed = True
+                break
+    changed = True
+    while changed and len(core) > 1:
+        changed = False
+        for phrase in _SUFFIXES + _FORM_WORDS:
+            if len(core) > len(phrase) and tuple(core[-len(phrase) :]) == phrase:
+                core, changed = core[: -len(phrase)], True
+    return core or words
+
+
+def normalise_name(name: str) -> str:
+    """The de-duplication key: legal form dropped, no diacritics, no spaces or punctuation."""
+    return "".join(name_tokens(name))[:300]
+
+
+def normalise_tax_code(text: str | None) -> str | None:
+    """Digits of a Vietnamese tax code (10, or 13 for a branch "0201234567-001"); else None."""
+    if not text:
+        return None
+    digits = re.sub(r"[\s.\-/]", "", text)
+    if digits.isdigit() and len(digits) in (10, 13):
+        return digits
+    return None
+
+
+def _digits(key: str) -> str:
+    return "".join(ch for ch in key if ch.isdigit())
+
+
+# -- reporting ------------------------------------------------------------------------------------
+
+
+async def find_enterprise(
+    session: AsyncSession, name: str, area_code: str | None, tax_code: str | None = None
+) -> Enterprise | None:
+    """The enterprise a report is about: the tax code decides when given, else the name in area."""
+    tax = normalise_tax_code(tax_code)
+    if tax:
+        by_tax = await session.scalar(
+            select(Enterprise).where(Enterprise.tax_code == tax).order_by(Enterprise.id).limit(1)
+        )
+        if by_tax is not None:
+            return by_tax
+    key = normalise_name(name)
+    if not key:
+        return None
+    area_filter = Enterprise.area_code == area_code if area_code else Enterprise.area_code.is_(None)
+    compatible = (Enterprise.tax_code.is_(None),) if tax else ()
+    exact = await session.scalar(
+        select(Enterprise)
+        .where(area_filter, Enterprise.name_key == key, *compatible)
+        .order_by(Enterprise.id)
+        .limit(1)
+    )
+    if exact is not None or len(key) < 5:
+        return exact
+    pool = await session.execute(
+        select(Enterprise.id, Enterprise.name_key).where(area_filter, *compatible)
+    )
+    best: tuple[float, int] | None = None
+    for ent_id, other in pool:
+        if _digits(other) != _digits(key):
+            continue  # "May ABC 1" and "May ABC 2" are two factories
+        score = fuzz.ratio(key, other)
+        if score >= FUZZY_MIN_SCORE and (best is None or score > best[0]):
+            best = (score, ent_id)
+    return await session.get(Enterprise, best[1]) if best else None
+
+
+async def report_enterprise(
+    session: AsyncSession,
+    *,
+    name: str,
+    area_code: str | None,
+    size_band: str | None,
+    union_status: str,
+    reporter_contact_id: int | None,
+    contact_ok: bool,
+    source: str,
+    now: datetime,
+    tax_code: str | None = None,
+    industrial_park: str | None = None,
+    contact_enc: str | None = None,
+    credit_contact_id: int | None = None,
+) -> Lead:
+    """Record one worker's report; the same enterprise reported again gets a higher count.
+
+    Returns the enterprise's lead (``report_count == 1`` when this report opened it). Callers:
+    the lead form (source "report") and the join form (source "join", when the worker says the
+    company has no union or does not know). ``contact_enc`` is the encrypted phone the worker
+    chose to give a volunteer; it is ignored unless ``contact_ok``. Pass the reporter as
+    ``reporter_contact_id`` only when they agreed to be contacted; pass them as
+    ``credit_contact_id`` to credit the invitation they came through without storing who they
+    are (the collaborator gets a count, never a name).
+    """
+    band = size_band if size_band in SIZE_BANDS else "unknown"
+    if union_status not in UNION_STATUSES:
+        raise ValueError(f"union_status must be one of {UNION_STATUSES}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}")
+    name = " ".join(name.split())[:300]
+    tax = normalise_tax_code(tax_code)
+    park = " ".join((industrial_park or "").split())[:200] or None
+    enterprise = await find_enterprise(session, name, area_code, tax)
+    if enterprise is None:
+        enterprise = Enterprise(
+            name=name,
+            name_key=normalise_name(name),
+            area_code=area_code,
+            size_band=band,
+            union_status=union_status,
+            tax_code=tax,
+            industrial_park=park,
+            report_count=0,
+            created_at=now,
+            last_reported_at=now,
+        )
+        session.add(enterprise)
+        await session.flush()
+    else:
+        if band != "unknown":
+            enterprise.size_band = band
+        if tax and not enterprise.tax_code:
+            enterprise.tax_code = tax
+        if park and not enterprise.industrial_park:
+            enterprise.industrial_park = park
+        if area_code and not enterprise.area_code:
+            enterprise.area_code = area_code
+        if union_status == "yes" or enterprise.union_status == "unknown":
+            enterprise.union_status = union_status
+    enterprise.report_count += 1
+    enterprise.last_reported_at = now
+
+    lead = await session.scalar(select(Lead).where(Lead.enterprise_id == enterprise.id))
+    if lead is None:
+        lead = Lead(
+            enterprise_id=enterprise.id,
+            status="new",
+            is_open=True,
+            report_count=0,
+            reporter_contact_id=reporter_contact_id,
+            contact_ok=contact_ok,
+            source=source,
+            opened_at=now,
+            created_at=now,
+        )
+        session.add(lead)
+        await session.flush()
+        session.add(LeadStatusChange(lead_id=lead.id, to_status="new", created_at=now))
+    lead.report_count += 1
+    lead.area_code = enterprise.area_code
+    lead.size_tier = SIZE_TIER[enterprise.size_band]
+    lead.size_order = SIZE_ORDER[enterprise.size_band]
+    lead.updated_at = now
+    referrer_id, campaign_id = await _credit(session, credit_contact_id or reporter_contact_id)
+    session.add(
+        LeadReport(
+            lead_id=lead.id,
+            reporter_contact_id=reporter_contact_id,
+            referrer_id=referrer_id,
+            campaign_id=campaign_id,
+            contact_ok=contact_ok,
+            contact_enc=contact_enc if contact_ok else None,
+            source=source,
+            size_band=band,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return lead
+
+
+async def _credit(session: AsyncSession, contact_id: int | None) -> tuple[int | None, int | None]:
+    """The collaborator and campaign a worker's arrival was credited to, if any."""
+    if contact_id is None:
+        return None, None
+    from storage.recruitment import attribution_of  # imported here: recruitment imports us
+
+    attribution = await attribution_of(session, contact_id)
+    if attribution is None:
+        return None, None
+    return attribution.referrer_id, attribution.campaign_id
+
+
+async def union_recorded(session: AsyncSession, name: str, area_code: str | None) -> bool:
+    """Has a union been recorded for this enterprise (reported as having one, or founded)?"""
+    enterprise = await find_enterprise(session, name, area_code)
+    return enterprise is not None and enterprise.union_status == "yes"
+
+
+# -- volunteers' queue ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadView:
+    lead: Lead
+    enterprise: Enterprise
+
+
+def _scope(area_codes: Sequence[str] | None) -> list[object]:
+    """None = every area (staff); a list = only those areas (volunteers; empty sees nothing)."""
+    if area_codes is None:
+        return []
+    return [Lead.area_code.in_(list(area_codes))]
+
+
+async def open_leads(
+    session: AsyncSession,
+    area_codes: Sequence[str] | None,
+    *,
+    limit: int = 8,
+    offset: int = 0,
+    claimed_by: int | None = None,
+) -> tuple[list[LeadView], int]:
+    """Open leads in the areas, 25+ workers first, then 20+, then by number of reports."""
+    if area_codes is not None and not area_codes:
+        return [], 0
+    where = [Lead.is_open.is_(True), *_scope(area_codes)]
+    if claimed_by is not None:
+        where.append(Lead.claimed_by == claimed_by)
+    total = await session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
+    ranking = RANKING
+    # The page is picked from the leads index alone; only its few enterprises are then read
+    # (joining first made PostgreSQL hash the whole enterprises table for eight rows).
+    page = select(Lead.id).where(*where).order_by(*ranking).limit(limit).offset(offset).subquery()
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(page, page.c.id == Lead.id)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .order_by(*ranking)
+    )
+    return [LeadView(lead, ent) for lead, ent in rows], int(total)
+
+
+async def get_lead(
+    session: AsyncSession, lead_id: int, area_codes: Sequence[str] | None
+) -> LeadView | None:
+    """One lead, only if it lies in the given areas (None = any area). Never leaks existence."""
+    row = (
+        await session.execute(
+            select(Lead, Enterprise)
+            .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+            .where(Lead.id == lead_id, *_scope(area_codes))
+        )
+    ).first()
+    return LeadView(row[0], row[1]) if row else None
+
+
+async def reports_of(session: AsyncSession, lead_id: int) -> list[LeadReport]:
+    rows = await session.scalars(
+        select(LeadReport).where(LeadReport.lead_id == lead_id).order_by(LeadReport.id)
+    )
+    return list(rows)
+
+
+async def claim_lead(session: AsyncSession, lead_id: int, person_id: int, now: datetime) -> bool:
+    """Claim an unclaimed lead; False if someone else got it first (one UPDATE, race-safe)."""
+    result = await session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.status == "new", Lead.claimed_by.is_(None))
+        .values(
+            status="claimed",
+            claimed_by=person_id,
+            claimed_at=now,
+            last_progress_at=now,
+            reminded_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.add(
+        LeadStatusChange(
+            lead_id=lead_id, from_status="new", to_status="claimed", person_id=person_id,
+            created_at=now,
+        )
+    )  # fmt: skip
+    return True
+
+
+async def record_progress(
+    session: AsyncSession,
+    lead: Lead,
+    *,
+    person_id: int | None,
+    to_status: str,
+    now: datetime,
+    note_enc: str | None = None,
+) -> None:
+    """A progress step (đã liên hệ → nhóm nòng cốt / ban vận động → đã thành lập CĐCS)."""
+    if to_status not in PROGRESS_STEPS:
+        raise ValueError(f"progress must be one of {PROGRESS_STEPS}")
+    session.add(
+        LeadStatusChange(
+            lead_id=lead.id, from_status=lead.status, to_status=to_status, person_id=person_id,
+            note_enc=note_enc, created_at=now,
+        )
+    )  # fmt: skip
+    lead.status = to_status
+    lead.is_open = to_status != "founded"
+    lead.last_progress_at = now
+    lead.reminded_at = None
+    lead.updated_at = now
+    if to_status == "founded":
+        enterprise = await session.get(Enterprise, lead.enterprise_id)
+        if enterprise is not None:
+            enterprise.union_status = "yes"
+
+
+async def release_lead(
+    session: AsyncSession, lead: Lead, *, person_id: int | None, now: datetime,
+    note_enc: str | None = None,
+) -> None:  # fmt: skip
+    """Give a lead back: unclaimed again, offered afresh to the area's other volunteers."""
+    session.add(
+        LeadStatusChange(
+            lead_id=lead.id, from_status=lead.status, to_status="new", person_id=person_id,
+            note_enc=note_enc, created_at=now,
+        )
+    )  # fmt: skip
+    lead.status = "new"
+    lead.is_open = True
+    lead.claimed_by = None
+    lead.claimed_at = None
+    lead.opened_at = now
+    lead.offered_at = None
+    lead.reminded_at = None
+    lead.updated_at = now
+
+
+async def history_of(session: AsyncSession, lead_id: int) -> list[LeadStatusChange]:
+    rows = await session.scalars(
+        select(LeadStatusChange)
+        .where(LeadStatusChange.lead_id == lead_id)
+        .order_by(LeadStatusChange.created_at, LeadStatusChange.id)
+    )
+    return list(rows)
+
+
+async def released_by(session: AsyncSession, lead_id: int) -> set[int]:
+    """People who gave this lead back: a re-offer goes to the others."""
+    rows = await session.scalars(
+        select(LeadStatusChange.person_id).where(
+            LeadStatusChange.lead_id == lead_id,
+            LeadStatusChange.to_status == "new",
+            LeadStatusChange.person_id.is_not(None),
+        )
+    )
+    return {int(r) for r in rows if r is not None}
+
+
+# -- scheduler queries ----------------------------------------------------------------------------
+
+
+async def unannounced(session: AsyncSession, limit: int = 200) -> list[LeadView]:
+    """Leads nobody has been told about yet (e.g. recorded by the join form)."""
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .where(Lead.announced_at.is_(None))
+        .order_by(Lead.id)
+        .limit(limit)
+    )
+    return [LeadView(lead, ent) for lead, ent in rows]
+
+
+async def stalled(
+    session: AsyncSession, now: datetime, days: int, limit: int = 500
+) -> list[LeadView]:
+    """Claimed leads without progress for ``days``, not reminded in the last ``days`` either."""
+    cutoff = now - timedelta(days=days)
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .where(
+            Lead.status.in_(WORKING_STATUSES),
+            Lead.claimed_by.is_not(None),
+            Lead.last_progress_at <= cutoff,
+            or_(Lead.reminded_at.is_(None), Lead.reminded_at <= cutoff),
+        )
+        .order_by(Lead.id)
+        .limit(limit)
+    )
+    return [LeadView(lead, ent) for lead, ent in rows]
+
+
+async def unclaimed_too_long(
+    session: AsyncSession, now: datetime, days: int, limit: int = 500
+) -> list[LeadView]:
+    """Leads unclaimed for ``days`` since they opened, not yet re-offered."""
+    cutoff = now - timedelta(days=days)
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .where(and_(Lead.status == "new", Lead.opened_at <= cutoff, Lead.offered_at.is_(None)))
+        .order_by(Lead.id)
+        .limit(limit)
+    )
+    return [LeadView(lead, ent) for lead, ent in rows]
+
+
+# -- the reporter's data rights and exports -------------------------------------------------------
+
+
+async def reports_by(session: AsyncSession, contact_id: int) -> list[tuple[LeadReport, str]]:
+    """A worker's own reports with the enterprise names, for "what do you hold about me"."""
+    rows = await session.execute(
+        select(LeadReport, Enterprise.name)
+        .join(Lead, Lead.id == LeadReport.lead_id)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .where(LeadReport.reporter_contact_id == contact_id)
+        .order_by(LeadReport.id)
+    )
+    return [(report, name) for report, name in rows]
+
+
+async def forget_reporter(session: AsyncSession, contact_id: int) -> int:
+    """Erase the link between a worker and their reports; the enterprise counts stay."""
+    result = await session.execute(
+        update(LeadReport)
+        .where(LeadReport.reporter_contact_id == contact_id)
+        .values(reporter_contact_id=None, contact_ok=False, contact_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Lead)
+        .where(Lead.reporter_contact_id == contact_id)
+        .values(reporter_contact_id=None, contact_ok=False)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def all_leads(session: AsyncSession) -> list[LeadView]:
+    """Every lead with its enterprise, best-ranked first, for exports."""
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .order_by(*RANKING)
+    )
+    return [LeadView(lead, ent) for lead, ent in rows]
+
+
+async def consenting_reports(session: AsyncSession, lead_ids: Sequence[int]) -> dict[int, int]:
+    """How many reports per lead allow contact (a count only, for lists and exports)."""
+    if not lead_ids:
+        return {}
+    rows = await session.execute(
+        select(LeadReport.lead_id, func.count())
+        .where(LeadReport.lead_id.in_(list(lead_ids)), LeadReport.contact_ok.is_(True))
+        .group_by(LeadReport.lead_id)
+    )
+    return {int(lead_id): int(n) for lead_id, n in rows}
