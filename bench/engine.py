@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._machine import machine, median, percentile  # noqa: E402
-from bot.app import build_app  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.core.events import Address, Inbound, Kind  # noqa: E402
-from storage.crypto import new_key  # noqa: E402
-from storage.migrate import upgrade_async  # noqa: E402
+from bench._machine import machine, median, percentile
+from bot.app import build_app
+from bot.config import Settings
+from bot.core.events import Address, Inbound, Kind
+from storage.crypto import new_key
+from storage.migrate import upgrade_async
 
 TOPICS = ("role", "who", "dues", "fund", "protect", "no_union", "legal", "support")
 
