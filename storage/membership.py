@@ -52,6 +52,8 @@ class MemberApplication(Base):
     __table_args__ = (
         Index("ix_member_app_body_status", "union_body", "status", "id"),
         Index("ix_member_app_status", "status", "id"),
+        # The campaign leaderboard counts applications per invited contact and status.
+        Index("ix_member_app_contact_status", "contact_id", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
