@@ -151,6 +151,19 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    state = "reachable" if PG_AVAILABLE else "NOT reachable: PostgreSQL tests are skipped"
+def _pg_state() -> str:
+    state = (
+        "reachable, storage tests ran on it"
+        if PG_AVAILABLE
+        else ("NOT reachable: the PostgreSQL variants of the storage tests were skipped")
+    )
     return f"PostgreSQL at {PG_ADMIN_URL}: {state}"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _pg_state()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say it at the end too: the header is hidden under -q."""
+    terminalreporter.write_line(_pg_state())
