@@ -318,7 +318,10 @@ async def build_app(
     channel_list = list(channels) if channels is not None else build_channels(settings)
     buttonless = {c.name for c in channel_list if not c.capabilities.buttons} | {"console"}
     cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
-    engine = Engine(db, texts, clock=clock, buttonless_channels=buttonless)
+    reply_window = {c.name for c in channel_list if not c.capabilities.can_message_first}
+    engine = Engine(
+        db, texts, clock=clock, buttonless_channels=buttonless, reply_window_channels=reply_window
+    )
     engine.services.update(
         settings=settings, crypto=cipher, areas=load_areas(settings.content_dir / "areas.csv")
     )

@@ -108,6 +108,14 @@ def save_state(
     data: dict[str, Any],
     flow_version: int,
 ) -> None:
+    unchanged = (state.flow, state.step, state.data, state.flow_version) == (
+        flow,
+        step,
+        data,
+        flow_version,
+    )
+    if unchanged and state.updated_at is not None:
+        return  # no UPDATE for a step that changed nothing (reading, browsing)
     state.flow = flow
     state.step = step
     state.data = dict(data)  # a new object so the JSON column is marked dirty

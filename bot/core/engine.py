@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,9 @@ Handler = Callable[["Ctx"], Awaitable[list[Outgoing] | None]]
 DeliveryHook = Callable[[AsyncSession, Outgoing, Receipt], Awaitable[None]]
 Clock = Callable[[], datetime]
 
+# How stale "last seen on this channel" may get before it is written again. Channels that reply
+# within a window (Zalo OA) need every message id, and are written every time.
+TOUCH_INTERVAL = timedelta(minutes=10)
 IDENTITY_CACHE = 100_000  # (channel, user) -> (identity, contact) entries kept in memory
 MAX_TEXT = 4000  # longer input is cut before routing; nobody types more on a phone
 _NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
@@ -142,12 +145,14 @@ class Engine:
         *,
         clock: Clock = system_clock,
         buttonless_channels: set[str] | None = None,
+        reply_window_channels: set[str] | None = None,
         services: dict[str, Any] | None = None,
     ) -> None:
         self.db = db
         self.texts = texts
         self.clock = clock
         self.buttonless_channels = set(buttonless_channels or ())
+        self.reply_window_channels = set(reply_window_channels or ())
         self.services: dict[str, Any] = services if services is not None else {}
         self.commands: dict[str, Handler] = {}
         self.payloads: dict[str, Handler] = {}
@@ -296,7 +301,13 @@ class Engine:
                     raise _Retry  # linked to another contact (or erased) meanwhile
                 first = identity.last_inbound_at is None
                 now = self.clock()
-                await contacts_repo.touch_identity(session, identity, inbound.message_id, now)
+                if (
+                    first
+                    or identity.unreachable
+                    or inbound.channel in self.reply_window_channels
+                    or now - identity.last_inbound_at > TOUCH_INTERVAL
+                ):
+                    await contacts_repo.touch_identity(session, identity, inbound.message_id, now)
                 state = await contacts_repo.load_state(session, contact_id)
                 ctx = self._ctx(self._map_number(inbound, state.data or {}), contact_id, session,
                                 state)  # fmt: skip
