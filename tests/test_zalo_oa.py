@@ -400,8 +400,8 @@ async def test_access_token_refreshed_before_it_expires(bot: OABot, clock: FakeC
 # ----------------------------------------------------------------------------- token rotation
 
 
-async def _two_processes_refresh(url: str, fake: FakeZaloOA, clock: FakeClock) -> None:
-    """Two bot processes (own DB pools, own channels) hit -216 at once."""
+async def _two_processes_refresh(url: str, fake: FakeZaloOA, clock: FakeClock) -> int:
+    """Two bot processes (own DB pools, own channels) hit -216 at once; returns refresh calls."""
     from storage.db import Database
 
     setup = Database(url)
@@ -430,6 +430,7 @@ async def _two_processes_refresh(url: str, fake: FakeZaloOA, clock: FakeClock) -
             stored = await store.load_tokens(fake.oa_id)
             assert stored is not None and stored.refresh_token == "REFRESH-1"
         assert sorted(m.text for m in fake.to(user)) == ["Tin 0", "Tin 1"]
+        return fake.refresh_calls
     finally:
         for channel in channels:
             await channel.stop()
@@ -438,13 +439,14 @@ async def _two_processes_refresh(url: str, fake: FakeZaloOA, clock: FakeClock) -
 async def test_two_refreshers_on_postgresql_spend_the_refresh_token_once(
     pg_url: str, oa_fake: FakeZaloOA, clock: FakeClock
 ) -> None:
-    await _two_processes_refresh(pg_url, oa_fake, clock)
+    assert await _two_processes_refresh(pg_url, oa_fake, clock) == 1
 
 
 async def test_two_refreshers_on_sqlite_spend_the_refresh_token_once(
     tmp_path: Path, oa_fake: FakeZaloOA, clock: FakeClock
 ) -> None:
-    await _two_processes_refresh(f"sqlite+aiosqlite:///{tmp_path / 'two.db'}", oa_fake, clock)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'two.db'}"
+    assert await _two_processes_refresh(url, oa_fake, clock) == 1
 
 
 async def test_tokens_are_encrypted_at_rest_with_a_data_key(
