@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._machine import machine, median, percentile
+from bench._machine import machine, median, peak_rss_mb, percentile
 from bot.app import build_app
 from bot.config import Settings
 from bot.core.events import Address, Inbound, Kind
@@ -99,6 +99,7 @@ def main() -> None:
         ),
         "one_at_a_time_p50_ms_median": round(median([r["p50_ms"] for r in solo]), 2),
         "one_at_a_time_p99_ms_median": round(median([r["p99_ms"] for r in solo]), 2),
+        "peak_rss_mb": peak_rss_mb(),
         "machine": machine(),
     }
     print(json.dumps(result, ensure_ascii=False))
