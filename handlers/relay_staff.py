@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx, Engine, enqueue_outgoing
 from bot.core.events import (
     Address,
     Choice,
@@ -37,7 +37,6 @@ from bot.core.events import (
     Receipt,
     RelayCopy,
     Text,
-    content_to_json,
 )
 from handlers.relay import (
     LegalConfig,
@@ -48,7 +47,6 @@ from handlers.relay import (
 )
 from storage import cases as cases_repo
 from storage import contacts as contacts_repo
-from storage import outbox as outbox_repo
 from storage.cases import CaseMessage, LegalCase
 from storage.people import has_role
 
@@ -183,19 +181,6 @@ def posts_for_worker_message(
 # -- delivery receipts ---------------------------------------------------------------------
 
 
-def _enqueue(session: AsyncSession, out: Outgoing, due_at: datetime) -> None:
-    """Outbox rows written outside a conversation (delivery hooks, clocks), due at once."""
-    outbox_repo.enqueue(
-        session,
-        channel=out.address.channel,
-        chat_id=out.address.chat_id,
-        thread_id=out.address.thread_id,
-        content=content_to_json(out.content),
-        tag=out.tag,
-        due_at=due_at,
-    )
-
-
 def _case_id(out: Outgoing) -> int | None:
     rest = (out.tag or "").partition(":")[2]
     return int(rest) if rest.isdigit() else None
@@ -231,7 +216,7 @@ def make_hooks(engine: Engine) -> dict[str, Any]:
                 "topic for %s failed (%s): posting the card plainly", case.number, receipt.error
             )
         for post in await _card_and_media(engine, session, case):
-            _enqueue(session, post, engine.clock())
+            enqueue_outgoing(session, [post], engine.clock())
         for wake in engine.after_commit:
             wake()  # the outbox sender looks again once its current batch (and this hook) ends
 
@@ -485,9 +470,8 @@ def make_clock_job(engine: Engine) -> Any:
                     case.reposted_at = now
                     if address is not None:
                         text = card_text(engine, case, header_key="relay.staff.repost")
-                        _enqueue(
-                            session, Outgoing(address, Text(text), tag=f"casecard:{case.id}"), now
-                        )
+                        card = Outgoing(address, Text(text), tag=f"casecard:{case.id}")
+                        enqueue_outgoing(session, [card], now)
                 if case.escalated_at is None and hours >= cfg.duty_lead_after_hours:
                     case.escalated_at = now
                     if cfg.duty_lead:
@@ -498,7 +482,7 @@ def make_clock_job(engine: Engine) -> Any:
                             when=fmt_when(case.created_at, cfg.office.tz),
                         )
                         duty = Outgoing(Address(cfg.channel, cfg.duty_lead), Text(text))
-                        _enqueue(session, duty, now)
+                        enqueue_outgoing(session, [duty], now)
                     else:
                         log.warning("case %s overdue but no [legal] duty_lead", case.number)
 

@@ -22,13 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.areas import AreaIndex, load_areas
-from bot.core.engine import Ctx, Engine
-from bot.core.events import Address, Choice, Choices, Kind, Outgoing, content_to_json
+from bot.core.engine import Ctx, Engine, enqueue_outgoing
+from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
 from storage import contacts as contacts_repo
 from storage import enterprises as leads_repo
-from storage import outbox as outbox_repo
 from storage import people as people_repo
 from storage import recruitment as recruit_repo
 from storage.enterprises import LeadView
@@ -201,19 +200,6 @@ async def notify_more(ctx: Ctx, view: LeadView) -> None:
         ctx.notify(out)
 
 
-def _enqueue(session: Any, outs: list[Outgoing], now: datetime) -> None:
-    for out in outs:
-        outbox_repo.enqueue(
-            session,
-            channel=out.address.channel,
-            chat_id=out.address.chat_id,
-            thread_id=out.address.thread_id,
-            content=content_to_json(out.content),
-            tag=out.tag,
-            due_at=now,
-        )
-
-
 def _progress_options(t: T, lead_id: int, status: str) -> list[Choice]:
     order = STEP_ORDER.get(status, -1)
     return [
@@ -231,7 +217,7 @@ def followup_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
         areas = areas_index(services)
         async with engine.db.transaction() as session:
             for view in await leads_repo.unannounced(session):
-                _enqueue(session, await announcements(session, services, t, view), now)
+                enqueue_outgoing(session, await announcements(session, services, t, view), now)
                 view.lead.announced_at = now
             days = reminder_days(services)
             for view in await leads_repo.stalled(session, now, days):
@@ -250,11 +236,13 @@ def followup_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
                     Choice(t("leads.vol.release_button"), f"vol:rel:{view.lead.id}"),
                 )
                 out = Outgoing(person_address(person), Choices(text, options))
-                _enqueue(session, [out], now)
+                enqueue_outgoing(session, [out], now)
             days = reoffer_days(services)
             for view in await leads_repo.unclaimed_too_long(session, now, days):
                 view.lead.offered_at = now
-                _enqueue(session, await _reoffers(session, services, t, areas, view, days), now)
+                enqueue_outgoing(
+                    session, await _reoffers(session, services, t, areas, view, days), now
+                )
 
     return job
 

@@ -59,6 +59,21 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def enqueue_outgoing(session: AsyncSession, outs: list[Outgoing], due_at: datetime) -> None:
+    """Write messages to the outbox in the caller's transaction: jobs and delivery hooks that
+    run outside a conversation use this too, so every notification survives a crash alike."""
+    for out in outs:
+        outbox_repo.enqueue(
+            session,
+            channel=out.address.channel,
+            chat_id=out.address.chat_id,
+            thread_id=out.address.thread_id,
+            content=content_to_json(out.content),
+            tag=out.tag,
+            due_at=due_at,
+        )
+
+
 @dataclass
 class Ctx:
     """What a handler sees: the event, the person, their state, and ways to answer."""
@@ -394,16 +409,7 @@ class Engine:
         )
 
     def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> None:
-        for out in outs:
-            outbox_repo.enqueue(
-                session,
-                channel=out.address.channel,
-                chat_id=out.address.chat_id,
-                thread_id=out.address.thread_id,
-                content=content_to_json(out.content),
-                tag=out.tag,
-                due_at=self.clock(),
-            )
+        enqueue_outgoing(session, outs, self.clock())
         if outs:
             self._pending_kick = True
 
