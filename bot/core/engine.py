@@ -176,13 +176,11 @@ class Engine:
         self.group_handlers: list[Handler] = []
         self.first_contact_handler: Handler | None = None
         self.fallback: Handler | None = None
-        self.error_handler: Handler | None = None
         self.delivery_hooks: dict[str, DeliveryHook] = {}
         self.jobs: list[tuple[str, float, Callable[[datetime], Awaitable[None]]]] = []
         self.after_commit: list[Callable[[], None]] = []
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
-        self._pending_kick = False
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
 
     # -- registration (app.py wires features in) ---------------------------------------------
@@ -230,10 +228,10 @@ class Engine:
         async with self.db.transaction() as session:
             await hook(session, out, receipt)
 
-    async def run_in_context(
-        self, contact_id: int, address: Address, handler: Handler
-    ) -> list[Outgoing]:
-        """Run a handler for a contact outside an inbound event (scheduler, staff actions)."""
+    async def run_in_context(self, contact_id: int, address: Address, handler: Handler) -> None:
+        """Run a handler for a contact outside an inbound event (scheduler, staff actions).
+
+        Nobody waits for a reply here, so whatever it returns goes out through the outbox."""
         synthetic = Inbound(address, "", Kind.TEXT, dedupe_key="")
         async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
             await contacts_repo.lock_contact(session, contact_id)
@@ -241,16 +239,13 @@ class Engine:
             ctx = self._ctx(synthetic, contact_id, session, state)
             outs = list(await handler(ctx) or [])
             self._save(ctx, state, outs)
-            self._write_outbox(session, ctx.notifications + outs)
-        self._fire_after_commit()
-        return []
+            queued = self._write_outbox(session, ctx.notifications + outs)
+        self._fire_after_commit(queued)
 
     # -- internals -----------------------------------------------------------------------------
     def _sanitise(self, inbound: Inbound) -> Inbound:
-        text = inbound.text or ""
-        if len(text) > MAX_TEXT:
-            text = text[:MAX_TEXT]
-        return replace(inbound, text=text.strip()) if text != inbound.text else inbound
+        text = (inbound.text or "").strip()[:MAX_TEXT]
+        return inbound if text == inbound.text else replace(inbound, text=text)
 
     def _error_reply(self, inbound: Inbound) -> list[Outgoing]:
         if inbound.chat_type != "private":
@@ -329,35 +324,36 @@ class Engine:
                 ctx.first_contact = first
                 outs = await self._route(ctx)
                 self._save(ctx, state, outs)
-                self._write_outbox(session, ctx.notifications)
+                queued = self._write_outbox(session, ctx.notifications)
         except (IntegrityError, _Duplicate):
             # Already processed (or another process committed the same key first).
             log.info("duplicate delivery %s skipped", inbound.dedupe_key)
             return []
         except _Retry:
             return await self._handle_locked(inbound)
-        self._fire_after_commit()
+        self._fire_after_commit(queued)
         return outs
 
     async def _handle_group(self, inbound: Inbound) -> list[Outgoing]:
         if not self.group_handlers:
             return []
-        async with self.db.transaction() as session:
-            if inbound.dedupe_key and not await events_repo.claim_event(
-                session, inbound.dedupe_key
-            ):
-                await session.rollback()
-                return []
-            ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self)
-            for handler in self.group_handlers:
-                outs = await handler(ctx)
-                if outs is not None:
-                    self._write_outbox(session, ctx.notifications)
-                    break
-            else:
-                outs = []
-        self._fire_after_commit()
-        return outs
+        outs: list[Outgoing] | None = None
+        try:
+            async with self.db.transaction() as session:
+                if inbound.dedupe_key and not await events_repo.claim_event(
+                    session, inbound.dedupe_key
+                ):
+                    raise _Duplicate
+                ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self)
+                for handler in self.group_handlers:
+                    outs = await handler(ctx)
+                    if outs is not None:
+                        break
+                queued = self._write_outbox(session, ctx.notifications)
+        except (IntegrityError, _Duplicate):
+            return []
+        self._fire_after_commit(queued)
+        return list(outs or [])
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
         """On channels without buttons a typed number picks the option shown last."""
@@ -408,13 +404,13 @@ class Engine:
             state, flow=ctx.flow, step=ctx.step, data=data, flow_version=ctx.flow_version
         )
 
-    def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> None:
+    def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> bool:
+        """Queue notifications; True when there is something for the outbox sender."""
         enqueue_outgoing(session, outs, self.clock())
-        if outs:
-            self._pending_kick = True
+        return bool(outs)
 
-    def _fire_after_commit(self) -> None:
-        if self._pending_kick:
-            self._pending_kick = False
+    def _fire_after_commit(self, queued: bool) -> None:
+        """Wake the outbox sender, only after the commit made the rows visible."""
+        if queued:
             for callback in self.after_commit:
                 callback()
