@@ -239,7 +239,7 @@ class FormRunner:
         if isinstance(result, Candidates):
             ctx.data["_cands"] = {value: shown for value, shown in result.options}
             options = [(shown, f"form:pick:{value}") for value, shown in result.options]
-            return [ctx.choices(ctx.t(result.prompt_key), options + self._nav(ctx, slot))]
+            return [ctx.choices(ctx.t(result.prompt_key), options + self._nav(ctx))]
         self._store(ctx, slot, result.value, result.shown)
         outs = self._after_store(ctx, spec, slot)
         if slot.input == "phone":
@@ -252,7 +252,7 @@ class FormRunner:
             return self._confirm(ctx, spec)
         return self._next(ctx, spec)
 
-    async def _at_confirm(self, ctx: Ctx, spec: FormSpec, payload: str) -> list[Outgoing]:
+    async def _at_confirm(self, ctx: Ctx, spec: FormSpec, payload: str) -> list[Outgoing] | None:
         if payload.startswith("form:edit:"):
             slot = spec.slot(payload.removeprefix("form:edit:"))
             if slot is None:
@@ -266,7 +266,7 @@ class FormRunner:
             ctx.clear_flow()
             return await self.submitters[spec.submit](ctx, values)
         if ctx.inbound.kind is Kind.BUTTON and not payload.startswith("form:"):
-            return None  # type: ignore[return-value]
+            return None  # a button of another feature: let the engine route it
         return [ctx.say("form.use_buttons"), *self._confirm(ctx, spec)]
 
     def _back(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
@@ -317,12 +317,12 @@ class FormRunner:
         options = [(ctx.t(c.label_key), f"form:pick:{c.value}") for c in slot.choices]
         if slot.optional:
             options.append((ctx.t("form.skip"), "form:skip"))
-        nav = tuple(Choice(lbl, p) for lbl, p in options + self._nav(ctx, slot))
+        nav = tuple(Choice(lbl, p) for lbl, p in options + self._nav(ctx))
         if slot.input == "phone":
             return [Outgoing(ctx.address, RequestContact(text, ctx.t("form.share_phone"), nav))]
         return [Outgoing(ctx.address, Choices(text, nav))]
 
-    def _nav(self, ctx: Ctx, slot: Slot) -> list[tuple[str, str]]:
+    def _nav(self, ctx: Ctx) -> list[tuple[str, str]]:
         return [(ctx.t("form.back"), "form:back"), (ctx.t("form.cancel"), "form:cancel")]
 
     # -- helpers --------------------------------------------------------------------------
