@@ -35,6 +35,7 @@ class Usage:
     prefixes: set[str] = field(default_factory=set)
     constants: set[str] = field(default_factory=set)
     where: dict[str, str] = field(default_factory=dict)
+    spread: set[str] = field(default_factory=set)  # keys also filled from **params
 
 
 def scan_code(paths: Iterable[Path]) -> Usage:
@@ -55,6 +56,8 @@ def scan_code(paths: Iterable[Path]) -> Usage:
             params = {kw.arg for kw in node.keywords if kw.arg}
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 usage.literal_keys.setdefault(first.value, set()).update(params)
+                if any(kw.arg is None for kw in node.keywords):
+                    usage.spread.add(first.value)
                 usage.where.setdefault(first.value, f"{path.name}:{node.lineno}")
             elif isinstance(first, ast.JoinedStr) and first.values:
                 head = first.values[0]
@@ -103,7 +106,7 @@ def check_texts(content_dir: Path, code_dirs: Iterable[Path]) -> list[str]:
                 problems.append(f"missing text key {key} (used at {usage.where[key]})")
             continue
         needed = placeholders(texts[key]) - CONSTANTS
-        if needed - params:
+        if needed - params and key not in usage.spread:
             problems.append(f"{key}: placeholders {sorted(needed - params)} never filled")
         if params - placeholders(texts[key]):
             problems.append(f"{key}: fills {sorted(params - placeholders(texts[key]))} not in text")
