@@ -14,7 +14,7 @@ After a lawyer answers, the case waits for the worker: their next text goes back
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -192,6 +192,25 @@ def stash_media(ctx: Ctx, store: list[dict[str, Any]]) -> None:
     )
 
 
+def record_inbound(
+    ctx: Ctx, case: LegalCase, direction: str, author_id: str | None = None
+) -> cases_repo.CaseMessage:
+    """Store the message being handled (text encrypted, media ids, its origin) on the case."""
+    inbound = ctx.inbound
+    return cases_repo.add_message(
+        ctx.session,
+        case,
+        direction=direction,
+        now=ctx.now,
+        author_id=author_id,
+        body_enc=crypto_of(ctx.services).encrypt(inbound.text) if inbound.text else None,
+        media=list(inbound.media),
+        source_channel=inbound.channel,
+        source_chat_id=inbound.address.chat_id,
+        source_message_id=inbound.message_id,
+    )
+
+
 # -- the question form ---------------------------------------------------------------------
 
 
@@ -264,12 +283,10 @@ def wrap_form_for_media(inner: Handler) -> Handler:
         ctx.data["_q_media"] = store
         if inbound.text and ctx.step == "question":
             # A photo with a caption at the first step: the caption is the question.
-            from dataclasses import replace
-
             ctx.inbound = replace(inbound, kind=Kind.TEXT)
-            return [ctx.say("relay.media.got", count=len(store)), *(await inner(ctx) or [])]
-        ctx.step = None  # the runner re-asks where the form stands
-        ctx.data.pop("_editing", None)
+        else:
+            ctx.step = None  # the runner re-asks where the form stands
+            ctx.data.pop("_editing", None)
         return [ctx.say("relay.media.got", count=len(store)), *(await inner(ctx) or [])]
 
     return handle
@@ -344,24 +361,9 @@ async def relay_worker_message(ctx: Ctx, case: LegalCase) -> list[Outgoing]:
     """A worker's follow-up (text or photo) goes to the case's staff thread; they stay in it."""
     from handlers import relay_staff
 
-    inbound = ctx.inbound
-    crypto = crypto_of(ctx.services)
-    media: list[dict[str, Any]] = []
-    if inbound.kind is Kind.MEDIA:
-        stash_media(ctx, media)
-    message = cases_repo.add_message(
-        ctx.session,
-        case,
-        direction="worker",
-        now=ctx.now,
-        body_enc=crypto.encrypt(inbound.text) if inbound.text else None,
-        media=list(inbound.media),
-        source_channel=inbound.channel,
-        source_chat_id=inbound.address.chat_id,
-        source_message_id=inbound.message_id,
-    )
+    message = record_inbound(ctx, case, "worker")
     case.awaiting_worker = False
-    for out in relay_staff.posts_for_worker_message(ctx.engine, case, message, inbound.text):
+    for out in relay_staff.posts_for_worker_message(ctx.engine, case, message, ctx.inbound.text):
         ctx.notify(out)
     ctx.start_flow(MORE_FLOW, None, {"case": case.id})
     return [

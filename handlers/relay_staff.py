@@ -38,12 +38,14 @@ from bot.core.events import (
     RelayCopy,
     Text,
 )
+from bot.core.validators import display_phone
 from handlers.relay import (
     LegalConfig,
     decrypt,
     fmt_when,
     legal_config,
     rating_request,
+    record_inbound,
 )
 from storage import cases as cases_repo
 from storage import contacts as contacts_repo
@@ -95,8 +97,6 @@ def card_text(engine: Engine, case: LegalCase, *, header_key: str | None = None)
 
 
 def _shown_phone(phone: str) -> str:
-    from bot.core.validators import display_phone
-
     return display_phone(phone) if phone.startswith("+84") else phone
 
 
@@ -164,18 +164,16 @@ def posts_for_worker_message(
     address = _group_address(cfg, case)
     if address is None:
         return []
-    if msg.media:
-        out = _media_post(engine, cfg, case, msg)
-        if text and not isinstance(out.content, RelayCopy):
-            body = engine.texts("relay.staff.followup", number=case.number, text=text)
-            return [out, Outgoing(address, Text(body), tag=f"casemsg:{case.id}")]
-        if text and isinstance(out.content, RelayCopy):
-            caption = engine.texts("relay.staff.followup", number=case.number, text=text)
-            content = RelayCopy(out.content.from_chat_id, out.content.message_id, caption)
-            return [Outgoing(address, content, tag=out.tag)]
-        return [out]
     body = engine.texts("relay.staff.followup", number=case.number, text=text)
-    return [Outgoing(address, Text(body), tag=f"casemsg:{case.id}")]
+    if not msg.media:
+        return [Outgoing(address, Text(body), tag=f"casemsg:{case.id}")]
+    out = _media_post(engine, cfg, case, msg)
+    if not text:
+        return [out]
+    if isinstance(out.content, RelayCopy):  # the text becomes the copied photo's caption
+        content = RelayCopy(out.content.from_chat_id, out.content.message_id, body)
+        return [Outgoing(address, content, tag=out.tag)]
+    return [out, Outgoing(address, Text(body), tag=f"casemsg:{case.id}")]
 
 
 # -- delivery receipts ---------------------------------------------------------------------
@@ -336,19 +334,7 @@ async def _answer(ctx: Ctx, case: LegalCase) -> list[Outgoing]:
     else:
         text = ctx.t("relay.reply.text", number=case.number, text=inbound.text)
         ctx.notify(Outgoing(address, Choices(text, buttons)))
-    crypto = ctx.services["crypto"]
-    cases_repo.add_message(
-        ctx.session,
-        case,
-        direction="staff",
-        now=ctx.now,
-        author_id=inbound.user_id,
-        body_enc=crypto.encrypt(inbound.text) if inbound.text else None,
-        media=list(inbound.media),
-        source_channel=inbound.channel,
-        source_chat_id=inbound.address.chat_id,
-        source_message_id=inbound.message_id,
-    )
+    record_inbound(ctx, case, "staff", author_id=inbound.user_id)
     first = case.first_response_at is None
     if first:
         case.first_response_at = ctx.now
