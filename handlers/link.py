@@ -114,19 +114,22 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
     return [ctx.say("link.done", first=there, second=here)]
 
 
-def _too_many_wrong(data: dict[str, Any], now: datetime) -> bool:
+def _live_tries(data: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """The wrong-code counter, or None when there is none or its hour has passed."""
     tries = data.get(_TRIES) or {}
     since = tries.get("since")
     if not since or now - datetime.fromisoformat(since) > WRONG_WINDOW:
-        return False
-    return int(tries.get("n", 0)) >= MAX_WRONG
+        return None
+    return tries
+
+
+def _too_many_wrong(data: dict[str, Any], now: datetime) -> bool:
+    tries = _live_tries(data, now)
+    return tries is not None and int(tries.get("n", 0)) >= MAX_WRONG
 
 
 def _count_wrong(data: dict[str, Any], now: datetime) -> None:
-    tries = data.get(_TRIES) or {}
-    since = tries.get("since")
-    if not since or now - datetime.fromisoformat(since) > WRONG_WINDOW:
-        tries = {"n": 0, "since": now.isoformat()}
+    tries = _live_tries(data, now) or {"n": 0, "since": now.isoformat()}
     data[_TRIES] = {"n": int(tries.get("n", 0)) + 1, "since": tries["since"]}
 
 

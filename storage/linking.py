@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -24,8 +25,10 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    UniqueConstraint,
     and_,
     delete,
+    inspect,
     select,
     update,
 )
@@ -135,12 +138,7 @@ def contact_tables() -> list[tuple[Table, list[Column[int]]]]:
     for table in Base.metadata.sorted_tables:
         if table.name == Contact.__tablename__:
             continue
-        columns = [
-            column
-            for column in table.columns
-            if column.name == "contact_id"
-            or any(fk.column.table.name == Contact.__tablename__ for fk in column.foreign_keys)
-        ]
+        columns = [column for column in table.columns if _is_contact_column(column)]
         if columns:
             found.append((table, columns))
     return found
@@ -148,8 +146,6 @@ def contact_tables() -> list[tuple[Table, list[Column[int]]]]:
 
 def _unique_sets(table: Table, column: Column[int]) -> list[list[Column[object]]]:
     """Column sets that must stay unique and include ``column`` (primary key, constraints)."""
-    from sqlalchemy import UniqueConstraint
-
     sets: list[list[Column[object]]] = []
     if column.primary_key:
         sets.append(list(table.primary_key.columns))
@@ -226,8 +222,6 @@ def _detach(session: AsyncSession, drop: int, deleted: set[tuple[str, tuple[obje
     flush would otherwise update a row that is gone); others get the moved column expired.
     Attribute values are read from the loaded state, never lazily from the database.
     """
-    from sqlalchemy import inspect
-
     for obj in list(session.identity_map.values()):
         state = inspect(obj)
         mapper = state.mapper
@@ -243,8 +237,7 @@ def _detach(session: AsyncSession, drop: int, deleted: set[tuple[str, tuple[obje
         moved = [
             prop
             for prop in mapper.column_attrs
-            if any(c.name == "contact_id" or _points_to_contacts(c) for c in prop.columns)
-            and state.dict.get(prop.key) == drop
+            if any(_is_contact_column(c) for c in prop.columns) and state.dict.get(prop.key) == drop
         ]
         if not moved:
             continue
@@ -254,8 +247,11 @@ def _detach(session: AsyncSession, drop: int, deleted: set[tuple[str, tuple[obje
             session.expire(obj, [prop.key for prop in moved])
 
 
-def _points_to_contacts(column: Column[object]) -> bool:
-    return any(fk.column.table.name == Contact.__tablename__ for fk in column.foreign_keys)
+def _is_contact_column(column: Column[Any]) -> bool:
+    """A ``contact_id`` column, or any column with a foreign key to contacts.id."""
+    return column.name == "contact_id" or any(
+        fk.column.table.name == Contact.__tablename__ for fk in column.foreign_keys
+    )
 
 
 async def identity_on(
