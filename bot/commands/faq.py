@@ -102,8 +102,9 @@ def evaluate(rows: list[tuple[str, str]]) -> EvalReport:
 
 
 def _print_report(report: EvalReport, show_errors: bool) -> None:
+    from handlers.ask import PUBLIC_ACTIONS as actions
+
     print(f"top-1 accuracy: {report.accuracy:.1%} ({report.correct}/{report.total})")
-    actions = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope")
     print("label kind     " + " ".join(f"{a:>12}" for a in actions))
     for kind, counts in sorted(report.confusion.items()):
         print(f"{kind:<14} " + " ".join(f"{counts.get(a, 0):>12}" for a in actions))
