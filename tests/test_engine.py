@@ -193,3 +193,10 @@ async def test_skipping_an_optional_personal_slot_shows_the_confirmation(make_ap
     assert app.texts("form.skipped") in chat.text
     await chat.press("Gửi")
     assert submitted == [{"job": None}]
+
+
+def test_typed_numbers_are_read_the_way_workers_type_them() -> None:
+    from bot.core.textnorm import typed_number
+
+    assert [typed_number(t) for t in ("2", " số 2 ", "So 3.", "1)", "12")] == [2, 2, 3, 1, 12]
+    assert [typed_number(t) for t in ("", "hai", "0912345678", "2 người")] == [None] * 4

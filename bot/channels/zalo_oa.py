@@ -51,7 +51,7 @@ import logging
 import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -77,7 +77,9 @@ from bot.core.events import (
     content_from_json,
     content_to_json,
     nfc,
+    pick_by_number,
 )
+from bot.core.textnorm import typed_number
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,6 @@ _USER_EVENTS = {
 }
 _MEDIA_EVENTS = {"user_send_image", "user_send_file"}
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:\s+(.*))?", re.DOTALL)
-_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 Clock = Callable[[], datetime]
 
@@ -286,20 +287,12 @@ def text_inbound(text: str, base: dict[str, Any]) -> Inbound:
 
 def is_number(inbound: Inbound) -> bool:
     """Typed text that could pick from a numbered list ("2", "số 2")."""
-    return inbound.kind is Kind.TEXT and _NUMBER.match(inbound.text) is not None
+    return inbound.kind is Kind.TEXT and typed_number(inbound.text) is not None
 
 
 def map_number(inbound: Inbound, numbered: list[str] | None) -> Inbound:
     """A number typed after a numbered list (more than 5 options) picks that option."""
-    if inbound.kind is not Kind.TEXT or not numbered:
-        return inbound
-    match = _NUMBER.match(inbound.text)
-    if match is None:
-        return inbound
-    index = int(match.group(1))
-    if not 1 <= index <= len(numbered):
-        return inbound
-    return replace(inbound, kind=Kind.BUTTON, payload=numbered[index - 1])
+    return pick_by_number(inbound, numbered)
 
 
 def _id(value: Any) -> str:

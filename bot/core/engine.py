@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +32,7 @@ from bot.core.events import (
     RequestContact,
     Text,
     content_to_json,
+    pick_by_number,
 )
 from bot.core.texts import Texts
 from storage import contacts as contacts_repo
@@ -52,7 +52,6 @@ Clock = Callable[[], datetime]
 TOUCH_INTERVAL = timedelta(minutes=10)
 IDENTITY_CACHE = 100_000  # (channel, user) -> (identity, contact) entries kept in memory
 MAX_TEXT = 4000  # longer input is cut before routing; nobody types more on a phone
-_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 
 def system_clock() -> datetime:
@@ -357,16 +356,9 @@ class Engine:
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
         """On channels without buttons a typed number picks the option shown last."""
-        if inbound.kind is not Kind.TEXT or inbound.channel not in self.buttonless_channels:
+        if inbound.channel not in self.buttonless_channels:
             return inbound
-        options = data.get("_choices") or []
-        match = _NUMBER.match(inbound.text)
-        if not match or not options:
-            return inbound
-        index = int(match.group(1))
-        if 1 <= index <= len(options):
-            return replace(inbound, kind=Kind.BUTTON, payload=options[index - 1])
-        return inbound
+        return pick_by_number(inbound, data.get("_choices"))
 
     async def _route(self, ctx: Ctx) -> list[Outgoing]:
         inbound = ctx.inbound

@@ -199,3 +199,17 @@ def inbound_from_json(data: dict[str, object]) -> Inbound:
     values["kind"] = Kind(values["kind"])
     values["media"] = tuple(values.get("media") or ())  # type: ignore[arg-type]
     return Inbound(**values)  # type: ignore[arg-type]
+
+
+def pick_by_number(inbound: Inbound, payloads: list[str] | None) -> Inbound:
+    """Typed text "2" after a numbered list becomes a press of its second option."""
+    from dataclasses import replace
+
+    from bot.core.textnorm import typed_number
+
+    if inbound.kind is not Kind.TEXT or not payloads:
+        return inbound
+    index = typed_number(inbound.text)
+    if index is None or not 1 <= index <= len(payloads):
+        return inbound
+    return replace(inbound, kind=Kind.BUTTON, payload=payloads[index - 1])

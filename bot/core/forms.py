@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.core.engine import Ctx, Engine
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
-from bot.core.textnorm import fold
+from bot.core.textnorm import fold, typed_number
 
 # -- validation results ---------------------------------------------------------------------
 
@@ -356,9 +356,10 @@ class FormRunner:
 
 
 def _match_choice(ctx: Ctx, slot: Slot, text: str) -> SlotChoice | None:
+    number = typed_number(text)
+    if number is not None and 1 <= number <= len(slot.choices):
+        return slot.choices[number - 1]
     typed = fold(text).strip().strip(".")
-    if typed.isdigit() and 1 <= int(typed) <= len(slot.choices):
-        return slot.choices[int(typed) - 1]
     for choice in slot.choices:
         if fold(ctx.t(choice.label_key)) == typed or choice.value == typed:
             return choice

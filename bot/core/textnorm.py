@@ -60,3 +60,12 @@ def tokens(text: str) -> list[str]:
 def folded_tokens(text: str) -> list[str]:
     """Words with diacritics removed, for matching text typed without them."""
     return _WORD.findall(fold(canonical(text)))
+
+
+_TYPED_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
+
+
+def typed_number(text: str) -> int | None:
+    """The number a worker typed to pick from a numbered list ("2", "số 2", " 2. "), if any."""
+    match = _TYPED_NUMBER.match(text or "")
+    return int(match.group(1)) if match else None
