@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import inspect
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -126,6 +126,19 @@ async def consent_step(ctx: Ctx) -> list[Outgoing] | None:
     return [ctx.say("privacy.join.use_buttons"), _notice(ctx)]
 
 
+def _audit(ctx: Ctx, action: str, *, subject: str | None = None, **detail: Any) -> None:
+    """An audit entry for what the worker did (subject: their contact unless given)."""
+    repo.audit(
+        ctx.session,
+        action=action,
+        actor="worker",
+        subject=subject or f"contact:{ctx.contact_id}",
+        channel=ctx.inbound.channel,
+        now=ctx.now,
+        **detail,
+    )
+
+
 async def _accept(ctx: Ctx) -> list[Outgoing]:
     version = notice_version(ctx)
     await repo.record_consent(
@@ -136,16 +149,7 @@ async def _accept(ctx: Ctx) -> list[Outgoing]:
         channel=ctx.inbound.channel,
         now=ctx.now,
     )
-    repo.audit(
-        ctx.session,
-        action="consent.given",
-        actor="worker",
-        subject=f"contact:{ctx.contact_id}",
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-        purpose=PURPOSE,
-        notice_version=version,
-    )
+    _audit(ctx, "consent.given", purpose=PURPOSE, notice_version=version)
     ctx.clear_flow()
     started = ctx.say("join.started")
     return [started, *await ctx.services["forms"].start(ctx, FORM)]
@@ -153,15 +157,7 @@ async def _accept(ctx: Ctx) -> list[Outgoing]:
 
 def _decline(ctx: Ctx) -> list[Outgoing]:
     ctx.clear_flow()
-    repo.audit(
-        ctx.session,
-        action="consent.declined",
-        actor="worker",
-        subject=f"contact:{ctx.contact_id}",
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-        purpose=PURPOSE,
-    )
+    _audit(ctx, "consent.declined", purpose=PURPOSE)
     return [menu(ctx, "join.declined")]
 
 
@@ -308,15 +304,7 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         ),
         now=ctx.now,
     )
-    repo.audit(
-        ctx.session,
-        action="application.submitted",
-        actor="worker",
-        subject=app.reference,
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-        union_body=union_body,
-    )
+    _audit(ctx, "application.submitted", subject=app.reference, union_body=union_body)
     done = ctx.t("join.done", reference=app.reference, union_body=union_body, days=review_days(ctx))
     lead_line = await _record_lead(ctx, app, values)
     await _tell_officers(ctx, app)
@@ -331,13 +319,10 @@ def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
 async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoing]:
     """The same phone applied before. Only the chat that applied learns the reference: anyone
     else might be an employer probing who joins (LCĐ Điều 10), so the owner is told instead."""
-    repo.audit(
-        ctx.session,
-        action="application.duplicate",
-        actor="worker",
+    _audit(
+        ctx,
+        "application.duplicate",
         subject=existing.reference,
-        channel=ctx.inbound.channel,
-        now=ctx.now,
         same_contact=existing.contact_id == ctx.contact_id,
     )
     if existing.contact_id == ctx.contact_id:
@@ -556,19 +541,16 @@ def _application_line(ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> str
         reference=app.reference,
         status=status,
         date=date,
-        name=view.name,
-        phone=view.phone,
-        company=view.company,
-        area=view.area,
-        union_status=view.union_status,
-        size=view.size,
-        job=view.job,
+        **asdict(view),
     )
 
 
 @dataclass(frozen=True)
 class ApplicationView:
-    """The application as people read it; only for the worker themself and the officers."""
+    """The application as people read it; only for the worker themself and the officers.
+
+    Its fields are the placeholders of the texts that show an application (``asdict(view)``).
+    """
 
     name: str
     phone: str

@@ -11,6 +11,9 @@ through the outbox, so a crash between the decision and the message loses neithe
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from bot.core.engine import Ctx, Engine
 from bot.core.events import Kind, Outgoing, Text
 from bot.core.texts import fmt_date
@@ -43,15 +46,21 @@ def officer_ref(ctx: Ctx) -> str:
     return "staff:" + crypto.lookup_hash(f"{ctx.inbound.channel}:{ctx.inbound.user_id}")[:16]
 
 
-def _refuse(ctx: Ctx) -> list[Outgoing]:
+def _audit(ctx: Ctx, action: str, subject: str, **detail: Any) -> None:
+    """An audit entry for what the officer did or saw."""
     repo.audit(
         ctx.session,
-        action="staff.refused",
+        action=action,
         actor=officer_ref(ctx),
-        subject="member_applications",
+        subject=subject,
         channel=ctx.inbound.channel,
         now=ctx.now,
+        **detail,
     )
+
+
+def _refuse(ctx: Ctx) -> list[Outgoing]:
+    _audit(ctx, "staff.refused", "member_applications")
     return [ctx.say("join.staff.refused")]
 
 
@@ -72,13 +81,7 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
             reference=app.reference,
             date=fmt_date(app.created_at),
             union_body=app.union_body,
-            name=view.name,
-            phone=view.phone,
-            company=view.company,
-            area=view.area,
-            union_status=view.union_status,
-            size=view.size,
-            job=view.job,
+            **asdict(view),
         )
         outs.append(
             ctx.choices(
@@ -89,14 +92,8 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
                 ],
             )
         )
-    repo.audit(
-        ctx.session,
-        action="staff.viewed_pending",
-        actor=officer_ref(ctx),
-        subject="member_applications",
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-        references=[a.reference for a in apps],
+    _audit(
+        ctx, "staff.viewed_pending", "member_applications", references=[a.reference for a in apps]
     )
     return outs
 
@@ -180,15 +177,7 @@ async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
 
 
 def _audit_decision(ctx: Ctx, app: repo.MemberApplication, action: str) -> None:
-    repo.audit(
-        ctx.session,
-        action=action,
-        actor=officer_ref(ctx),
-        subject=app.reference,
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-        union_body=app.union_body,
-    )
+    _audit(ctx, action, app.reference, union_body=app.union_body)
 
 
 async def _tell_worker(ctx: Ctx, app: repo.MemberApplication, text: str) -> None:

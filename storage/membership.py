@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -214,14 +215,21 @@ async def create_application(
     return app
 
 
-async def active_by_phone(session: AsyncSession, phone_hash: str) -> MemberApplication | None:
-    """The pending or admitted application for this phone, if any."""
+async def _latest_active(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> MemberApplication | None:
+    """The newest pending or admitted application matching ``condition``."""
     return await session.scalar(
         select(MemberApplication)
-        .where(MemberApplication.phone_hash == phone_hash, MemberApplication.status.in_(ACTIVE))
+        .where(condition, MemberApplication.status.in_(ACTIVE))
         .order_by(MemberApplication.id.desc())
         .limit(1)
     )
+
+
+async def active_by_phone(session: AsyncSession, phone_hash: str) -> MemberApplication | None:
+    """The pending or admitted application for this phone, if any."""
+    return await _latest_active(session, MemberApplication.phone_hash == phone_hash)
 
 
 async def applications_of(session: AsyncSession, contact_id: int) -> list[MemberApplication]:
@@ -235,12 +243,7 @@ async def applications_of(session: AsyncSession, contact_id: int) -> list[Member
 
 
 async def latest_active_of(session: AsyncSession, contact_id: int) -> MemberApplication | None:
-    return await session.scalar(
-        select(MemberApplication)
-        .where(MemberApplication.contact_id == contact_id, MemberApplication.status.in_(ACTIVE))
-        .order_by(MemberApplication.id.desc())
-        .limit(1)
-    )
+    return await _latest_active(session, MemberApplication.contact_id == contact_id)
 
 
 async def history(session: AsyncSession, application_id: int) -> list[ApplicationEvent]:
