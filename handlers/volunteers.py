@@ -26,6 +26,7 @@ from bot.core.engine import Ctx, Engine, enqueue_outgoing
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
+from handlers.start import menu
 from storage import contacts as contacts_repo
 from storage import enterprises as leads_repo
 from storage import people as people_repo
@@ -571,10 +572,14 @@ async def message_flow(ctx: Ctx) -> list[Outgoing] | None:
     sent = 0
     text = ctx.t("leads.relay.to_reporter", name=view.enterprise.name, message=message)
     reply = (Choice(ctx.t("leads.relay.reply_button"), f"leadmsg:{lead_id}"),)
-    for report in await leads_repo.reports_of(ctx.session, lead_id):
-        if not report.contact_ok or report.reporter_contact_id is None:
-            continue
-        address = await _reachable(ctx, report.reporter_contact_id)
+    # One message per consenting reporter, however often they reported the company.
+    reporters = dict.fromkeys(
+        r.reporter_contact_id
+        for r in await leads_repo.reports_of(ctx.session, lead_id)
+        if r.contact_ok and r.reporter_contact_id is not None
+    )
+    for contact_id in reporters:
+        address = await _reachable(ctx, contact_id)
         if address is not None:
             ctx.notify(Outgoing(address, Choices(text, reply), tag=f"lead:msg:{lead_id}"))
             sent += 1
@@ -631,10 +636,7 @@ async def reply_flow(ctx: Ctx) -> list[Outgoing] | None:
         view_button(ctx.t, lead_id),
     )
     ctx.notify(Outgoing(person_address(person), Choices(text, options)))
-    from handlers.start import MENU
-
-    buttons = [(ctx.t(label), payload) for label, payload in MENU]
-    return [ctx.choices(ctx.t("leads.relay.reply_sent"), buttons)]
+    return [menu(ctx, "leads.relay.reply_sent")]
 
 
 def register(engine: Engine) -> None:

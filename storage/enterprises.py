@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from rapidfuzz import fuzz
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    and_,
     func,
     or_,
     select,
@@ -587,16 +587,23 @@ async def released_by(session: AsyncSession, lead_id: int) -> set[int]:
 # -- scheduler queries ----------------------------------------------------------------------------
 
 
-async def unannounced(session: AsyncSession, limit: int = 200) -> list[LeadView]:
-    """Leads nobody has been told about yet (e.g. recorded by the join form)."""
+async def _lead_views(
+    session: AsyncSession, limit: int, *conditions: ColumnElement[bool]
+) -> list[LeadView]:
+    """Leads (with their enterprise) matching every condition, oldest first."""
     rows = await session.execute(
         select(Lead, Enterprise)
         .join(Enterprise, Enterprise.id == Lead.enterprise_id)
-        .where(Lead.announced_at.is_(None))
+        .where(*conditions)
         .order_by(Lead.id)
         .limit(limit)
     )
     return [LeadView(lead, ent) for lead, ent in rows]
+
+
+async def unannounced(session: AsyncSession, limit: int = 200) -> list[LeadView]:
+    """Leads nobody has been told about yet (e.g. recorded by the join form)."""
+    return await _lead_views(session, limit, Lead.announced_at.is_(None))
 
 
 async def stalled(
@@ -604,19 +611,14 @@ async def stalled(
 ) -> list[LeadView]:
     """Claimed leads without progress for ``days``, not reminded in the last ``days`` either."""
     cutoff = now - timedelta(days=days)
-    rows = await session.execute(
-        select(Lead, Enterprise)
-        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
-        .where(
-            Lead.status.in_(WORKING_STATUSES),
-            Lead.claimed_by.is_not(None),
-            Lead.last_progress_at <= cutoff,
-            or_(Lead.reminded_at.is_(None), Lead.reminded_at <= cutoff),
-        )
-        .order_by(Lead.id)
-        .limit(limit)
+    return await _lead_views(
+        session,
+        limit,
+        Lead.status.in_(WORKING_STATUSES),
+        Lead.claimed_by.is_not(None),
+        Lead.last_progress_at <= cutoff,
+        or_(Lead.reminded_at.is_(None), Lead.reminded_at <= cutoff),
     )
-    return [LeadView(lead, ent) for lead, ent in rows]
 
 
 async def unclaimed_too_long(
@@ -624,14 +626,9 @@ async def unclaimed_too_long(
 ) -> list[LeadView]:
     """Leads unclaimed for ``days`` since they opened, not yet re-offered."""
     cutoff = now - timedelta(days=days)
-    rows = await session.execute(
-        select(Lead, Enterprise)
-        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
-        .where(and_(Lead.status == "new", Lead.opened_at <= cutoff, Lead.offered_at.is_(None)))
-        .order_by(Lead.id)
-        .limit(limit)
+    return await _lead_views(
+        session, limit, Lead.status == "new", Lead.opened_at <= cutoff, Lead.offered_at.is_(None)
     )
-    return [LeadView(lead, ent) for lead, ent in rows]
 
 
 # -- the reporter's data rights and exports -------------------------------------------------------
