@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex, load_areas
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx, Engine, reachable_address
 from bot.core.events import Address, Kind, Outgoing, Text
 from bot.core.forms import Candidates, Invalid, Result, Valid
 from bot.core.textnorm import fold, folded_tokens
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
 from handlers.start import menu
-from storage import contacts as contacts_repo
 from storage import membership as repo
 
 log = logging.getLogger(__name__)
@@ -327,7 +326,7 @@ async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoin
     )
     if existing.contact_id == ctx.contact_id:
         return [_already(ctx, existing)]
-    address = await reachable_address(ctx, existing.contact_id)
+    address = await reachable_address(ctx.session, existing.contact_id)
     if address is not None:
         ctx.notify(
             Outgoing(
@@ -403,15 +402,6 @@ async def _tell_officers(ctx: Ctx, app: repo.MemberApplication) -> None:
     text = ctx.t("join.staff.new_application", reference=app.reference, union_body=app.union_body)
     for address in sorted(addresses, key=lambda a: (a.channel, a.chat_id)):
         ctx.notify(Outgoing(address, Text(text), tag=f"join:new:{app.reference}"))
-
-
-async def reachable_address(ctx: Ctx, contact_id: int) -> Address | None:
-    """Where to reach a worker later: their most recently used channel that still works."""
-    identities = await contacts_repo.identities_of(ctx.session, contact_id)
-    for identity in identities:
-        if not identity.unreachable:
-            return Address(identity.channel, identity.chat_id)
-    return None
 
 
 # -- status ----------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx, Engine, reachable_address
 from bot.core.events import Kind, Outgoing, Text
 from bot.core.texts import fmt_date
-from handlers.join import ApplicationView, reachable_address, status_label
+from handlers.join import ApplicationView, status_label
 from storage import membership as repo
 from storage.people import has_role
 
@@ -181,7 +181,7 @@ def _audit_decision(ctx: Ctx, app: repo.MemberApplication, action: str) -> None:
 
 
 async def _tell_worker(ctx: Ctx, app: repo.MemberApplication, text: str) -> None:
-    address = await reachable_address(ctx, app.contact_id)
+    address = await reachable_address(ctx.session, app.contact_id)
     if address is None:
         repo.audit(
             ctx.session,

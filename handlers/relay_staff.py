@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, Engine, enqueue_outgoing
+from bot.core.engine import Ctx, Engine, enqueue_outgoing, reachable_address
 from bot.core.events import (
     Address,
     Choice,
@@ -48,7 +48,6 @@ from handlers.relay import (
     record_inbound,
 )
 from storage import cases as cases_repo
-from storage import contacts as contacts_repo
 from storage.cases import CaseMessage, LegalCase
 from storage.people import has_role
 
@@ -273,14 +272,6 @@ async def _case_of(ctx: Ctx, *, from_args: bool = False) -> LegalCase | None:
     return None
 
 
-async def worker_address(session: AsyncSession, case: LegalCase) -> Address | None:
-    """Where the worker can be reached now: their most recently used reachable account."""
-    for identity in await contacts_repo.identities_of(session, case.contact_id):
-        if not identity.unreachable:
-            return Address(identity.channel, identity.chat_id)
-    return None
-
-
 async def on_group(ctx: Ctx) -> list[Outgoing] | None:
     cfg = legal_config(ctx)
     inbound = ctx.inbound
@@ -315,7 +306,7 @@ async def _answer(ctx: Ctx, case: LegalCase) -> list[Outgoing]:
     if case.status == cases_repo.CLOSED:
         when = fmt_when(case.closed_at or ctx.now, legal_config(ctx).office.tz)
         return [_reply(ctx, "relay.staff.closed_reply", number=case.number, when=when)]
-    address = await worker_address(ctx.session, case)
+    address = await reachable_address(ctx.session, case.contact_id)
     if address is None:
         return [_reply(ctx, "relay.staff.unreachable", number=case.number)]
     buttons = (
@@ -358,7 +349,7 @@ async def cmd_take(ctx: Ctx) -> list[Outgoing]:
     who = ctx.inbound.display_name or ctx.inbound.user_id
     case.assignee_id = ctx.inbound.user_id
     case.assignee_label = who
-    address = await worker_address(ctx.session, case)
+    address = await reachable_address(ctx.session, case.contact_id)
     if address is not None:
         ctx.notify(Outgoing(address, Text(ctx.t("relay.worker.taken", number=case.number))))
     return [_reply(ctx, "relay.staff.taken", number=case.number, who=who)]
@@ -373,7 +364,7 @@ async def cmd_close(ctx: Ctx) -> list[Outgoing]:
     case.status = cases_repo.CLOSED
     case.closed_at = ctx.now
     case.awaiting_worker = False
-    address = await worker_address(ctx.session, case)
+    address = await reachable_address(ctx.session, case.contact_id)
     if address is not None:
         text, options = rating_request(ctx.engine, case)
         ctx.notify(Outgoing(address, Choices(text, tuple(Choice(lbl, p) for lbl, p in options))))

@@ -22,12 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.areas import AreaIndex, load_areas
-from bot.core.engine import Ctx, Engine, enqueue_outgoing
+from bot.core.engine import Ctx, Engine, enqueue_outgoing, reachable_address
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
 from handlers.start import menu
-from storage import contacts as contacts_repo
 from storage import enterprises as leads_repo
 from storage import people as people_repo
 from storage import recruitment as recruit_repo
@@ -579,20 +578,13 @@ async def message_flow(ctx: Ctx) -> list[Outgoing] | None:
         if r.contact_ok and r.reporter_contact_id is not None
     )
     for contact_id in reporters:
-        address = await _reachable(ctx, contact_id)
+        address = await reachable_address(ctx.session, contact_id)
         if address is not None:
             ctx.notify(Outgoing(address, Choices(text, reply), tag=f"lead:msg:{lead_id}"))
             sent += 1
     if not sent:
         return [ctx.say("leads.vol.no_one_to_message")]
     return [ctx.say("leads.vol.message_sent", count=sent)]
-
-
-async def _reachable(ctx: Ctx, contact_id: int) -> Address | None:
-    for identity in await contacts_repo.identities_of(ctx.session, contact_id):
-        if not identity.unreachable:
-            return Address(identity.channel, identity.chat_id)
-    return None
 
 
 async def reporter_reply_button(ctx: Ctx) -> list[Outgoing]:

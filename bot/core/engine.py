@@ -58,6 +58,14 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+async def reachable_address(session: AsyncSession, contact_id: int) -> Address | None:
+    """Where to reach a person later: the channel they used most recently that still works."""
+    for identity in await contacts_repo.identities_of(session, contact_id):
+        if not identity.unreachable:
+            return Address(identity.channel, identity.chat_id)
+    return None
+
+
 def enqueue_outgoing(session: AsyncSession, outs: list[Outgoing], due_at: datetime) -> None:
     """Write messages to the outbox in the caller's transaction: jobs and delivery hooks that
     run outside a conversation use this too, so every notification survives a crash alike."""
