@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex, load_areas
+from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
 from bot.core.engine import Ctx, Engine, reachable_address
 from bot.core.events import Address, Kind, Outgoing, Text
 from bot.core.forms import Candidates, Invalid, Result, Valid
@@ -593,9 +593,6 @@ def retention_job(engine: Engine) -> Any:
 
 
 def register(engine: Engine) -> None:
-    settings = engine.services.get("settings")
-    if "areas" not in engine.services:
-        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
     providers = engine.services.setdefault("personal_data", [])
     providers.append(MembershipData())
     engine.services.setdefault("start_join", start_join)

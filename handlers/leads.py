@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.areas import load_areas
 from bot.core.engine import Ctx, Engine
 from bot.core.events import Outgoing
 from bot.core.forms import Candidates, Invalid, Result, Valid
@@ -173,9 +172,6 @@ class LeadData:
 
 
 def register(engine: Engine) -> None:
-    settings = engine.services.get("settings")
-    if "areas" not in engine.services and settings is not None:
-        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
     runner = engine.services["forms"]
     runner.validator("lead_company", validate_company)
     runner.validator("lead_area", validate_area)

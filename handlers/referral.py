@@ -20,7 +20,7 @@ from typing import Any
 
 import segno
 
-from bot.core.areas import AreaIndex, load_areas
+from bot.core.areas import AreaIndex
 from bot.core.engine import Ctx, Engine
 from bot.core.events import Kind, Outgoing, Photo
 from bot.core.textnorm import fold
@@ -508,9 +508,6 @@ async def group_command(ctx: Ctx) -> list[Outgoing] | None:
 
 
 def register(engine: Engine) -> None:
-    settings = engine.services.get("settings")
-    if "areas" not in engine.services and settings is not None:
-        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
     engine.command("moiban", invite_command)
     engine.command("bangxephang", leaderboard_command)
     engine.command("chiendich", campaigns_command)

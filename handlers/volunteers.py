@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.core.areas import AreaIndex, load_areas
+from bot.core.areas import AreaIndex
 from bot.core.engine import Ctx, Engine, enqueue_outgoing, reachable_address
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.texts import fmt_date, fmt_datetime
@@ -632,9 +632,6 @@ async def reply_flow(ctx: Ctx) -> list[Outgoing] | None:
 
 
 def register(engine: Engine) -> None:
-    settings = engine.services.get("settings")
-    if "areas" not in engine.services and settings is not None:
-        engine.services["areas"] = load_areas(settings.content_dir / "areas.csv")
     engine.command("leads", leads_command)
     engine.payload("vol", on_button)
     engine.payload("leadmsg", reporter_reply_button)
