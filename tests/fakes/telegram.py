@@ -12,6 +12,12 @@ against objects real Telegram would not send.
 A test acts as the users (``send_text``, ``press_button``, ``send_contact`` ...), reads what the
 bot sent (``sent``, ``wait_for``), injects faults (``fail_next``, ``block``) and drives webhooks
 (``deliver_webhook``). ``getUpdates`` is a real long poll with offset confirmation.
+
+``rate_cap=RateCap(...)`` makes the fake enforce Telegram's flood limits the way the real server
+answers them: a message method called above ``per_second`` in any sliding second (all chats) or
+above ``per_chat_per_second`` for one chat is refused with 429 and ``retry_after``, and nothing is
+delivered. Tests scale the cap (and the bot's pace with it) to keep their wall time short; the
+refusals are kept in ``rate_limited`` so a test can check each one was retried.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,6 +300,56 @@ class Call:
     status: int
 
 
+@dataclass(frozen=True)
+class RateCap:
+    """Telegram's flood limits as the fake enforces them (PLATFORMS.md §1: about 30 messages a
+    second in bulk, 1 a second per chat). ``window`` is the sliding window in seconds;
+    ``retry_after`` is what a 429 tells the bot to wait (an Integer in the Bot API)."""
+
+    per_second: float = 30.0
+    per_chat_per_second: float = 1.0
+    window: float = 1.0
+    retry_after: int = 1
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One 429 the cap answered: which chat, when (monotonic seconds), and which limit."""
+
+    chat_id: int
+    at: float
+    limit: str  # "overall" | "chat"
+
+
+class _CapEnforcer:
+    """Sliding-window counters of accepted message calls, overall and per chat."""
+
+    def __init__(self, cap: RateCap, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cap = cap
+        self._clock = clock
+        self._overall: deque[float] = deque()
+        self._chats: dict[int, deque[float]] = {}
+        self.accepted: list[float] = []
+
+    def admit(self, chat_id: int) -> str | None:
+        """Count the call and return None, or name the limit it would exceed."""
+        now = self._clock()
+        horizon = now - self.cap.window
+        while self._overall and self._overall[0] <= horizon:
+            self._overall.popleft()
+        chat = self._chats.setdefault(chat_id, deque())
+        while chat and chat[0] <= horizon:
+            chat.popleft()
+        if len(self._overall) >= self.cap.per_second * self.cap.window:
+            return "overall"
+        if len(chat) >= max(1.0, self.cap.per_chat_per_second * self.cap.window):
+            return "chat"
+        self._overall.append(now)
+        chat.append(now)
+        self.accepted.append(now)
+        return None
+
+
 @dataclass
 class _Fault:
     status: int
@@ -338,6 +395,7 @@ class FakeTelegram:
         spec_path: Path = SPEC_PATH,
         webhook_retry_delay: float = 0.2,
         webhook_max_attempts: int = 5,
+        rate_cap: RateCap | None = None,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -366,6 +424,9 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.topics: dict[int, dict[int, dict[str, Any]]] = {}
         self.blocked: set[int] = set()
+        self.rate_cap = rate_cap
+        self._cap = _CapEnforcer(rate_cap) if rate_cap else None
+        self.rate_limited: list[Refusal] = []
         self.poll_count = 0
         self._queue: list[tuple[dict[str, Any], bool]] = []  # (update, forced redelivery)
         self._allowed: frozenset[str] | None = None
@@ -458,6 +519,9 @@ class FakeTelegram:
         if fault := self._take_fault(method):
             self.calls.append(Call(method, decoded, fault.status))
             return _reply_error(fault.status, fault.description, fault.retry_after)
+        if refused := self._over_cap(method, decoded):
+            self.calls.append(Call(method, decoded, 429))
+            return refused
         try:
             result = await handler(decoded)
         except ApiError as e:
@@ -468,6 +532,38 @@ class FakeTelegram:
         self.calls.append(Call(method, decoded, 200))
         self._self_check(result, spec.get("returns", []), f"{method} result")
         return web.json_response({"ok": True, "result": result})
+
+    def _over_cap(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """A 429 when the call would exceed the configured flood limits, else None."""
+        if self._cap is None or method not in MESSAGE_METHODS:
+            return None
+        chat_id = params.get("chat_id")
+        if not isinstance(chat_id, int):
+            return None
+        limit = self._cap.admit(chat_id)
+        if limit is None:
+            return None
+        self.rate_limited.append(Refusal(chat_id, time.monotonic(), limit))
+        wait = self._cap.cap.retry_after
+        return _reply_error(429, f"Too Many Requests: retry after {wait}", wait)
+
+    def accepted_rate(self) -> float:
+        """Messages per second the cap let through, from the first to the last accepted call."""
+        times = self._cap.accepted if self._cap else []
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def max_in_window(self) -> int:
+        """The most message calls accepted in any sliding window: proof the cap held."""
+        if self._cap is None:
+            return 0
+        times, window, best, start = self._cap.accepted, self._cap.cap.window, 0, 0
+        for end, at in enumerate(times):
+            while times[start] <= at - window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
     def _violate(self, text: str) -> None:
         log.warning("Bot API violation: %s", text)
@@ -1285,6 +1381,8 @@ __all__ = [
     "ApiError",
     "Call",
     "FakeTelegram",
+    "RateCap",
+    "Refusal",
     "Sent",
     "SpecChecker",
     "SpecMissingError",
