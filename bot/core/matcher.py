@@ -78,12 +78,14 @@ import re
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 from rapidfuzz import fuzz, process
+from scipy import sparse
 
 from bot.core.textnorm import canonical, fold, nfc
 
@@ -520,6 +522,7 @@ BIGRAM_WEIGHT = 0.5  # word pairs: order matters, but one shared phrase must not
 ANSWER_WEIGHT = 0.3  # answer words in the pooled document of an entry
 SAMPLE_WEIGHT = 0.6  # best single sample vs pooled entry text
 NUMBER_WEIGHT = 0.4  # "5 tháng" vs "5 ngày": numbers are mostly incidental to the topic
+RANKED = 12  # labels kept per message: the decision looks at the first few only
 FUZZ_CUTOFF = 80  # rapidfuzz ratio for a typo fix: one edit in a five-letter word
 
 
@@ -534,12 +537,6 @@ class Analysis:
     out_of_scope: frozenset[str]
     legal_cue: bool
     question: bool
-
-
-@dataclass
-class _Doc:
-    label: str
-    vector: dict[str, float] = field(default_factory=dict)
 
 
 def _features(words: Sequence[str]) -> Counter[str]:
@@ -616,10 +613,23 @@ class Matcher:
         }
         self._default_idf = math.log((n_docs + 1) / 0.5) + 1.0
 
-        self._samples = [_Doc(label, self._weigh(feats)) for label, feats in sample_feats]
-        self._pooled = [_Doc(label, self._weigh(feats)) for label, feats in pooled.items()]
-        self._sample_index = self._invert(self._samples)
-        self._pooled_index = self._invert(self._pooled)
+        # Labels (FAQ ids, then "@intent"s) are rows of the pooled matrix; samples are grouped by
+        # label so that one reduceat takes each label's best sample.
+        self._labels: list[str] = list(pooled)
+        label_row = {label: i for i, label in enumerate(self._labels)}
+        sample_feats.sort(key=lambda lf: label_row[lf[0]])
+        self._columns: dict[str, int] = {name: i for i, name in enumerate(sorted(df))}
+        for feats in pooled.values():
+            for name in feats:
+                self._columns.setdefault(name, len(self._columns))
+        sample_rows = [label_row[label] for label, _ in sample_feats]
+        self._sample_starts = np.flatnonzero(
+            np.r_[True, np.diff(np.asarray(sample_rows, dtype=np.int64)) != 0]
+        )
+        self._sample_label_rows = np.asarray(sample_rows, dtype=np.int64)[self._sample_starts]
+        # Stored transposed (feature x document, CSR): a message touches only its own rows.
+        self._samples_t = self._matrix([f for _, f in sample_feats]).T.tocsr()
+        self._pooled_t = self._matrix([pooled[label] for label in self._labels]).T.tocsr()
 
     # -- building blocks ----------------------------------------------------------------------
 
@@ -635,13 +645,19 @@ class Matcher:
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         return {name: v / norm for name, v in vec.items()}
 
-    @staticmethod
-    def _invert(docs: Sequence[_Doc]) -> dict[str, list[tuple[int, float]]]:
-        index: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for i, doc in enumerate(docs):
-            for name, weight in doc.vector.items():
-                index[name].append((i, weight))
-        return dict(index)
+    def _matrix(self, docs: Sequence[Mapping[str, float]]) -> sparse.csr_matrix:
+        """Weighted, normalised document vectors as rows of a sparse matrix over the features."""
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for i, feats in enumerate(docs):
+            for name, weight in self._weigh(feats).items():
+                rows.append(i)
+                cols.append(self._columns[name])
+                vals.append(weight)
+        return sparse.csr_matrix(
+            (vals, (rows, cols)), shape=(len(docs), len(self._columns)), dtype=np.float64
+        )
 
     def _fix_word(self, word: str) -> tuple[str, ...]:
         """Map an unknown word to known ones: a split ("congdoan") or the nearest typo fix."""
@@ -678,25 +694,28 @@ class Matcher:
                 words.extend(self._fix_word(w))
         return _Prepared(_expand(words, accented), accented)
 
-    def _scores(self, vec: Mapping[str, float]) -> dict[str, float]:
-        acc: dict[int, float] = defaultdict(float)
-        for name, qw in vec.items():
-            for i, dw in self._sample_index.get(name, ()):
-                acc[i] += qw * dw
-        best_sample: dict[str, float] = defaultdict(float)
-        for i, s in acc.items():
-            label = self._samples[i].label
-            best_sample[label] = max(best_sample[label], s)
-        pooled: dict[int, float] = defaultdict(float)
-        for name, qw in vec.items():
-            for i, dw in self._pooled_index.get(name, ()):
-                pooled[i] += qw * dw
-        scores: dict[str, float] = defaultdict(float)
-        for label, s in best_sample.items():
-            scores[label] += SAMPLE_WEIGHT * s
-        for i, s in pooled.items():
-            scores[self._pooled[i].label] += (1.0 - SAMPLE_WEIGHT) * s
-        return dict(scores)
+    def _scores(self, vec: Mapping[str, float], top: int = RANKED) -> list[tuple[str, float]]:
+        """The ``top`` best labels for a weighted query vector, best first (score > 0).
+
+        Only the matrix rows of the message's own features are read (a sparse slice), so the
+        cost follows the message, not the size of the FAQ; the per-label reductions run in
+        NumPy over one array per call.
+        """
+        known = [(self._columns[n], w) for n, w in vec.items() if n in self._columns]
+        if not known:
+            return []
+        cols = np.fromiter((c for c, _ in known), dtype=np.int64, count=len(known))
+        weights = np.fromiter((w for _, w in known), dtype=np.float64, count=len(known))
+        per_sample = self._samples_t[cols].T @ weights
+        best = np.zeros(len(self._labels))
+        best[self._sample_label_rows] = np.maximum.reduceat(per_sample, self._sample_starts)
+        scores = SAMPLE_WEIGHT * best + (1.0 - SAMPLE_WEIGHT) * (self._pooled_t[cols].T @ weights)
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > top:
+            positive = positive[np.argpartition(-scores[positive], top - 1)[:top]]
+        ranked = [(self._labels[i], float(scores[i])) for i in positive]
+        ranked.sort(key=lambda kv: (-kv[1], kv[0]))
+        return ranked
 
     # -- public -------------------------------------------------------------------------------
 
@@ -705,8 +724,7 @@ class Matcher:
         words = _content_words(self._prepare_query(text or ""))
         if not words:
             return []
-        scores = self._scores(self._weigh(_features(words)))
-        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        return self._scores(self._weigh(_features(words)), top=len(self._labels))
 
     def analyse(self, text: str) -> Analysis:
         """Everything the decision needs that does not depend on thresholds."""
@@ -714,7 +732,7 @@ class Matcher:
         words = _content_words(prepared)
         if not any(any(ch.isalpha() for ch in w) for w in words):
             return Analysis((), 0, frozenset(), frozenset(), frozenset(), False, False)
-        scores = self._scores(self._weigh(_features(words)))
+        ranked = self._scores(self._weigh(_features(words)))
         labour = prepared.has_any(LABOUR_TERMS | WEAK_LABOUR_TERMS)
         # "có đúng luật không" asks whether something is lawful; it is not a legal-field cue.
         unframed = _Prepared(
@@ -722,7 +740,7 @@ class Matcher:
             prepared.accented,
         )
         return Analysis(
-            ranked=tuple(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))),
+            ranked=tuple(ranked),
             content_words=len(words),
             labour=frozenset(labour),
             strong_labour=frozenset(labour - WEAK_LABOUR_TERMS),
