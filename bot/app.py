@@ -276,13 +276,21 @@ def build_channels(settings: Settings) -> list[Channel]:
     channels: list[Channel] = []
     if settings.telegram_token:
         from bot.channels.telegram import TelegramChannel
+        from bot.channels.throttle import Pace, throttle_for
 
+        pace = Pace.of(
+            settings.telegram_messages_per_second,
+            settings.telegram_per_chat_per_second,
+            settings.telegram_paid_per_second,
+        )
+        bot_id = settings.telegram_token.split(":", 1)[0]
         channels.append(
             TelegramChannel(
                 settings.telegram_token,
                 api_base=settings.telegram_api_base,
                 webhook_url=settings.telegram_webhook_url,
                 webhook_secret=settings.telegram_webhook_secret,
+                throttle=throttle_for(pace, settings.redis_url, bot_id=bot_id),
             )
         )
     if settings.extra.get("zalo_oa_app_id"):

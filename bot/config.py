@@ -6,6 +6,7 @@ the environment so they never land in git. Environment variables win over the fi
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,12 @@ class Settings:
     telegram_api_base: str | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
+    # The outbound pace ([telegram] in config.toml); Telegram's published limits by default.
+    telegram_messages_per_second: float = 30.0
+    telegram_per_chat_per_second: float = 1.0
+    telegram_paid_per_second: float = 1000.0
+    # Set when several processes run: the pace (and what else they share) lives in Redis.
+    redis_url: str | None = None
     data_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -51,9 +58,37 @@ _ENV = {
     "TELEGRAM_API_BASE": "telegram_api_base",
     "TELEGRAM_WEBHOOK_URL": "telegram_webhook_url",
     "TELEGRAM_WEBHOOK_SECRET": "telegram_webhook_secret",
+    "TELEGRAM_MESSAGES_PER_SECOND": "telegram_messages_per_second",
+    "TELEGRAM_PER_CHAT_PER_SECOND": "telegram_per_chat_per_second",
+    "TELEGRAM_PAID_MESSAGES_PER_SECOND": "telegram_paid_per_second",
+    "REDIS_URL": "redis_url",
     "CONGDOAN_DATA_KEY": "data_key",
     "CONGDOAN_HOTLINE": "hotline",
 }
+
+
+_TELEGRAM_FILE = {
+    "api_base": "telegram_api_base",
+    "messages_per_second": "telegram_messages_per_second",
+    "per_chat_per_second": "telegram_per_chat_per_second",
+    "paid_messages_per_second": "telegram_paid_per_second",
+}
+_RATES = (
+    "telegram_messages_per_second",
+    "telegram_per_chat_per_second",
+    "telegram_paid_per_second",
+)
+
+
+def _positive_rate(attr: str, value: Any) -> float:
+    """A pace from the file or the environment; a clear error rather than a silent default."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not rate > 0 or math.isinf(rate):
+        raise ValueError(f"{attr.upper()} must be a positive number of messages per second")
+    return rate
 
 
 def load_settings(
@@ -74,13 +109,20 @@ def load_settings(
         values["http_host"] = http["host"]
     if "port" in http:
         values["http_port"] = int(http["port"])
-    if "api_base" in raw.get("telegram", {}):
-        values["telegram_api_base"] = raw["telegram"]["api_base"]
+    telegram = raw.get("telegram", {})
+    for key, attr in _TELEGRAM_FILE.items():
+        if key in telegram:
+            values[attr] = telegram[key]
+    if "url" in raw.get("redis", {}):
+        values["redis_url"] = raw["redis"]["url"] or None
     for env_name, attr in _ENV.items():
         if env.get(env_name):
             values[attr] = env[env_name]
     if "http_port" in values:
         values["http_port"] = int(values["http_port"])
+    for attr in _RATES:
+        if attr in values:
+            values[attr] = _positive_rate(attr, values[attr])
     known = {f.name for f in fields(Settings)}
     extra = {k: v for k, v in raw.items() if k not in known}
     extra.update({k.lower(): v for k, v in env.items() if k.startswith(("ZALO_", "CONGDOAN_"))})

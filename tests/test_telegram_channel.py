@@ -25,7 +25,7 @@ from bot.channels.telegram import (
     TelegramChannel,
     update_to_inbound,
 )
-from bot.channels.throttle import Rate, Throttle, unlimited
+from bot.channels.throttle import Pace, Throttle, unlimited
 from bot.core.events import (
     Address,
     Choice,
@@ -548,7 +548,7 @@ async def test_sends_go_through_the_throttle(fake) -> None:
         waited.append(seconds)
 
     clock_now = [0.0]
-    throttle = Throttle(private_rate=Rate(1, 3), clock=lambda: clock_now[0], sleep=no_sleep)
+    throttle = Throttle(Pace.of(30, 1), clock=lambda: clock_now[0], sleep=no_sleep)
     ch = TelegramChannel(fake.token, api_base=fake.base_url, throttle=throttle)
     fake.add_user(USER)
     try:
@@ -681,3 +681,28 @@ async def test_webhook_needs_a_secret_and_polling_adds_no_route(fake) -> None:
     assert not ch.uses_webhook
     assert [r.resource.canonical for r in app.router.routes()] == []
     await ch.stop()
+
+
+async def test_a_paid_broadcast_asks_telegram_for_its_paid_pace(fake) -> None:
+    waited: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    throttle = Throttle(Pace.of(1, 1000, paid_per_second=1000), clock=lambda: 0.0, sleep=no_sleep)
+    ch = TelegramChannel(fake.token, api_base=fake.base_url, throttle=throttle)
+    users = [USER + n for n in range(5)]
+    for user in users:
+        fake.add_user(user)
+    try:
+        for user in users:
+            out = Outgoing(Address("telegram", str(user)), Text("Thông báo"), paid_broadcast=True)
+            assert (await ch.send(out)).ok
+        for user in users[:2]:
+            assert (await ch.send(Outgoing(Address("telegram", str(user)), Text("tin")))).ok
+    finally:
+        await ch.stop()
+    sends = [c for c in fake.calls if c.method == "sendMessage"]
+    assert [c.params.get("allow_paid_broadcast") for c in sends] == [True] * 5 + [None] * 2
+    # five paid messages go 1 ms apart; the ordinary ones keep their own 1/s overall pace
+    assert waited == pytest.approx([0.001, 0.002, 0.003, 0.004, 1.0])

@@ -46,7 +46,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.channels.base import Capabilities, Channel, Deliver, split_text
-from bot.channels.throttle import Throttle
+from bot.channels.throttle import Limiter, Throttle
 from bot.core.events import (
     Address,
     Choice,
@@ -279,7 +279,7 @@ class TelegramChannel(Channel):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         poll_timeout: int = 30,
-        throttle: Throttle | None = None,
+        throttle: Limiter | None = None,
     ) -> None:
         if webhook_url and not webhook_secret:
             raise ValueError("a Telegram webhook needs a secret (TELEGRAM_WEBHOOK_SECRET)")
@@ -362,6 +362,7 @@ class TelegramChannel(Channel):
         if self._background:
             await asyncio.wait(list(self._background), timeout=5)
         await self.bot.session.close()
+        await self._throttle.close()
 
     async def _on_update(self, event: object, event_update: Update) -> None:
         """The one catch-all handler: convert, answer a button press at once, queue delivery."""
@@ -570,8 +571,10 @@ class TelegramChannel(Channel):
         return Receipt(thread_id=str(topic.message_thread_id))
 
     def _placement(self, out: Outgoing, first: bool) -> dict[str, Any]:
-        """Topic and reply target; only the first part of a split message is a reply."""
+        """Topic, reply target and paid broadcast; only a split message's first part replies."""
         placement: dict[str, Any] = {}
+        if out.paid_broadcast:
+            placement["allow_paid_broadcast"] = True
         if out.address.thread_id:
             placement["message_thread_id"] = int(out.address.thread_id)
         if first and out.reply_to:
@@ -602,7 +605,7 @@ class TelegramChannel(Channel):
         chat_id = out.address.chat_id
         group = _is_group(chat_id)
         for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self._throttle.acquire(chat_id, group=group)
+            await self._throttle.acquire(chat_id, group=group, paid=out.paid_broadcast)
             try:
                 return await request()
             except TelegramRetryAfter as e:
@@ -614,7 +617,7 @@ class TelegramChannel(Channel):
                 )
                 if attempt == SEND_ATTEMPTS:
                     raise
-                self._throttle.pause(chat_id, e.retry_after, group=group)
+                await self._throttle.pause(chat_id, e.retry_after, group=group)
         raise AssertionError("unreachable")
 
 

@@ -129,13 +129,16 @@ class Outgoing:
 
     ``tag`` is an opaque correlation string: after delivery the app hands the platform's receipt
     (message id, thread id) back to the engine with the tag, so a handler can link e.g. a staff
-    group message to the case it belongs to.
+    group message to the case it belongs to. ``paid_broadcast`` asks Telegram for its paid
+    broadcast pace (up to 1,000 messages/s, charged 0.1 Star each): announcements only, when
+    staff chose it; other channels ignore it.
     """
 
     address: Address
     content: Content
     tag: str | None = None
     reply_to: str | None = None
+    paid_broadcast: bool = False
 
     @property
     def text(self) -> str:
