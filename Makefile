@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean browser
+
+# The dashboard's browser tests drive Debian's Chromium through its chromedriver.
+CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
+CHROMEDRIVER := $(shell command -v chromedriver)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +18,12 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/congdoan-bot run
 
-test: $(BIN)/.installed
+browser:
+ifeq ($(and $(CHROMIUM),$(CHROMEDRIVER)),)
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+endif
+
+test: $(BIN)/.installed browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/congdoan-bot content check

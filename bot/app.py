@@ -56,6 +56,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.relay",
     "handlers.ask",
     "handlers.link",
+    "handlers.dashboard_login",
 )
 
 
@@ -72,6 +73,8 @@ class App:
     _outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
+    dashboard: Any = None  # bot.dashboard.site.Dashboard; served when serve_dashboard is set
+    serve_dashboard: bool = False  # the CLI sets it (`run`, `dashboard`); tests start it by hand
 
     # -- inbound ---------------------------------------------------------------------------
     async def process(self, inbound: Inbound) -> list[Outgoing]:
@@ -223,13 +226,15 @@ class App:
                 .values(status="pending")
             )
         webhooks = [c for c in self.channels.values() if getattr(c, "uses_webhook", False)]
-        if webhooks:
+        if webhooks or self.serve_dashboard:
+            from bot.dashboard.site import RedactingAccessLogger
+
             self.web_app = build_web_app(self)
-            self._runner = web.AppRunner(self.web_app)
+            self._runner = web.AppRunner(self.web_app, access_log_class=RedactingAccessLogger)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
             await site.start()
-            log.info("HTTP on %s:%s", self.settings.http_host, self.settings.http_port)
+            log.info("HTTP on %s", self.http_url)
         for channel in self.channels.values():
             if channel.name != "console":
                 await channel.start(self.deliver_for(channel))
@@ -238,6 +243,14 @@ class App:
             self._spawn(self._outbox_loop())
             for name, seconds, job in self.engine.jobs:
                 self._spawn(self._job_loop(name, seconds, job))
+
+    @property
+    def http_url(self) -> str | None:
+        """Where the HTTP server listens (the real port when configured as 0), or None."""
+        if self._runner is None or not self._runner.addresses:
+            return None
+        host, port = self._runner.addresses[0][:2]
+        return f"http://{host}:{port}/"
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let events in flight finish (up to ``grace`` seconds), then stop channels and close.
@@ -269,7 +282,8 @@ class App:
 def build_web_app(app: App) -> web.Application:
     from bot.web import make_web_app
 
-    return make_web_app(app.channels.values(), app.deliver_for, app.db)
+    install = [app.dashboard.install] if app.dashboard is not None else []
+    return make_web_app(app.channels.values(), app.deliver_for, app.db, install)
 
 
 def build_channels(settings: Settings) -> list[Channel]:
@@ -341,5 +355,8 @@ async def build_app(
     register_placeholders(engine)
     app = App(settings, db, engine, texts, {c.name: c for c in channel_list})
     engine.after_commit.append(app._outbox_kick.set)
+    from bot.dashboard import build_dashboard
+
+    app.dashboard = build_dashboard(engine, db, after_commit=app._outbox_kick.set)
     engine.every("prune-dedupe-keys", 3600, app.prune)
     return app

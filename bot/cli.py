@@ -55,7 +55,8 @@ async def _chat(settings: Settings) -> None:
 
     console = ConsoleChannel(media_dir=Path("data/console-media"))
     app = await build_app(settings, channels=[console])
-    await app.start(background=False)
+    app.serve_dashboard = True
+    await _start_with_dashboard(app, background=False)
     try:
         await console.run(app.process)
         await app.flush_outbox()
@@ -63,11 +64,30 @@ async def _chat(settings: Settings) -> None:
         await app.stop()
 
 
+async def _start_with_dashboard(app: Any, *, background: bool) -> None:
+    """Start the bot with the staff dashboard; if the port is taken, say so and go on without
+    it (the chat still works) rather than fail."""
+    try:
+        await app.start(background=background)
+    except OSError as exc:
+        print(
+            f"Không mở được bảng điều khiển ở {app.settings.http_host}:{app.settings.http_port} "
+            f"({exc.strerror}); đặt HTTP_PORT khác để dùng nó.",
+            file=sys.stderr,
+        )
+        app.serve_dashboard = False
+        await app.start(background=background)
+        return
+    if app.http_url:
+        print(f"Bảng điều khiển cán bộ: {app.http_url}", file=sys.stderr)
+
+
 async def _serve(settings: Settings) -> None:
     from bot.app import build_app
 
     app = await build_app(settings)
-    await app.start()
+    app.serve_dashboard = True
+    await _start_with_dashboard(app, background=True)
     names = ", ".join(app.channels) or "none"
     print(f"congdoan-bot đang chạy: kênh {names}. Ctrl+C để dừng.", file=sys.stderr)
     try:
@@ -120,6 +140,8 @@ COMMAND_MODULES: dict[str, str] = {
     "faq": "bot.commands.faq",
     "people": "bot.commands.people",
     "export": "bot.commands.export",
+    "staff": "bot.commands.staff",
+    "dashboard": "bot.commands.dashboard",
 }
 
 

@@ -1,7 +1,8 @@
-"""The one aiohttp application: channel webhooks and a health check.
+"""The one aiohttp application: channel webhooks, a health check and the staff dashboard.
 
-Each channel adds its own webhook route; this module only assembles them and answers
-`GET /healthz` with the database reachability, for the load balancer.
+Each channel adds its own webhook route and the dashboard its pages (``install``); this module
+only assembles them and answers `GET /healthz` with the database reachability, for the load
+balancer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from storage.db import Database
 
 
 def make_web_app(
-    channels: Iterable[Channel], deliver_for: Callable[[Channel], Any], db: Database
+    channels: Iterable[Channel],
+    deliver_for: Callable[[Channel], Any],
+    db: Database,
+    install: Iterable[Callable[[web.Application], None]] = (),
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
 
@@ -32,4 +36,6 @@ def make_web_app(
     app.router.add_get("/healthz", healthz)
     for channel in channels:
         channel.setup_web(app, deliver_for(channel))
+    for add_routes in install:
+        add_routes(app)
     return app

@@ -12,11 +12,14 @@ through the outbox, so a crash between the decision and the message loses neithe
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.engine import Ctx, Engine, reachable_address
 from bot.core.events import Kind, Outgoing, Text
-from bot.core.texts import fmt_date
+from bot.core.texts import Texts, fmt_date
 from handlers.join import ApplicationView, status_label
 from storage import membership as repo
 from storage.people import has_role
@@ -134,12 +137,56 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
 
 
 async def _admit(ctx: Ctx, app: repo.MemberApplication) -> list[Outgoing]:
-    repo.set_status(ctx.session, app, repo.ADMITTED, actor=officer_ref(ctx), now=ctx.now)
-    _audit_decision(ctx, app, "application.admitted")
-    await _tell_worker(
-        ctx, app, ctx.t("join.notify.admitted", reference=app.reference, union_body=app.union_body)
-    )
+    for out in await admit_application(
+        ctx.session, ctx.texts, app, actor=officer_ref(ctx), channel=ctx.inbound.channel,
+        now=ctx.now,
+    ):  # fmt: skip
+        ctx.notify(out)
     return [ctx.say("join.staff.admitted", reference=app.reference)]
+
+
+async def admit_application(
+    session: AsyncSession,
+    texts: Texts,
+    app: repo.MemberApplication,
+    *,
+    actor: str,
+    channel: str,
+    now: datetime,
+) -> list[Outgoing]:
+    """Admit a pending application: status, audit entry, and the worker's message to send
+    (through the outbox). /donmoi and the web dashboard both decide through here."""
+    repo.set_status(session, app, repo.ADMITTED, actor=actor, now=now)
+    _audit_decision(session, app, "application.admitted", actor, channel, now)
+    text = texts("join.notify.admitted", reference=app.reference, union_body=app.union_body)
+    return await _worker_message(session, app, text, now)
+
+
+async def return_application(
+    session: AsyncSession,
+    texts: Texts,
+    crypto: Any,
+    app: repo.MemberApplication,
+    reason: str,
+    *,
+    actor: str,
+    channel: str,
+    now: datetime,
+) -> list[Outgoing]:
+    """Return a pending application with the officer's reason (stored encrypted; the worker
+    reads it as written)."""
+    repo.set_status(
+        session, app, repo.RETURNED, actor=actor, now=now, reason_enc=crypto.encrypt(reason)
+    )
+    _audit_decision(session, app, "application.returned", actor, channel, now)
+    text = texts(
+        "join.notify.returned", reference=app.reference, union_body=app.union_body, reason=reason
+    )
+    return await _worker_message(session, app, text, now)
+
+
+def clean_reason(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
@@ -149,7 +196,7 @@ async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
             return None  # our own buttons (cancel, another application) route as usual
         ctx.clear_flow()
         return None
-    reason = " ".join((ctx.inbound.text or "").split())
+    reason = clean_reason(ctx.inbound.text)
     if len(reason) < REASON_MIN:
         return [ctx.say("join.staff.reason_short", min=REASON_MIN)]
     if len(reason) > REASON_MAX:
@@ -159,39 +206,40 @@ async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
     app, refusal = await _load(ctx, application_id)
     if app is None:
         return refusal
-    crypto = ctx.services["crypto"]
-    repo.set_status(
-        ctx.session,
-        app,
-        repo.RETURNED,
-        actor=officer_ref(ctx),
-        now=ctx.now,
-        reason_enc=crypto.encrypt(reason),
-    )
-    _audit_decision(ctx, app, "application.returned")
-    text = ctx.t(
-        "join.notify.returned", reference=app.reference, union_body=app.union_body, reason=reason
-    )
-    await _tell_worker(ctx, app, text)
+    for out in await return_application(
+        ctx.session, ctx.texts, ctx.services["crypto"], app, reason,
+        actor=officer_ref(ctx), channel=ctx.inbound.channel, now=ctx.now,
+    ):  # fmt: skip
+        ctx.notify(out)
     return [ctx.say("join.staff.returned", reference=app.reference)]
 
 
-def _audit_decision(ctx: Ctx, app: repo.MemberApplication, action: str) -> None:
-    _audit(ctx, action, app.reference, union_body=app.union_body)
+def _audit_decision(
+    session: AsyncSession,
+    app: repo.MemberApplication,
+    action: str,
+    actor: str,
+    channel: str,
+    now: datetime,
+) -> None:
+    repo.audit(session, action=action, actor=actor, subject=app.reference, channel=channel,
+               now=now, union_body=app.union_body)  # fmt: skip
 
 
-async def _tell_worker(ctx: Ctx, app: repo.MemberApplication, text: str) -> None:
-    address = await reachable_address(ctx.session, app.contact_id)
+async def _worker_message(
+    session: AsyncSession, app: repo.MemberApplication, text: str, now: datetime
+) -> list[Outgoing]:
+    address = await reachable_address(session, app.contact_id)
     if address is None:
         repo.audit(
-            ctx.session,
+            session,
             action="notify.unreachable",
             actor="system",
             subject=app.reference,
-            now=ctx.now,
+            now=now,
         )
-        return
-    ctx.notify(Outgoing(address, Text(text), tag=f"join:decision:{app.reference}"))
+        return []
+    return [Outgoing(address, Text(text), tag=f"join:decision:{app.reference}")]
 
 
 def register(engine: Engine) -> None:

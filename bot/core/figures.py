@@ -1,0 +1,171 @@
+"""The figures of the overview page, the quarterly workbook and /baocao, gathered once.
+
+Both the dashboard and the workbook call these functions, which call the queries in
+``storage/reports.py``; nothing is counted twice in two ways, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bot.core.periods import current_periods, last_weeks, quarter_bounds, year_bounds
+from storage import reports
+from storage.recruitment import list_campaigns
+
+WEEKS_SHOWN = 26
+
+
+@dataclass(frozen=True)
+class PlanGoal:
+    """The plan's membership goal (``[targets]`` in config.toml): members in the non-state sector
+    by a year, and the count on record when the bot started counting."""
+
+    year: int = 2028
+    members: int = 390_000
+    baseline: int = 0
+    baseline_on: date = date(2024, 6, 30)
+
+    @classmethod
+    def from_settings(cls, extra: Mapping[str, Any]) -> PlanGoal:
+        raw = extra.get("targets") or {}
+        baseline_on = raw.get("baseline_on", cls.baseline_on)
+        if isinstance(baseline_on, str):
+            baseline_on = date.fromisoformat(baseline_on)
+        return cls(
+            year=int(raw.get("plan_year", cls.year)),
+            members=int(raw.get("plan_members", cls.members)),
+            baseline=int(raw.get("baseline_members", cls.baseline)),
+            baseline_on=baseline_on,
+        )
+
+
+@dataclass(frozen=True)
+class Overview:
+    admitted: dict[str, int]  # week, month, quarter, year
+    year: int
+    year_target: int | None
+    goal: PlanGoal
+    members_now: int  # baseline + admitted through the bot since the baseline date
+    waiting: reports.Waiting
+    weeks: list[tuple[date, int]]
+    bodies: list[reports.BodyRow]
+    arrivals: reports.Arrivals
+
+    @property
+    def goal_share(self) -> float:
+        return min(1.0, self.members_now / self.goal.members) if self.goal.members else 0.0
+
+
+def _review_days(services: Mapping[str, Any]) -> int:
+    join = services["settings"].extra.get("join") or {}
+    return int(join.get("review_days", 7))
+
+
+async def overview(
+    session: Any, services: Mapping[str, Any], now: datetime, scope: reports.Scope = None
+) -> Overview:
+    periods = current_periods(now)
+    year = periods["year"].start.year
+    admitted = await reports.admitted_counts(session, periods, scope)
+    goal = PlanGoal.from_settings(services["settings"].extra)
+    since = datetime.combine(goal.baseline_on + timedelta(days=1), datetime.min.time(),
+                             periods["year"].start.tzinfo)  # fmt: skip
+    members_now = goal.baseline + await reports.admitted_total(session, since, scope)
+    targets = await reports.targets_for(session, year)
+    if scope is None:
+        year_target = targets.get(reports.CITY)
+    else:
+        mine = [targets[b] for b in scope if b in targets]
+        year_target = sum(mine) if mine else None
+    weeks = last_weeks(now, WEEKS_SHOWN)
+    counts = await reports.weekly_admitted(session, weeks, scope)
+    return Overview(
+        admitted=admitted,
+        year=year,
+        year_target=year_target,
+        goal=goal,
+        members_now=members_now,
+        waiting=await reports.waiting(session, now, _review_days(services), scope),
+        weeks=[(w.start.date(), n) for w, n in zip(weeks, counts, strict=True)],
+        bodies=await reports.by_union_body(
+            session, periods["quarter"], periods["year"], year, scope
+        ),
+        arrivals=await reports.arrivals(session, periods["quarter"], scope),
+    )
+
+
+@dataclass(frozen=True)
+class QuarterReport:
+    year: int
+    quarter: int
+    bounds: reports.Bounds
+    union_body: str | None
+    admitted: int
+    admitted_year_to_date: int
+    year_target: int | None
+    arrivals: reports.Arrivals
+    founded: int
+    funnel: dict[str, int]
+    without_union: list[reports.UnionGap]
+    waiting: reports.Waiting
+    legal: reports.LegalFigures
+    campaigns: list[reports.CampaignRow]
+    bodies: list[reports.BodyRow]
+    weeks: list[tuple[date, int]]
+
+
+async def quarter_report(
+    session: Any,
+    services: Mapping[str, Any],
+    year: int,
+    quarter: int,
+    now: datetime,
+    union_body: str | None = None,
+) -> QuarterReport:
+    """The quarterly review's figures (giao ban quý), for the city or one union body."""
+    bounds = quarter_bounds(year, quarter)
+    ytd = reports.Bounds(year_bounds(year).start, bounds.end)
+    scope = None if union_body is None else [union_body]
+    counts = await reports.admitted_counts(session, {"quarter": bounds, "ytd": ytd}, scope)
+    targets = await reports.targets_for(session, year)
+    legal_config = services.get("legal")
+    office = legal_config.office if legal_config is not None else None
+
+    def working(start: datetime, end: datetime) -> timedelta:
+        return office.working_between(start, end) if office is not None else end - start
+
+    target_hours = float(getattr(legal_config, "answer_within_hours", 4) or 4)
+    weeks = []
+    first = bounds.start
+    while first < bounds.end:
+        weeks.append(reports.Bounds(first, min(first + timedelta(days=7), bounds.end)))
+        first += timedelta(days=7)
+    week_counts = await reports.weekly_admitted(session, weeks, scope)
+    campaigns = [
+        c
+        for c in await list_campaigns(session)
+        if c.starts_on < bounds.end.date() and c.ends_on >= bounds.start.date()
+    ]
+    return QuarterReport(
+        year=year,
+        quarter=quarter,
+        bounds=bounds,
+        union_body=union_body,
+        admitted=counts["quarter"],
+        admitted_year_to_date=counts["ytd"],
+        year_target=targets.get(union_body or reports.CITY),
+        arrivals=await reports.arrivals(session, bounds, scope),
+        founded=await reports.founded_in(session, bounds),
+        funnel=await reports.lead_funnel(session),
+        without_union=await reports.without_union(session),
+        waiting=await reports.waiting(session, now, _review_days(services), scope),
+        legal=await reports.legal_figures(
+            session, bounds, min(now, bounds.end), working, target_hours
+        ),
+        campaigns=await reports.campaign_results(session, campaigns),
+        bodies=await reports.by_union_body(session, bounds, year_bounds(year), year, scope),
+        weeks=[(w.start.date(), n) for w, n in zip(weeks, week_counts, strict=True)],
+    )
