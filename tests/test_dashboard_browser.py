@@ -33,6 +33,8 @@ if not (CHROMIUM and CHROMEDRIVER):
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CITY_STAFF = 5001
 OFFICER_A = 5002
@@ -53,6 +55,7 @@ class Browser:
                     "--disable-gpu", "--window-size=412,915", "--lang=vi"):  # fmt: skip
             options.add_argument(arg)
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER or ""), options=options)
+        self.driver.set_page_load_timeout(30)
         self.shots = shots
         shots.mkdir(parents=True, exist_ok=True)
 
@@ -60,8 +63,29 @@ class Browser:
         await asyncio.to_thread(self.driver.get, url)
 
     async def click(self, css: str) -> None:
-        element = await asyncio.to_thread(self.driver.find_element, By.CSS_SELECTOR, css)
-        await asyncio.to_thread(element.click)
+        """Click a button that submits a form, and wait for the next page to load."""
+        await asyncio.to_thread(self._click_and_wait, css)
+
+    def _click_and_wait(self, css: str) -> None:
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+        wait = WebDriverWait(self.driver, 20)
+        wait.until(expected_conditions.staleness_of(old))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    async def submit_without_csrf(self, form_css: str) -> None:
+        """Submit a form after removing its CSRF field, as a forged request would arrive."""
+
+        def run() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
+            self.driver.execute_script(
+                "const f = document.querySelector(arguments[0]);"
+                "f.querySelector('input[name=csrf]').remove(); f.submit();",
+                form_css,
+            )
+            WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+
+        await asyncio.to_thread(run)
 
     async def text(self, css: str = "body") -> str:
         element = await asyncio.to_thread(self.driver.find_element, By.CSS_SELECTOR, css)
@@ -167,11 +191,7 @@ async def test_staff_dashboard_in_chromium(make_app, tmp_path: Path) -> None:
             # -- a form whose CSRF token was removed is refused (403), nothing changes
             await browser.get(base + f"don/{app_a}")
             await browser.shot("06-chi-tiet-don")
-            await browser.script(
-                "const f = document.querySelector('form[action$=\"/duyet\"]');"
-                "f.querySelector('input[name=csrf]').remove(); f.submit();"
-            )
-            await asyncio.sleep(0.3)
+            await browser.submit_without_csrf('form[action$="/duyet"]')
             assert "Yêu cầu bị từ chối" in await browser.text()
             async with app.db.session() as session:
                 assert (await session.get(repo.MemberApplication, app_a)).status == repo.PENDING
