@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from bot.channels.base import Capabilities, Channel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.areas import load_areas  # noqa: E402
 from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt  # noqa: E402
+from handlers.referral import InviteConfig  # noqa: E402
 from storage.crypto import DataCipher, new_key  # noqa: E402
 
 RECRUIT = ("handlers.leads", "handlers.volunteers", "handlers.referral")
@@ -131,7 +133,7 @@ async def seed(app: Any, scale: float, rng: random.Random) -> dict[str, Any]:
     n_members = int(500_000 * scale)
     n_collab, n_vol = max(10, int(1000 * scale)), max(5, int(200 * scale))
     areas = [a.code for a in load_areas(ROOT / "content" / "areas.csv")]
-    cipher: DataCipher = app.engine.services["crypto"]
+    cipher: DataCipher = app.engine.services.crypto
     apps, real_apps = applications_table()
     t0 = NOW - timedelta(days=400)
     async with app.db.engine.begin() as conn:
@@ -342,13 +344,10 @@ def _full_scans(plans: dict[str, list[str]]) -> list[str]:
 
 
 async def _refresh_times(app: Any, runs: int) -> dict[str, Any]:
-    from handlers.referral import standings_job
-
-    job = standings_job(app.engine)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        await job(NOW)
+        await app.run_job("recruit.standings", NOW)
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return {"median_ms": round(statistics.median(times), 2), "max_ms": round(times[-1], 2),
@@ -378,12 +377,11 @@ async def run_one(url: str, scale: float, runs: int) -> dict[str, Any]:
         refresh = await _refresh_times(app, max(3, runs // 5))
         await _timed(app, collaborator, "bangxephang", "", 2)
         board = await _timed(app, collaborator, "bangxephang", "", runs)
-        settings = app.engine.services["settings"]
-        app.engine.services["settings"] = settings.with_(
-            extra={**settings.extra, "recruitment": {"leaderboard_minutes": 0}}
-        )
+        services = app.engine.services
+        invites = services.config(InviteConfig)
+        services.set_config(replace(invites, leaderboard_minutes=0))
         board_recount = await _timed(app, collaborator, "bangxephang", "", max(3, runs // 5))
-        app.engine.services["settings"] = settings
+        services.set_config(invites)
         plans = await _plans(app)
         return {
             "rows": rows,

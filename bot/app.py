@@ -19,19 +19,23 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import Channel
-from bot.config import Settings
+from bot.config import Settings, staff_ids
 from bot.core.areas import load_areas
-from bot.core.engine import Engine, _KeyedLocks, system_clock
+from bot.core.engine import Engine, JobContext, _KeyedLocks, system_clock
 from bot.core.events import (
     Address,
     Inbound,
     Outgoing,
     Receipt,
+    SendStatus,
     content_from_json,
     inbound_from_json,
     inbound_to_json,
 )
+from bot.core.feature import Composition, Feature, Job, compose
 from bot.core.forms import FormRunner, load_forms
+from bot.core.roles import Roles
+from bot.core.services import Services
 from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
@@ -43,7 +47,8 @@ log = logging.getLogger(__name__)
 
 MAX_CONCURRENT = 8  # events handled at once; more wait their turn in arrival order
 
-# Feature modules, wired in this order. Each exposes register(engine).
+# Feature modules, composed in this order. Each exposes register() -> Feature
+# (bot/core/feature.py); the order breaks ties between free-text handlers of equal priority.
 FEATURES: tuple[str, ...] = (
     "handlers.start",
     "handlers.rights",
@@ -66,6 +71,7 @@ class App:
     db: Database
     engine: Engine
     texts: Texts
+    composition: Composition
     channels: dict[str, Channel] = field(default_factory=dict)
     web_app: web.Application | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -135,13 +141,13 @@ class App:
         channel = self.channels.get(out.address.channel)
         if channel is None:
             log.warning("no channel %s for an outgoing message", out.address.channel)
-            return Receipt(ok=False, error="no channel")
+            return Receipt(ok=False, error="no channel", status=SendStatus.NO_CHANNEL)
         try:
             receipt = await channel.send(out)
         except Exception as exc:  # adapters should not raise; never let one kill delivery
             log.exception("channel %s failed to send", out.address.channel)
             receipt = Receipt(ok=False, error=repr(exc))
-        if receipt.error == "blocked":
+        if receipt.outcome is SendStatus.BLOCKED:
             async with self.db.transaction() as session:
                 await contacts_repo.mark_unreachable(
                     session, out.address.channel, out.address.chat_id
@@ -172,11 +178,8 @@ class App:
                     sent += 1
                 else:
                     row.status = "pending"
-                    final = receipt.error in ("blocked", "no channel") or (
-                        receipt.extra.get("final") == "yes"  # e.g. held by Zalo's reply window
-                    )
                     outbox_repo.mark_failed(
-                        row, self.engine.clock(), receipt.error or "", final=final
+                        row, self.engine.clock(), receipt.error or "", final=receipt.outcome.final
                     )
         return sent
 
@@ -190,14 +193,18 @@ class App:
             except Exception:
                 log.exception("outbox dispatch failed")
 
-    async def _job_loop(self, name: str, seconds: float, job: Callable[[datetime], Any]) -> None:
+    async def _job_loop(self, job: Job) -> None:
         while True:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(job.seconds)
             try:
-                await job(self.engine.clock())
-                self._outbox_kick.set()
+                await self.run_job(job.name)
             except Exception:
-                log.exception("job %s failed", name)
+                log.exception("job %s failed", job.name)
+
+    async def run_job(self, name: str, now: datetime | None = None) -> None:
+        """Run a declared job once (the loop above; tests call it with a chosen time)."""
+        await self.engine.run_job(name, now)
+        self._outbox_kick.set()
 
     # -- lifecycle -------------------------------------------------------------------------
     def _spawn(self, coro: Any, name: str | None = None) -> None:
@@ -226,7 +233,7 @@ class App:
                 .values(status="pending")
             )
         webhooks = [c for c in self.channels.values() if getattr(c, "uses_webhook", False)]
-        if webhooks or self.serve_dashboard:
+        if webhooks or self.serve_dashboard or self.composition.web_routes:
             from bot.dashboard.site import RedactingAccessLogger
 
             self.web_app = build_web_app(self)
@@ -241,8 +248,8 @@ class App:
         if background:
             self._spawn(self.recover_inbox())
             self._spawn(self._outbox_loop())
-            for name, seconds, job in self.engine.jobs:
-                self._spawn(self._job_loop(name, seconds, job))
+            for job in self.engine.jobs:
+                self._spawn(self._job_loop(job))
 
     @property
     def http_url(self) -> str | None:
@@ -272,6 +279,9 @@ class App:
                 await task
         await self.db.dispose()
 
+    async def prune_job(self, job: JobContext) -> None:
+        await self.prune(job.now)
+
     async def prune(self, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
         """Telegram may resend for about a day and re-randomises ids after a week idle, so a
         week of dedupe keys is enough; older ones only cost space."""
@@ -283,7 +293,14 @@ def build_web_app(app: App) -> web.Application:
     from bot.web import make_web_app
 
     install = [app.dashboard.install] if app.dashboard is not None else []
-    return make_web_app(app.channels.values(), app.deliver_for, app.db, install)
+    return make_web_app(
+        app.channels.values(),
+        app.deliver_for,
+        app.db,
+        install,
+        routes=app.composition.web_routes,
+        services=app.engine.services,
+    )
 
 
 def build_channels(settings: Settings) -> list[Channel]:
@@ -320,43 +337,84 @@ def build_channels(settings: Settings) -> list[Channel]:
     return channels
 
 
+def load_feature(name: str) -> Feature:
+    """A feature module's declaration: its ``register()``."""
+    import importlib
+
+    feature: Feature = importlib.import_module(name).register()
+    return feature
+
+
+def features_except(*left_out: str) -> tuple[str, ...]:
+    """``FEATURES`` without some modules, for tests and benchmarks of a subset (in order)."""
+    unknown = set(left_out) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"not in FEATURES: {', '.join(sorted(unknown))}")
+    return tuple(name for name in FEATURES if name not in left_out)
+
+
+def features_upto(*kept: str) -> tuple[str, ...]:
+    """Only the named modules of ``FEATURES``, in FEATURES' order (a documented subset)."""
+    unknown = set(kept) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"not in FEATURES: {', '.join(sorted(unknown))}")
+    return tuple(name for name in FEATURES if name in kept)
+
+
 async def build_app(
     settings: Settings,
     *,
     channels: Iterable[Channel] | None = None,
     clock: Callable[[], datetime] = system_clock,
     create_schema: bool = False,
-    features: Iterable[str] = FEATURES,
+    features: Iterable[str | Feature] = FEATURES,
 ) -> App:
     """Assemble the bot. ``create_schema`` creates tables directly (in-memory test databases);
-    real databases are migrated with Alembic (`congdoan-bot db upgrade`)."""
-    import importlib
+    real databases are migrated with Alembic (`congdoan-bot db upgrade`).
 
+    Raises ``StartupError`` (two features claim one command, payload prefix, flow, route…) or
+    ``ConfigError`` (a config.toml value that cannot be used) before anything is opened."""
+    texts_dir = settings.content_dir / "vi"
+    constants = {"hotline": settings.hotline, "federation": settings.federation}
+    texts = Texts.load(texts_dir, constants)
+    cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
+    forms = FormRunner(load_forms(settings.content_dir / "flows"), cipher)
+    loaded = [f if isinstance(f, Feature) else load_feature(f) for f in features]
+    comp = compose([forms.feature(), *loaded])
     db = Database(settings.database_url)
+    services = Services(
+        settings=settings,
+        db=db,
+        texts=texts,
+        crypto=cipher,
+        areas=load_areas(settings.content_dir / "areas.csv"),
+        forms=forms,
+        roles=Roles(staff_ids(settings)),
+        clock=clock,
+        personal_data=list(comp.personal_data),
+        hooks=comp.hooks,
+    )
+    for kind in comp.config:
+        services.config(kind)  # a bad value stops the start here, with key and value
+    forms.install(comp.validators, comp.submitters, comp.form_media)
     if create_schema:
         await db.create_all()
-    constants = {"hotline": settings.hotline, "federation": settings.federation}
-    texts = Texts.load(settings.content_dir / "vi", constants)
     channel_list = list(channels) if channels is not None else build_channels(settings)
     buttonless = {c.name for c in channel_list if not c.capabilities.buttons} | {"console"}
-    cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
     reply_window = {c.name for c in channel_list if not c.capabilities.can_message_first}
     engine = Engine(
-        db, texts, clock=clock, buttonless_channels=buttonless, reply_window_channels=reply_window
+        db,
+        texts,
+        clock=clock,
+        buttonless_channels=buttonless,
+        reply_window_channels=reply_window,
+        services=services,
     )
-    engine.services.update(
-        settings=settings, crypto=cipher, areas=load_areas(settings.content_dir / "areas.csv")
-    )
-    engine.services["forms"] = FormRunner(engine, load_forms(settings.content_dir / "flows"))
-    for name in features:
-        importlib.import_module(name).register(engine)
-    from handlers.start import register_placeholders
-
-    register_placeholders(engine)
-    app = App(settings, db, engine, texts, {c.name: c for c in channel_list})
+    engine.install(comp)
+    app = App(settings, db, engine, texts, comp, {c.name: c for c in channel_list})
     engine.after_commit.append(app._outbox_kick.set)
     from bot.dashboard import build_dashboard
 
     app.dashboard = build_dashboard(engine, db, after_commit=app._outbox_kick.set)
-    engine.every("prune-dedupe-keys", 3600, app.prune)
+    engine.jobs.append(Job("prune-dedupe-keys", 3600, app.prune_job))
     return app

@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bot.config import ROOT, Settings, load_settings
+from bot.bootstrap import prepare
+from bot.config import ROOT, ConfigError, Settings, load_settings
+from bot.core.feature import CliCommand, StartupError
 
 log = logging.getLogger("congdoan-bot")
-
-KEY_FILE_ENV = "CONGDOAN_DATA_KEY_FILE"
-
-
-def _sqlite_file(url: str) -> Path | None:
-    prefix = "sqlite+aiosqlite:///"
-    if url.startswith(prefix) and ":memory:" not in url:
-        return Path(url[len(prefix) :])
-    return None
-
-
-def prepare(settings: Settings) -> Settings:
-    """Create the data folder and the local encryption key on first run; migrate."""
-    from storage.crypto import new_key
-    from storage.migrate import upgrade
-
-    db_file = _sqlite_file(settings.database_url)
-    if db_file is not None:
-        db_file.parent.mkdir(parents=True, exist_ok=True)
-    if not settings.data_key:
-        key_file = Path(os.environ.get(KEY_FILE_ENV, "data/data.key"))
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(new_key() + "\n", "ascii")
-            key_file.chmod(0o600)
-            print(
-                f"Đã tạo khoá mã hoá dữ liệu cá nhân tại {key_file.resolve()} — hãy sao lưu và "
-                "giữ bí mật (hoặc đặt biến môi trường CONGDOAN_DATA_KEY).",
-                file=sys.stderr,
-            )
-        settings = settings.with_(data_key=key_file.read_text("ascii").strip())
-    upgrade(settings.database_url)
-    return settings
 
 
 async def _chat(settings: Settings) -> None:
@@ -134,19 +101,25 @@ def cmd_content_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-# Feature sub-commands: name -> module exposing HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES: dict[str, str] = {
-    "ask": "bot.commands.ask",
-    "faq": "bot.commands.faq",
-    "people": "bot.commands.people",
-    "export": "bot.commands.export",
-    "staff": "bot.commands.staff",
-    "dashboard": "bot.commands.dashboard",
-}
+def _cli_commands() -> dict[str, CliCommand]:
+    """Sub-commands: the core's (people and staff: roles and sign-in links; the dashboard) and
+    those the features declare (ask, faq, export, …), each with HELP, add_arguments(parser)
+    and run(args) -> int."""
+    from bot.app import FEATURES, load_feature
+    from bot.commands import dashboard, people, staff
 
-
-def _command_module(name: str) -> Any:
-    return importlib.import_module(COMMAND_MODULES[name])
+    found = {
+        module.__name__.rsplit(".", 1)[1]: CliCommand(
+            module.__name__.rsplit(".", 1)[1], module.HELP, module.add_arguments, module.run
+        )
+        for module in (people, staff, dashboard)
+    }
+    for feature in map(load_feature, FEATURES):
+        for command in feature.cli_commands:
+            if command.name in found:
+                raise StartupError(f"The CLI command {command.name!r} is declared twice")
+            found[command.name] = command
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,13 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     content.required = True
     content.add_parser("check", help="validate texts, flows, FAQ and areas")
-    for name in COMMAND_MODULES:
-        module = _command_module(name)
-        module.add_arguments(sub.add_parser(name, help=module.HELP))
+    for command in _cli_commands().values():
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except (ConfigError, StartupError) as err:
+        # a wrong config.toml value or two features claiming one command: say which, stop
+        print(f"congdoan-bot không khởi động được: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -185,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_db_upgrade(args)
     if args.command == "content":
         return cmd_content_check(args)
-    if args.command in COMMAND_MODULES:
-        return int(_command_module(args.command).run(args))
+    commands = _cli_commands()
+    if args.command in commands:
+        return int(commands[args.command].run(args))
     return 2
 
 

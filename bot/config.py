@@ -137,3 +137,97 @@ def sqlite_path(url: str) -> Path | None:
         path = Path(url[len(prefix) :])
         return path if path.is_absolute() else ROOT / path if not path.exists() else path
     return None
+
+
+# -- typed feature configuration --------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A config.toml (or environment) value the bot cannot use: key, value, what is expected."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(
+            f"config.toml: [{key.rpartition('.')[0] or key}] {key.rpartition('.')[2]} = "
+            f"{value!r} cannot be used: expected {expected}."
+        )
+
+
+_MISSING: Any = object()
+
+
+class ConfigReader:
+    """Typed reads of one config.toml table, each failing with ``ConfigError`` in plain words.
+
+    ``override(NAME)`` reads an environment variable (or the settings' copy of it): the only
+    place, with ``load_settings``, where the environment is read."""
+
+    def __init__(self, section: str, settings: Settings, env: Mapping[str, str] | None = None):
+        self.section = section
+        self.settings = settings
+        raw = settings.extra.get(section, {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError(section, raw, f"a table [{section}]")
+        self.raw: Mapping[str, Any] = raw
+        self.env = os.environ if env is None else env
+
+    def key(self, name: str) -> str:
+        return f"{self.section}.{name}"
+
+    def override(self, name: str) -> str | None:
+        value = self.env.get(name) or self.settings.extra.get(name.lower())
+        return str(value) if value not in (None, "") else None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.raw.get(name, default)
+
+    def integer(self, name: str, default: int, *, minimum: int | None = 0) -> int:
+        value = self.raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self.key(name), value, "a whole number")
+        if minimum is not None and value < minimum:
+            raise ConfigError(self.key(name), value, f"a whole number of at least {minimum}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float | None = 0) -> float:
+        value = self.raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(self.key(name), value, "a number (e.g. 4 or 9.5)")
+        if minimum is not None and value < minimum:
+            raise ConfigError(self.key(name), value, f"a number of at least {minimum}")
+        return float(value)
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(self.key(name), value, "a text in quotes")
+        return str(value)
+
+    def flag(self, name: str, default: bool = False, value: Any = _MISSING) -> bool:
+        value = self.raw.get(name, default) if value is _MISSING else value
+        if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.strip().lower() in {"", "0", "false", "no", "off"}:
+            return False
+        if not isinstance(value, bool):
+            raise ConfigError(self.key(name), value, "true or false")
+        return value
+
+    def items(self, name: str, default: list[Any] | None = None) -> list[Any]:
+        value = self.raw.get(name, default if default is not None else [])
+        if not isinstance(value, list):
+            raise ConfigError(self.key(name), value, "a list in square brackets, e.g. [1, 2]")
+        return value
+
+
+def staff_ids(settings: Settings) -> dict[str, list[str]]:
+    """``[staff]``: role -> platform ids given that role in the file (the first administrators)."""
+    raw = settings.extra.get("staff") or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("staff", raw, "a table [staff] of role = [ids]")
+    found: dict[str, list[str]] = {}
+    for role, ids in raw.items():
+        if not isinstance(ids, list) or any(isinstance(i, bool | float) for i in ids):
+            raise ConfigError(f"staff.{role}", ids, "a list of Telegram user ids, e.g. [12345]")
+        found[str(role)] = [str(i) for i in ids]
+    return found

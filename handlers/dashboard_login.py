@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx
 from bot.core.events import Outgoing
+from bot.core.feature import Feature
 from storage import web_sessions
-from storage.people import roles_of
 
 STAFF_ROLES = frozenset({"staff", "membership", "legal", "volunteer"})
 
@@ -33,9 +33,9 @@ def login_link(settings: Any, token: str) -> str:
 
 
 async def ask_for_link(ctx: Ctx) -> list[Outgoing]:
-    settings = ctx.services["settings"]
+    settings = ctx.services.settings
     channel, user = ctx.inbound.channel, ctx.inbound.user_id
-    roles = await roles_of(ctx.session, channel, user, settings.extra.get("staff") or {})
+    roles = await ctx.services.roles.roles_of(ctx.session, ctx.who)
     if not roles & STAFF_ROLES:
         return [ctx.say("dashboard.login.not_staff")]
     try:
@@ -46,5 +46,5 @@ async def ask_for_link(ctx: Ctx) -> list[Outgoing]:
     return [ctx.say("dashboard.login.link", link=login_link(settings, token), minutes=minutes)]
 
 
-def register(engine: Engine) -> None:
-    engine.command("dangnhap", ask_for_link)
+def register() -> Feature:
+    return Feature(name=__name__, commands={"dangnhap": ask_for_link})

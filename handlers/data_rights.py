@@ -1,13 +1,9 @@
 """The worker's data rights, at any time: /dulieucuatoi, /rutdongy, /xoadulieu.
 
 Law 91/2025/QH15 Điều 4 gives the worker the right to know, to withdraw consent, to see and to
-have their data erased. Every feature that keeps personal data registers a provider in
-``engine.services["personal_data"]``::
-
-    class Provider(Protocol):
-        async def describe(self, ctx) -> list[str]: ...   # lines the worker reads
-        async def erase(self, ctx) -> None: ...           # delete this contact's data
-        # optional: async def withdraw(self, ctx) -> bool  # stop processing; True if any
+have their data erased. Every feature that keeps personal data declares a provider
+(``Feature.personal_data``, the ``PersonalData`` protocol of bot/core/services.py: ``describe``,
+``withdraw``, ``erase``), and these commands read ``ctx.services.personal_data``,
 
 so these commands cover data the join feature never heard of. Each request is acknowledged at
 once and recorded, with an audit entry that holds no personal data (ids and counts only).
@@ -15,29 +11,29 @@ once and recorded, with an audit entry that holds no personal data (ids and coun
 
 from __future__ import annotations
 
-import inspect
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx
 from bot.core.events import Outgoing
+from bot.core.feature import Feature
+from bot.core.payloads import Payload, button
+from bot.core.services import PersonalData
 from bot.core.texts import fmt_datetime
 from storage import membership as repo
 
 
-class PersonalDataProvider(Protocol):
-    async def describe(self, ctx: Ctx) -> list[str]: ...
+@dataclass(frozen=True)
+class ErasePayload(Payload, prefix="data"):
+    """The two buttons under "erase everything?": ``data:erase:<id>`` / ``data:keep:<id>``."""
 
-    async def erase(self, ctx: Ctx) -> None: ...
-
-
-def providers(ctx: Ctx) -> list[Any]:
-    return list(ctx.services.get("personal_data", []))
+    action: str
+    request_id: int
 
 
-def _takes_ctx(method: Any) -> bool:
-    """Providers written as ``(session, contact_id)`` are accepted too (an older shape)."""
-    return len(inspect.signature(method).parameters) == 1
+def providers(ctx: Ctx) -> list[PersonalData]:
+    return list(ctx.services.personal_data)
 
 
 def _line(item: Any) -> str:
@@ -52,17 +48,8 @@ def _line(item: Any) -> str:
     return f"• {item}"
 
 
-async def describe(provider: Any, ctx: Ctx) -> list[str]:
-    if _takes_ctx(provider.describe):
-        return [_line(i) for i in await provider.describe(ctx)]
-    return [_line(i) for i in await provider.describe(ctx.session, ctx.contact_id)]
-
-
-async def erase(provider: Any, ctx: Ctx) -> None:
-    if _takes_ctx(provider.erase):
-        await provider.erase(ctx)
-    else:
-        await provider.erase(ctx.session, ctx.contact_id)
+async def describe(provider: PersonalData, ctx: Ctx) -> list[str]:
+    return [_line(i) for i in await provider.describe(ctx)]
 
 
 def _audit(ctx: Ctx, action: str, **detail: Any) -> None:
@@ -106,8 +93,7 @@ async def withdraw(ctx: Ctx) -> list[Outgoing]:
     await _record(ctx, "withdraw")
     changed = False
     for provider in providers(ctx):
-        stop = getattr(provider, "withdraw", None)
-        if stop is not None and await stop(ctx):
+        if await provider.withdraw(ctx):
             changed = True
     _audit(ctx, "consent.withdrawn", changed=changed)
     return [ctx.say("privacy.withdraw.done" if changed else "privacy.withdraw.nothing")]
@@ -121,26 +107,26 @@ async def erase_request(ctx: Ctx) -> list[Outgoing]:
         ctx.choices(
             ctx.t("privacy.erase.confirm"),
             [
-                (ctx.t("privacy.erase.yes"), f"data:erase:{request.id}"),
-                (ctx.t("privacy.erase.no"), f"data:keep:{request.id}"),
+                button(ctx.t("privacy.erase.yes"), ErasePayload("erase", request.id)),
+                button(ctx.t("privacy.erase.no"), ErasePayload("keep", request.id)),
             ],
         )
     ]
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
-    _, action, raw_id = [*(ctx.inbound.payload or "").split(":"), "", ""][:3]
+    pressed = ErasePayload.unpack(ctx.inbound.payload)
     request = None
-    if raw_id.isdigit():
-        request = await repo.get_request(ctx.session, int(raw_id), ctx.contact_id)
-    if request is None or request.status != "awaiting_confirmation":
+    if pressed is not None:
+        request = await repo.get_request(ctx.session, pressed.request_id, ctx.contact_id)
+    if pressed is None or request is None or request.status != "awaiting_confirmation":
         return [ctx.say("privacy.erase.stale")]
-    if action != "erase":
+    if pressed.action != "erase":
         repo.close_request(request, "cancelled", ctx.now)
         _audit(ctx, "data.erase_cancelled", request=request.id)
         return [ctx.say("privacy.erase.kept")]
     for provider in providers(ctx):
-        await erase(provider, ctx)
+        await provider.erase(ctx)
     ctx.clear_flow()
     ctx.data.clear()  # a half-filled form of any feature goes too
     repo.close_request(request, "done", ctx.now)
@@ -148,9 +134,9 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
     return [ctx.say("privacy.erase.done")]
 
 
-def register(engine: Engine) -> None:
-    engine.services.setdefault("personal_data", [])
-    engine.command("dulieucuatoi", my_data)
-    engine.command("rutdongy", withdraw)
-    engine.command("xoadulieu", erase_request)
-    engine.payload("data", on_button)
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={"dulieucuatoi": my_data, "rutdongy": withdraw, "xoadulieu": erase_request},
+        payloads={ErasePayload.prefix: on_button},
+    )

@@ -13,22 +13,24 @@ that has no union. Personal fields are stored only as ciphertext plus the phone'
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 import logging
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Self
 
+from bot.config import ConfigReader
+from bot.core.answers import menu
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
-from bot.core.engine import Ctx, Engine, reachable_address
+from bot.core.engine import Ctx, JobContext, reachable_address
 from bot.core.events import Address, Kind, Outgoing, Text
+from bot.core.feature import Feature, Job, TextHandler
 from bot.core.forms import Candidates, Invalid, Result, Valid
 from bot.core.textnorm import fold, folded_tokens
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
-from handlers.start import menu
+from storage import enterprises
 from storage import membership as repo
+from storage import recruitment as recruit_repo
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +50,34 @@ _DECLINE_WORDS = {"khong dong y", "khong", "ko", "k", "thoi", "huy"}
 # -- configuration ---------------------------------------------------------------------------
 
 
-def join_config(ctx_or_engine: Ctx | Engine) -> dict[str, Any]:
-    """The [join] table of config.toml (review time told to workers, retention)."""
-    settings = ctx_or_engine.services.get("settings")
-    extra = getattr(settings, "extra", {}) or {}
-    return dict(extra.get("join", {}) or {})
+@dataclass(frozen=True)
+class JoinConfig:
+    """``[join]`` of config.toml: what workers are told (review time, retention)."""
+
+    SECTION = "join"
+    review_days: int = DEFAULT_REVIEW_DAYS
+    returned_retention_days: int = DEFAULT_RETURNED_RETENTION_DAYS
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> Self:
+        return cls(
+            review_days=reader.integer("review_days", DEFAULT_REVIEW_DAYS, minimum=1),
+            returned_retention_days=reader.integer(
+                "returned_retention_days", DEFAULT_RETURNED_RETENTION_DAYS
+            ),
+        )
 
 
 def review_days(ctx: Ctx) -> int:
-    return int(join_config(ctx).get("review_days", DEFAULT_REVIEW_DAYS))
+    return ctx.services.config(JoinConfig).review_days
 
 
-def returned_retention_days(ctx_or_engine: Ctx | Engine) -> int:
-    value = join_config(ctx_or_engine).get("returned_retention_days")
-    return int(value if value is not None else DEFAULT_RETURNED_RETENTION_DAYS)
+def returned_retention_days(ctx: Ctx | JobContext) -> int:
+    return ctx.services.config(JoinConfig).returned_retention_days
 
 
 def areas_of(ctx: Ctx) -> AreaIndex:
-    return ctx.services["areas"]  # type: ignore[no-any-return]
+    return ctx.services.areas
 
 
 # -- entry -----------------------------------------------------------------------------------
@@ -151,7 +163,7 @@ async def _accept(ctx: Ctx) -> list[Outgoing]:
     _audit(ctx, "consent.given", purpose=PURPOSE, notice_version=version)
     ctx.clear_flow()
     started = ctx.say("join.started")
-    return [started, *await ctx.services["forms"].start(ctx, FORM)]
+    return [started, *await ctx.services.forms.start(ctx, FORM)]
 
 
 def _decline(ctx: Ctx) -> list[Outgoing]:
@@ -162,7 +174,7 @@ def _decline(ctx: Ctx) -> list[Outgoing]:
 
 async def _resume_form(ctx: Ctx) -> list[Outgoing]:
     """Re-ask the question the worker stopped at (the runner finds the first missing slot)."""
-    runner = ctx.services["forms"]
+    runner = ctx.services.forms
     ctx.step = None
     ctx.data.pop("_editing", None)
     original = ctx.inbound
@@ -210,7 +222,7 @@ def is_join_request(text: str) -> bool:
 
 async def on_text(ctx: Ctx) -> list[Outgoing] | None:
     """A fallback router: when the FAQ matcher is installed, it routes join intent itself."""
-    if ctx.flow or "matcher" in ctx.services or not is_join_request(ctx.inbound.text):
+    if ctx.flow or ctx.services.hooks.faq is not None or not is_join_request(ctx.inbound.text):
         return None
     return await start_join(ctx)
 
@@ -276,7 +288,7 @@ async def validate_area(ctx: Ctx, text: str) -> Result:
 
 async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     """ "Gửi": one application (never two for one phone), a lead if there is no union."""
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     phone_hash = crypto.lookup_hash(values["phone"])
     existing = await repo.active_by_phone(ctx.session, phone_hash)
     if existing is not None:
@@ -358,25 +370,12 @@ async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, 
     status = values["union_status"]
     if status not in NO_UNION:
         return None
-    try:
-        enterprises = importlib.import_module("storage.enterprises")
-    except ImportError:
-        log.warning("storage.enterprises is missing: no lead recorded for %s", app.reference)
+    if status == "unknown" and await enterprises.union_recorded(
+        ctx.session, name=values["company"], area_code=app.area_code
+    ):
         return None
-    known = getattr(enterprises, "union_recorded", None)
-    if status == "unknown" and known is not None:
-        if await known(ctx.session, name=values["company"], area_code=app.area_code):
-            return None
     contact_ok = values.get("contact_ok") == "yes"
-    report = enterprises.report_enterprise
-    optional = {
-        # the phone a volunteer may use, only with the worker's agreement
-        "contact_enc": ctx.services["crypto"].encrypt(values["phone"]) if contact_ok else None,
-        # credits the invitation the worker came through, without naming them
-        "credit_contact_id": ctx.contact_id,
-    }
-    accepted = inspect.signature(report).parameters
-    lead = await report(
+    lead = await enterprises.report_enterprise(
         ctx.session,
         name=values["company"],
         area_code=app.area_code,
@@ -386,17 +385,20 @@ async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, 
         contact_ok=contact_ok,
         source="join",
         now=ctx.now,
-        **{k: v for k, v in optional.items() if k in accepted},
+        # the phone a volunteer may use, only with the worker's agreement
+        contact_enc=ctx.services.crypto.encrypt(values["phone"]) if contact_ok else None,
+        # credits the invitation the worker came through, without naming them
+        credit=await recruit_repo.credit_of(ctx.session, ctx.contact_id),
     )
-    app.lead_id = getattr(lead, "id", None)
+    app.lead_id = lead.id
     key = "join.lead.contact" if contact_ok else "join.lead.anonymous"
     return ctx.t(key, company=values["company"])
 
 
 async def _tell_officers(ctx: Ctx, app: repo.MemberApplication) -> None:
     """A note without personal data to the officers who will review it."""
-    configured = (ctx.services["settings"].extra.get("staff") or {}).get("membership") or []
-    addresses = {Address("telegram", str(i)) for i in configured}
+    configured = ctx.services.roles.configured_ids("membership")
+    addresses = {Address("telegram", i) for i in configured}
     for person in await repo.membership_officers(ctx.session, app.union_body):
         addresses.add(Address(person.channel, person.external_id))
     text = ctx.t("join.staff.new_application", reference=app.reference, union_body=app.union_body)
@@ -419,7 +421,7 @@ def status_detail(ctx: Ctx, app: repo.MemberApplication) -> str:
         return ctx.t("join.status.detail.admitted", date=decided)
     if app.status == repo.RETURNED:
         if app.return_reason_enc:
-            reason = ctx.services["crypto"].decrypt(app.return_reason_enc)
+            reason = ctx.services.crypto.decrypt(app.return_reason_enc)
         else:
             reason = ctx.t("join.status.detail.reason_erased")
         return ctx.t("join.status.detail.returned", date=decided, reason=reason)
@@ -463,7 +465,7 @@ class MembershipData:
         lines = []
         for consent in await repo.consents_of(ctx.session, ctx.contact_id):
             lines.append(_consent_line(ctx, consent))
-        crypto = ctx.services["crypto"]
+        crypto = ctx.services.crypto
         for app in await repo.applications_of(ctx.session, ctx.contact_id):
             lines.append(_application_line(ctx, app, crypto))
         if ctx.flow in (FORM, CONSENT_FLOW) and ctx.data.get("form"):
@@ -490,12 +492,7 @@ class MembershipData:
 
 async def _forget_lead_reporter(ctx: Ctx) -> int:
     """The join form may have named the worker on a lead (with their agreement): unlink it."""
-    try:
-        enterprises = importlib.import_module("storage.enterprises")
-    except ImportError:
-        return 0
-    forget = getattr(enterprises, "forget_reporter", None)
-    return int(await forget(ctx.session, ctx.contact_id)) if forget is not None else 0
+    return await enterprises.forget_reporter(ctx.session, ctx.contact_id)
 
 
 def _consent_line(ctx: Ctx, consent: repo.ConsentRecord) -> str:
@@ -569,41 +566,42 @@ class ApplicationView:
 # -- retention -------------------------------------------------------------------------------
 
 
-def retention_job(engine: Engine) -> Any:
+async def retention_job(job: JobContext) -> None:
     """Returned applications lose their personal data after the period in the notice."""
-
-    async def job(now: datetime) -> None:
-        before = now - timedelta(days=returned_retention_days(engine))
-        async with engine.db.transaction() as session:
-            count = await repo.expire_returned(session, before=before, now=now)
-            if count:
-                repo.audit(
-                    session,
-                    action="retention.wiped",
-                    actor="system",
-                    subject="member_applications",
-                    now=now,
-                    count=count,
-                )
-
-    return job
+    now = job.now
+    before = now - timedelta(days=returned_retention_days(job))
+    async with job.db.transaction() as session:
+        count = await repo.expire_returned(session, before=before, now=now)
+        if count:
+            repo.audit(
+                session,
+                action="retention.wiped",
+                actor="system",
+                subject="member_applications",
+                now=now,
+                count=count,
+            )
 
 
 # -- wiring ----------------------------------------------------------------------------------
 
 
-def register(engine: Engine) -> None:
-    providers = engine.services.setdefault("personal_data", [])
-    providers.append(MembershipData())
-    engine.services.setdefault("start_join", start_join)
-    runner = engine.services["forms"]
-    runner.validator("person_name", validate_name)
-    runner.validator("phone", validate_phone)
-    runner.validator("company", validate_company)
-    runner.validator("area", validate_area)
-    runner.on_submit(FORM, submit)
-    engine.flow(CONSENT_FLOW, consent_step)
-    engine.payload("join", on_button)
-    engine.command("trangthai", show_status)
-    engine.text(on_text)
-    engine.every("join.retention", 6 * 3600, retention_job(engine))
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={"trangthai": show_status},
+        payloads={"join": on_button},
+        flows={CONSENT_FLOW: consent_step},
+        text=(TextHandler(on_text),),
+        jobs=(Job("join.retention", 6 * 3600, retention_job),),
+        personal_data=(MembershipData(),),
+        validators={
+            "person_name": validate_name,
+            "phone": validate_phone,
+            "company": validate_company,
+            "area": validate_area,
+        },
+        submitters={FORM: submit},
+        offers={"start_join": start_join},
+        config=(JoinConfig,),
+    )

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.answers import MENU
+from bot.core.engine import Ctx
 from bot.core.events import Outgoing
+from bot.core.feature import Feature
 from bot.core.forms import Candidates, Invalid, Result, Valid
 from bot.core.texts import fmt_date
 from bot.core.validators import Rejected, display_phone, normalise_phone
-from handlers.start import MENU
 from handlers.volunteers import announce_new, area_name, notify_more
 from storage import enterprises as repo
+from storage import recruitment as recruit_repo
 from storage.enterprises import LeadView
 
 FORM = "lead"
@@ -34,7 +36,7 @@ PARK_MAX = 120
 async def start_report(ctx: Ctx) -> list[Outgoing]:
     """Begin a report: a short reassurance, then the first question. The FAQ matcher, the menu
     and invite links for reports call this."""
-    runner = ctx.services["forms"]
+    runner = ctx.services.forms
     return [ctx.say("leads.intro"), *await runner.start(ctx, FORM)]
 
 
@@ -58,7 +60,7 @@ async def validate_company(ctx: Ctx, text: str) -> Result:
 async def validate_area(ctx: Ctx, text: str) -> Result:
     """The same area search as the join form: up to five units as buttons to pick from (an old
     district name like "An Dương" may mean several of today's units)."""
-    found = ctx.services["areas"].search(text, limit=5)
+    found = ctx.services.areas.search(text, limit=5)
     if not found:
         return Invalid("leads.error.area_not_found", {"query": text.strip()[:60]})
     return Candidates(tuple((a.code, a.name) for a in found), prompt_key="leads.area.pick")
@@ -96,7 +98,7 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     """ "Gửi": one more report for the enterprise; volunteers told of a new one."""
     contact_ok = values.get("contact_ok") in ("chat", "phone")
     phone = values.get("phone") if values.get("contact_ok") == "phone" else None
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     lead = await repo.report_enterprise(
         ctx.session,
         name=values["company"],
@@ -110,7 +112,7 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         tax_code=values.get("tax_code"),
         industrial_park=values.get("park"),
         contact_enc=crypto.encrypt(phone) if phone else None,
-        credit_contact_id=ctx.contact_id,
+        credit=await recruit_repo.credit_of(ctx.session, ctx.contact_id),
     )
     view = await repo.get_lead(ctx.session, lead.id, None)
     assert view is not None
@@ -130,7 +132,7 @@ def _thanks(ctx: Ctx, view: LeadView, contact_ok: bool, phone: str | None) -> Ou
         privacy = ctx.t("leads.done.by_chat")
     company = view.enterprise.name
     if view.lead.report_count == 1:
-        area = area_name(ctx.t, ctx.services["areas"], view.lead.area_code)
+        area = area_name(ctx.t, ctx.services.areas, view.lead.area_code)
         text = ctx.t("leads.done.text", company=company, area=area, privacy=privacy)
     else:
         text = ctx.t(
@@ -171,14 +173,18 @@ class LeadData:
             ctx.clear_flow()
 
 
-def register(engine: Engine) -> None:
-    runner = engine.services["forms"]
-    runner.validator("lead_company", validate_company)
-    runner.validator("lead_area", validate_area)
-    runner.validator("lead_park", validate_park)
-    runner.validator("lead_tax_code", validate_tax_code)
-    runner.validator("lead_phone", validate_phone)
-    runner.on_submit(FORM, submit)
-    engine.payload("lead", on_button)
-    engine.services.setdefault("start_report", start_report)
-    engine.services.setdefault("personal_data", []).append(LeadData())
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        payloads={"lead": on_button},
+        validators={
+            "lead_company": validate_company,
+            "lead_area": validate_area,
+            "lead_park": validate_park,
+            "lead_tax_code": validate_tax_code,
+            "lead_phone": validate_phone,
+        },
+        submitters={FORM: submit},
+        offers={"start_report": start_report},
+        personal_data=(LeadData(),),
+    )

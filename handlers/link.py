@@ -16,8 +16,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx
 from bot.core.events import Address, Outgoing, Text
+from bot.core.feature import PRIORITY_COMMAND_WORDS, Feature, TextHandler
 from bot.core.textnorm import fold
 from storage import contacts as contacts_repo
 from storage import linking
@@ -31,10 +32,7 @@ _CHANNEL_NAMES = {"telegram": "Telegram", "zalo_oa": "Zalo", "zalo_bot": "Zalo"}
 
 
 def _hash(ctx: Ctx, code: str) -> str:
-    crypto = ctx.services.get("crypto")
-    if crypto is None:
-        raise RuntimeError("linking needs the data cipher (services['crypto'])")
-    return str(crypto.lookup_hash("link-code:" + code))
+    return str(ctx.services.crypto.lookup_hash("link-code:" + code))
 
 
 def _channel_name(ctx: Ctx, channel: str) -> str:
@@ -133,8 +131,11 @@ def _count_wrong(data: dict[str, Any], now: datetime) -> None:
     data[_TRIES] = {"n": int(tries.get("n", 0)) + 1, "since": tries["since"]}
 
 
-def register(engine: Engine) -> None:
-    engine.command("lienket", on_command)
-    # First among the free-text handlers: "lienket 123456" must not reach the FAQ matcher.
-    # It only answers text that starts with "lienket"/"liên kết", so it takes nothing else.
-    engine.text_handlers.insert(0, on_text)
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={"lienket": on_command},
+        # First among the free-text handlers: "lienket 123456" must not reach the FAQ matcher.
+        # It only answers text that starts with "lienket"/"liên kết", so it takes nothing else.
+        text=(TextHandler(on_text, PRIORITY_COMMAND_WORDS),),
+    )

@@ -11,18 +11,19 @@ through the outbox, so a crash between the decision and the message loses neithe
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, Engine, reachable_address
+from bot.core.engine import Ctx, reachable_address
 from bot.core.events import Kind, Outgoing, Text
+from bot.core.feature import Feature
+from bot.core.payloads import Payload, button
 from bot.core.texts import Texts, fmt_date
 from handlers.join import ApplicationView, status_label
 from storage import membership as repo
-from storage.people import has_role
 
 RETURN_FLOW = "membership_return"
 REASON_MIN = 5
@@ -30,22 +31,25 @@ REASON_MAX = 500
 LIST_LIMIT = 10
 
 
+@dataclass(frozen=True)
+class ReviewPayload(Payload, prefix="mship"):
+    """``mship:admit:<id>``, ``mship:return:<id>``, ``mship:cancel``."""
+
+    action: str
+    app_id: int = 0
+
+
 async def _scope(ctx: Ctx) -> tuple[bool, set[str] | None]:
-    """(allowed, union bodies the officer covers; None = all)."""
-    settings = ctx.services["settings"]
-    configured = settings.extra.get("staff")
-    channel, user = ctx.inbound.channel, ctx.inbound.user_id
-    if await has_role(ctx.session, channel, user, "staff", configured=configured):
-        return True, None
-    if not await has_role(ctx.session, channel, user, "membership", configured=configured):
+    """(allowed, union bodies the officer covers; None = all): the roles service decides."""
+    grant = await ctx.services.roles.grant(ctx.session, ctx.who, "membership.review")
+    if grant is None:
         return False, None
-    bodies = await repo.staff_union_bodies(ctx.session, channel, user)
-    return True, bodies or None
+    return True, set(grant.union_bodies) if grant.union_bodies is not None else None
 
 
 def officer_ref(ctx: Ctx) -> str:
     """A stable pseudonym for the officer in the audit log (keyed hash of the account)."""
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     return "staff:" + crypto.lookup_hash(f"{ctx.inbound.channel}:{ctx.inbound.user_id}")[:16]
 
 
@@ -75,7 +79,7 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
     apps, total = await repo.pending_for(ctx.session, bodies, limit=LIST_LIMIT)
     if not apps:
         return [ctx.say("join.staff.none")]
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     outs = [ctx.say("join.staff.header", total=total, shown=len(apps))]
     for app in apps:
         view = ApplicationView.of(ctx, app, crypto)
@@ -90,8 +94,8 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
             ctx.choices(
                 text,
                 [
-                    (ctx.t("join.staff.admit"), f"mship:admit:{app.id}"),
-                    (ctx.t("join.staff.return"), f"mship:return:{app.id}"),
+                    button(ctx.t("join.staff.admit"), ReviewPayload("admit", app.id)),
+                    button(ctx.t("join.staff.return"), ReviewPayload("return", app.id)),
                 ],
             )
         )
@@ -101,12 +105,12 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
     return outs
 
 
-async def _load(ctx: Ctx, raw_id: str) -> tuple[repo.MemberApplication | None, list[Outgoing]]:
+async def _load(ctx: Ctx, app_id: int) -> tuple[repo.MemberApplication | None, list[Outgoing]]:
     """The application if the officer may decide it now; otherwise the reply that says why."""
     allowed, bodies = await _scope(ctx)
     if not allowed:
         return None, _refuse(ctx)
-    app = await repo.get_for_update(ctx.session, int(raw_id)) if raw_id.isdigit() else None
+    app = await repo.get_for_update(ctx.session, app_id) if app_id > 0 else None
     if app is None or app.name_enc is None or (bodies is not None and app.union_body not in bodies):
         return None, [ctx.say("join.staff.not_found")]
     if app.status != repo.PENDING:
@@ -116,11 +120,12 @@ async def _load(ctx: Ctx, raw_id: str) -> tuple[repo.MemberApplication | None, l
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
-    _, action, raw_id = [*(ctx.inbound.payload or "").split(":"), "", ""][:3]
+    pressed = ReviewPayload.unpack(ctx.inbound.payload) or ReviewPayload("tampered")
+    action = pressed.action
     if action == "cancel":
         ctx.clear_flow()
         return [ctx.say("join.staff.return_cancelled")]
-    app, refusal = await _load(ctx, raw_id)
+    app, refusal = await _load(ctx, pressed.app_id)
     if app is None:
         return refusal
     if action == "admit":
@@ -130,7 +135,7 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
         return [
             ctx.choices(
                 ctx.t("join.staff.ask_reason", reference=app.reference),
-                [(ctx.t("join.staff.cancel"), "mship:cancel")],
+                [button(ctx.t("join.staff.cancel"), ReviewPayload("cancel"))],
             )
         ]
     return [ctx.say("join.staff.not_found")]
@@ -192,7 +197,7 @@ def clean_reason(text: str | None) -> str:
 async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
     """The officer types why the application goes back; the worker reads it as written."""
     if ctx.inbound.kind is Kind.BUTTON:
-        if (ctx.inbound.payload or "").startswith("mship:"):
+        if ReviewPayload.matches(ctx.inbound.payload):
             return None  # our own buttons (cancel, another application) route as usual
         ctx.clear_flow()
         return None
@@ -201,13 +206,13 @@ async def reason_step(ctx: Ctx) -> list[Outgoing] | None:
         return [ctx.say("join.staff.reason_short", min=REASON_MIN)]
     if len(reason) > REASON_MAX:
         return [ctx.say("join.staff.reason_long", max=REASON_MAX)]
-    application_id = str(ctx.data.get("application", ""))
+    application_id = ctx.data.get("application")
     ctx.clear_flow()
-    app, refusal = await _load(ctx, application_id)
+    app, refusal = await _load(ctx, application_id if isinstance(application_id, int) else 0)
     if app is None:
         return refusal
     for out in await return_application(
-        ctx.session, ctx.texts, ctx.services["crypto"], app, reason,
+        ctx.session, ctx.texts, ctx.services.crypto, app, reason,
         actor=officer_ref(ctx), channel=ctx.inbound.channel, now=ctx.now,
     ):  # fmt: skip
         ctx.notify(out)
@@ -242,7 +247,10 @@ async def _worker_message(
     return [Outgoing(address, Text(text), tag=f"join:decision:{app.reference}")]
 
 
-def register(engine: Engine) -> None:
-    engine.command("donmoi", list_pending)
-    engine.payload("mship", on_button)
-    engine.flow(RETURN_FLOW, reason_step)
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={"donmoi": list_pending},
+        payloads={ReviewPayload.prefix: on_button},
+        flows={RETURN_FLOW: reason_step},
+    )

@@ -10,22 +10,25 @@ being admitted, reporting a company) feeds the campaign's leaderboard.
 
 from __future__ import annotations
 
-import importlib
 import io
-import os
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import segno
 
+from bot.commands import export as export_cli
+from bot.config import ConfigError, ConfigReader
+from bot.core.answers import menu
 from bot.core.areas import AreaIndex
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx, JobContext
 from bot.core.events import Kind, Outgoing, Photo
+from bot.core.feature import PRIORITY_CODES, CliCommand, Feature, Job, TextHandler
+from bot.core.services import Services
 from bot.core.textnorm import fold
 from bot.core.texts import LOCAL_TZ, fmt_date, fmt_datetime
-from handlers.start import menu
 from storage import people as people_repo
 from storage import recruitment as repo
 from storage.people import ROLES, Person
@@ -56,19 +59,48 @@ _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 # -- configuration --------------------------------------------------------------------------------
 
 
-def bot_username(services: dict[str, Any]) -> str | None:
-    """TELEGRAM_BOT_USERNAME, else bot_username in [telegram] or [recruitment] of config.toml."""
-    settings = services.get("settings")
-    extra = getattr(settings, "extra", {}) or {}
-    name = (
-        os.environ.get("TELEGRAM_BOT_USERNAME")
-        or (extra.get("telegram") or {}).get("bot_username")
-        or (extra.get("recruitment") or {}).get("bot_username")
-    )
-    return str(name).lstrip("@") if name else None
+@dataclass(frozen=True)
+class InviteConfig:
+    """``[recruitment]`` (and ``[[campaigns]]``) of config.toml, for invitations and boards.
+
+    The bot's username for invite links: TELEGRAM_BOT_USERNAME, else ``bot_username`` in
+    ``[telegram]`` or ``[recruitment]``; none means /moiban gives the Zalo code and its QR only."""
+
+    SECTION = "recruitment"
+    bot_username: str | None = None
+    invite_days: int = DEFAULT_INVITE_DAYS
+    leaderboard_minutes: float = DEFAULT_BOARD_MINUTES
+    campaigns: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> Self:
+        telegram = reader.settings.extra.get("telegram") or {}
+        name = (
+            reader.override("TELEGRAM_BOT_USERNAME")
+            or (telegram.get("bot_username") if isinstance(telegram, dict) else None)
+            or reader.text("bot_username")
+        )
+        campaigns = reader.settings.extra.get("campaigns") or []
+        if not isinstance(campaigns, list) or not all(isinstance(c, dict) for c in campaigns):
+            raise ConfigError("campaigns", campaigns, "[[campaigns]] tables with code, name, "
+                              "start and end")  # fmt: skip
+        return cls(
+            bot_username=str(name).lstrip("@") or None if name else None,
+            invite_days=reader.integer("invite_days", DEFAULT_INVITE_DAYS, minimum=1),
+            leaderboard_minutes=reader.number("leaderboard_minutes", DEFAULT_BOARD_MINUTES),
+            campaigns=tuple(campaigns),
+        )
 
 
-def invite_link(services: dict[str, Any], code: str) -> str | None:
+def invite_config(services: Services) -> InviteConfig:
+    return services.config(InviteConfig)
+
+
+def bot_username(services: Services) -> str | None:
+    return invite_config(services).bot_username
+
+
+def invite_link(services: Services, code: str) -> str | None:
     username = bot_username(services)
     return f"https://t.me/{username}?start={code}" if username else None
 
@@ -80,53 +112,45 @@ def qr_png(data: str) -> bytes:
     return buffer.getvalue()
 
 
-def _configured(services: dict[str, Any]) -> dict[str, Any]:
-    settings = services.get("settings")
-    return dict((getattr(settings, "extra", {}) or {}).get("staff", {}) or {})
+def _campaigns(services: Services) -> list[dict[str, Any]]:
+    return list(invite_config(services).campaigns)
 
 
-def _extra(services: dict[str, Any], key: str, default: Any) -> Any:
-    settings = services.get("settings")
-    return (getattr(settings, "extra", {}) or {}).get(key, default)
-
-
-def _max_age(services: dict[str, Any]) -> timedelta:
+def _max_age(services: Services) -> timedelta:
     """How old a leaderboard snapshot may be before /bangxephang recounts it itself."""
-    minutes = _extra(services, "recruitment", {}).get("leaderboard_minutes", DEFAULT_BOARD_MINUTES)
-    return timedelta(minutes=float(minutes))
+    return timedelta(minutes=invite_config(services).leaderboard_minutes)
 
 
-def standings_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
+async def standings_job(job: JobContext) -> None:
     """Recount the running campaign's leaderboard every few minutes, off the request path."""
-
-    async def job(now: datetime) -> None:
-        async with engine.db.transaction() as session:
-            await repo.sync_campaigns(session, _extra(engine.services, "campaigns", []) or [])
-            campaign = await repo.campaign_on(session, now.astimezone(LOCAL_TZ).date())
-            if campaign is not None:
-                await repo.refresh_standings(session, campaign, now)
-
-    return job
+    now = job.now
+    async with job.db.transaction() as session:
+        await repo.sync_campaigns(session, _campaigns(job.services))
+        campaign = await repo.campaign_on(session, now.astimezone(LOCAL_TZ).date())
+        if campaign is not None:
+            await repo.refresh_standings(session, campaign, now)
 
 
 async def current_campaign(ctx: Ctx, when: datetime | None = None) -> Campaign | None:
     """The campaign running on the local day (config.toml [[campaigns]] and staff-made ones)."""
-    await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+    await repo.sync_campaigns(ctx.session, _campaigns(ctx.services))
     day = (when or ctx.now).astimezone(LOCAL_TZ).date()
     return await repo.campaign_on(ctx.session, day)
 
 
 async def _roles(ctx: Ctx) -> set[str]:
-    return await people_repo.roles_of(
-        ctx.session, ctx.inbound.channel, ctx.inbound.user_id, _configured(ctx.services)
-    )
+    return await ctx.services.roles.roles_of(ctx.session, ctx.who)
+
+
+async def _may(ctx: Ctx, action: str) -> bool:
+    return await ctx.services.roles.may(ctx.session, ctx.who, action)
 
 
 async def _inviter(ctx: Ctx) -> Person | None:
     """The caller's registration that owns invitations; configured staff get one on first use."""
     channel, user = ctx.inbound.channel, ctx.inbound.user_id
     person = await repo.person_for(ctx.session, channel, user, INVITER_ROLES)
-    if person is None and "staff" in await _roles(ctx):
+    if person is None and await _may(ctx, "people.manage"):
         person = await people_repo.add_person(
             ctx.session, role="staff", channel=channel, external_id=user
         )
@@ -191,31 +215,14 @@ async def credit(ctx: Ctx, code: ReferralCode) -> None:
     )
 
 
-def _start_join(ctx: Ctx) -> Callable[[Ctx], Awaitable[list[Outgoing]]] | None:
-    """handlers.join.start_join, imported lazily, but only when the join feature is wired in
-    (its module present but not registered would start a flow nobody handles)."""
-    registered = ctx.services.get("start_join")
-    if registered is not None:
-        return registered  # type: ignore[no-any-return]
-    join_button = ctx.engine.payloads.get("join")
-    if getattr(join_button, "__module__", None) != "handlers.join":
-        return None
-    try:
-        module = importlib.import_module("handlers.join")
-    except ImportError:
-        return None
-    return getattr(module, "start_join", None)
-
-
 async def arrive(ctx: Ctx, code: ReferralCode, *, with_menu: bool) -> list[Outgoing]:
     """Credit the invitation, then go where it points: the join flow or the lead report."""
     await credit(ctx, code)
-    if code.purpose == "lead":
-        from handlers.leads import start_report
-
-        return [ctx.say("recruit.arrive.lead"), *await start_report(ctx)]
-    start_join = _start_join(ctx)
-    if start_join is not None:
+    hooks = ctx.services.hooks
+    if code.purpose == "lead" and hooks.start_report is not None:
+        return [ctx.say("recruit.arrive.lead"), *await hooks.start_report(ctx)]
+    start_join = hooks.start_join
+    if code.purpose != "lead" and start_join is not None:
         return [ctx.say("recruit.arrive.join"), *await start_join(ctx)]
     if with_menu:
         return [menu(ctx, "recruit.arrive.menu")]
@@ -267,16 +274,9 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
     return await _typed(ctx, with_menu=True)
 
 
-def _wrap_first_contact(engine: Engine) -> None:
+async def on_arrival(ctx: Ctx) -> list[Outgoing]:
     """A worker whose very first message is a code gets the welcome and the invitation both."""
-    original = engine.first_contact_handler
-
-    async def first_contact(ctx: Ctx) -> list[Outgoing]:
-        outs = list(await original(ctx) or []) if original is not None else []
-        outs += await _typed(ctx, with_menu=False) or []
-        return outs
-
-    engine.first_contact_handler = first_contact
+    return await _typed(ctx, with_menu=False) or []
 
 
 # -- /bangxephang ---------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def _wrap_first_contact(engine: Engine) -> None:
 def _name(ctx: Ctx, person: Person | None, person_id: int) -> str:
     if person is not None and person.name_enc:
         try:
-            return str(ctx.services["crypto"].decrypt(person.name_enc))
+            return str(ctx.services.crypto.decrypt(person.name_enc))
         except ValueError:
             pass
     return ctx.t("recruit.board.noname", number=person_id)
@@ -293,11 +293,11 @@ def _name(ctx: Ctx, person: Person | None, person_id: int) -> str:
 
 async def leaderboard_command(ctx: Ctx) -> list[Outgoing]:
     """/bangxephang [code]: top collaborators by admitted members, applications, then leads."""
-    if not (await _roles(ctx)) & set(INVITER_ROLES):
+    if not await _may(ctx, "recruit.invite"):
         return [ctx.say("recruit.board.not_allowed")]
     arg = ctx.inbound.args.strip()
     if arg:
-        await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+        await repo.sync_campaigns(ctx.session, _campaigns(ctx.services))
         campaign = await repo.campaign_by_code(ctx.session, arg)
         if campaign is None:
             return [ctx.say("recruit.board.unknown_campaign", code=arg[:32])]
@@ -364,12 +364,11 @@ def _parse_date(text: str) -> date | None:
 
 async def campaigns_command(ctx: Ctx) -> list[Outgoing]:
     """/chiendich lists campaigns; staff add or change one: /chiendich CODE FROM TO NAME."""
-    roles = await _roles(ctx)
     args = ctx.inbound.args.split()
     if not args:
-        if not roles & set(INVITER_ROLES):
+        if not await _may(ctx, "recruit.invite"):
             return [ctx.say("recruit.board.not_allowed")]
-        await repo.sync_campaigns(ctx.session, _extra(ctx.services, "campaigns", []) or [])
+        await repo.sync_campaigns(ctx.session, _campaigns(ctx.services))
         campaigns = await repo.list_campaigns(ctx.session)
         lines = [
             ctx.t(
@@ -382,7 +381,7 @@ async def campaigns_command(ctx: Ctx) -> list[Outgoing]:
             for c in campaigns
         ] or [ctx.t("recruit.campaign.none")]
         return [ctx.text(ctx.t("recruit.campaign.list", lines="\n".join(lines)))]
-    if "staff" not in roles:
+    if not await _may(ctx, "people.manage"):
         return [ctx.say("recruit.campaign.not_staff")]
     if len(args) < 4:
         return [ctx.say("recruit.campaign.usage")]
@@ -413,13 +412,13 @@ def _area_names(areas: AreaIndex, codes: list[str]) -> str:
 
 async def invite_member(ctx: Ctx) -> list[Outgoing]:
     """/moithanhvien <role> [areas]: a one-time code for a new volunteer or collaborator."""
-    if "staff" not in await _roles(ctx):
+    if not await _may(ctx, "people.manage"):
         return [ctx.say("recruit.people.not_staff")]
     word, _, rest = ctx.inbound.args.strip().partition(" ")
     role = ROLE_WORDS.get(fold(word).replace(" ", ""))
     if role is None:
         return [ctx.say("recruit.people.usage")]
-    areas: AreaIndex = ctx.services["areas"]
+    areas: AreaIndex = ctx.services.areas
     codes = []
     for raw in re.split(r"[;,]", rest):
         name = raw.strip()
@@ -431,7 +430,7 @@ async def invite_member(ctx: Ctx) -> list[Outgoing]:
             hint = ctx.t("recruit.people.area_hint", names=", ".join(guesses)) if guesses else ""
             return [ctx.say("recruit.people.bad_area", name=name[:60], hint=hint)]
         codes.append(area.code)
-    days = int(_extra(ctx.services, "recruitment", {}).get("invite_days", DEFAULT_INVITE_DAYS))
+    days = invite_config(ctx.services).invite_days
     invite = await repo.create_invite(
         ctx.session,
         role=role,
@@ -466,11 +465,11 @@ async def join_with_code(ctx: Ctx) -> list[Outgoing]:
         role=invite.role,
         channel=ctx.inbound.channel,
         external_id=ctx.inbound.user_id,
-        name_enc=ctx.services["crypto"].encrypt(display) if display else None,
+        name_enc=ctx.services.crypto.encrypt(display) if display else None,
         area_codes=invite.areas,
     )
     invite.used_by_person_id = person.id
-    areas: AreaIndex = ctx.services["areas"]
+    areas: AreaIndex = ctx.services.areas
     names = ctx.t("recruit.people.areas", names=_area_names(areas, invite.areas))
     if invite.role == "volunteer":
         next_step = ctx.t("recruit.people.next_volunteer")
@@ -502,21 +501,29 @@ async def group_command(ctx: Ctx) -> list[Outgoing] | None:
     inbound = ctx.inbound
     if inbound.kind is not Kind.COMMAND or inbound.command not in _GROUP_COMMANDS:
         return None
-    if "staff" not in await _roles(ctx):
+    if not await _may(ctx, "people.manage"):
         return None
     return await _GROUP_COMMANDS[inbound.command](ctx)
 
 
-def register(engine: Engine) -> None:
-    engine.command("moiban", invite_command)
-    engine.command("bangxephang", leaderboard_command)
-    engine.command("chiendich", campaigns_command)
-    engine.command("moithanhvien", invite_member)
-    engine.command("thamgia", join_with_code)
-    engine.group(group_command)
-    engine.services["on_start_payload"] = on_start_payload
-    engine.every("recruit.standings", STANDINGS_JOB_SECONDS, standings_job(engine))
-    # Before other free-text handlers (the FAQ matcher would take "MA K7M2QX" for a question);
-    # it answers only when the text is a code that exists, or is clearly meant as one.
-    engine.text_handlers.insert(0, on_text)
-    _wrap_first_contact(engine)
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={
+            "moiban": invite_command,
+            "bangxephang": leaderboard_command,
+            "chiendich": campaigns_command,
+            "moithanhvien": invite_member,
+            "thamgia": join_with_code,
+        },
+        group=(group_command,),
+        jobs=(Job("recruit.standings", STANDINGS_JOB_SECONDS, standings_job),),
+        # Before other free-text handlers (the FAQ matcher would take "MA K7M2QX" for a
+        # question); it answers only when the text is a code that exists, or is clearly one.
+        text=(TextHandler(on_text, PRIORITY_CODES),),
+        offers={"start_payload": on_start_payload, "arrival": on_arrival},
+        cli_commands=(
+            CliCommand("export", export_cli.HELP, export_cli.add_arguments, export_cli.run),
+        ),
+        config=(InviteConfig,),
+    )

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, Engine, enqueue_outgoing, reachable_address
+from bot.core.engine import Ctx, DeliveryHook, JobContext, reachable_address
 from bot.core.events import (
     Address,
     Choice,
@@ -36,10 +36,14 @@ from bot.core.events import (
     Outgoing,
     Receipt,
     RelayCopy,
+    SendStatus,
     Text,
 )
+from bot.core.feature import Feature, Job
+from bot.core.services import Services
 from bot.core.validators import display_phone
-from handlers.relay import (
+from handlers.relay_shared import (
+    CasePayload,
     LegalConfig,
     decrypt,
     fmt_when,
@@ -49,7 +53,6 @@ from handlers.relay import (
 )
 from storage import cases as cases_repo
 from storage.cases import CaseMessage, LegalCase
-from storage.people import has_role
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +69,10 @@ def _group_address(cfg: LegalConfig, case: LegalCase) -> Address | None:
     return Address(cfg.channel, cfg.group_chat_id, case.thread_id)
 
 
-def card_text(engine: Engine, case: LegalCase, *, header_key: str | None = None) -> str:
+def card_text(services: Services, case: LegalCase, *, header_key: str | None = None) -> str:
     """The case card staff see: number, question, workplace, and who asked if they agreed."""
-    cfg = legal_config(engine)
-    services = engine.services
-    t = engine.texts
+    cfg = legal_config(services)
+    t = services.texts
     if case.named:
         who = t(
             "relay.staff.who_named",
@@ -103,11 +105,12 @@ def _fmt_hours(hours: float) -> str:
     return f"{hours:g}".replace(".", ",")
 
 
-def _media_post(engine: Engine, cfg: LegalConfig, case: LegalCase, msg: CaseMessage) -> Outgoing:
+def _media_post(services: Services, cfg: LegalConfig, case: LegalCase, msg: CaseMessage
+                ) -> Outgoing:  # fmt: skip
     """Copy a worker's photo into the group when it came from the same platform, else say so."""
     address = _group_address(cfg, case)
     assert address is not None
-    t = engine.texts
+    t = services.texts
     if msg.source_channel == cfg.channel and msg.source_chat_id and msg.source_message_id:
         content: Any = RelayCopy(
             msg.source_chat_id,
@@ -127,46 +130,47 @@ def _media_post(engine: Engine, cfg: LegalConfig, case: LegalCase, msg: CaseMess
 
 
 async def posts_for_new_case(
-    engine: Engine, session: AsyncSession, case: LegalCase
+    services: Services, session: AsyncSession, case: LegalCase
 ) -> list[Outgoing]:
     """What goes to the group for a new case: a topic first, or the card and photos at once."""
-    cfg = legal_config(engine)
+    cfg = legal_config(services)
     address = _group_address(cfg, case)
     if address is None:
         log.warning("case %s stored but [legal] group_chat_id is not configured", case.number)
         return []
     if cfg.topics:
-        question = decrypt(engine.services, case.question_enc)
+        question = decrypt(services, case.question_enc)
         snippet = " ".join(question.split())[:TOPIC_SNIPPET]
-        name = engine.texts("relay.staff.topic", number=case.number, snippet=snippet)
+        name = services.texts("relay.staff.topic", number=case.number, snippet=snippet)
         return [Outgoing(address, CreateTopic(name), tag=f"case:{case.id}")]
-    return await _card_and_media(engine, session, case)
+    return await _card_and_media(services, session, case)
 
 
-async def _card_and_media(engine: Engine, session: AsyncSession, case: LegalCase) -> list[Outgoing]:
-    cfg = legal_config(engine)
+async def _card_and_media(services: Services, session: AsyncSession, case: LegalCase
+                          ) -> list[Outgoing]:  # fmt: skip
+    cfg = legal_config(services)
     address = _group_address(cfg, case)
     assert address is not None
     case.card_posted = True
-    outs = [Outgoing(address, Text(card_text(engine, case)), tag=f"casecard:{case.id}")]
+    outs = [Outgoing(address, Text(card_text(services, case)), tag=f"casecard:{case.id}")]
     for msg in await cases_repo.messages_of(session, case.id):
         if msg.direction == "worker" and msg.media:
-            outs.append(_media_post(engine, cfg, case, msg))
+            outs.append(_media_post(services, cfg, case, msg))
     return outs
 
 
 def posts_for_worker_message(
-    engine: Engine, case: LegalCase, msg: CaseMessage, text: str
+    services: Services, case: LegalCase, msg: CaseMessage, text: str
 ) -> list[Outgoing]:
     """A worker's follow-up, into the case's topic (or the group, linked for replies)."""
-    cfg = legal_config(engine)
+    cfg = legal_config(services)
     address = _group_address(cfg, case)
     if address is None:
         return []
-    body = engine.texts("relay.staff.followup", number=case.number, text=text)
+    body = services.texts("relay.staff.followup", number=case.number, text=text)
     if not msg.media:
         return [Outgoing(address, Text(body), tag=f"casemsg:{case.id}")]
-    out = _media_post(engine, cfg, case, msg)
+    out = _media_post(services, cfg, case, msg)
     if not text:
         return [out]
     if isinstance(out.content, RelayCopy):  # the text becomes the copied photo's caption
@@ -190,8 +194,9 @@ def _message_ids(receipt: Receipt) -> list[str]:
     return ids
 
 
-def make_hooks(engine: Engine) -> dict[str, Any]:
-    async def topic_created(session: AsyncSession, out: Outgoing, receipt: Receipt) -> None:
+def delivery_hooks() -> dict[str, DeliveryHook]:
+    async def topic_created(job: JobContext, session: AsyncSession, out: Outgoing,
+                            receipt: Receipt) -> None:  # fmt: skip
         case_id = _case_id(out)
         case = await cases_repo.get_case(session, case_id) if case_id else None
         if case is None:
@@ -206,18 +211,17 @@ def make_hooks(engine: Engine) -> dict[str, Any]:
                 chat_id=out.address.chat_id,
                 thread_id=receipt.thread_id,
             )
-        elif case.card_posted or receipt.error == "rate_limited":
+        elif case.card_posted or receipt.outcome is SendStatus.RATE_LIMITED:
             return  # the outbox retries the topic; the card is already out or will follow
         else:
             log.warning(
                 "topic for %s failed (%s): posting the card plainly", case.number, receipt.error
             )
-        for post in await _card_and_media(engine, session, case):
-            enqueue_outgoing(session, [post], engine.clock())
-        for wake in engine.after_commit:
-            wake()  # the outbox sender looks again once its current batch (and this hook) ends
+        # the outbox sender looks again once its current batch (and this hook) ends
+        job.enqueue(session, await _card_and_media(job.services, session, case))
 
-    async def posted(session: AsyncSession, out: Outgoing, receipt: Receipt) -> None:
+    async def posted(job: JobContext, session: AsyncSession, out: Outgoing,
+                     receipt: Receipt) -> None:  # fmt: skip
         case_id = _case_id(out)
         if case_id is None or not receipt.ok:
             return
@@ -244,14 +248,7 @@ def _reply(ctx: Ctx, key: str, **params: Any) -> Outgoing:
 
 
 async def _is_legal(ctx: Ctx) -> bool:
-    settings = ctx.services["settings"]
-    return await has_role(
-        ctx.session,
-        ctx.inbound.channel,
-        ctx.inbound.user_id,
-        "legal",
-        configured=settings.extra.get("staff"),
-    )
+    return await ctx.services.roles.may(ctx.session, ctx.who, "legal.answer")
 
 
 async def _case_of(ctx: Ctx, *, from_args: bool = False) -> LegalCase | None:
@@ -310,8 +307,8 @@ async def _answer(ctx: Ctx, case: LegalCase) -> list[Outgoing]:
     if address is None:
         return [_reply(ctx, "relay.staff.unreachable", number=case.number)]
     buttons = (
-        Choice(ctx.t("relay.btn.ask_more"), f"case:more:{case.id}"),
-        Choice(ctx.t("relay.btn.understood"), f"case:done:{case.id}"),
+        Choice(ctx.t("relay.btn.ask_more"), CasePayload("more", case.id).pack()),
+        Choice(ctx.t("relay.btn.understood"), CasePayload("done", case.id).pack()),
     )
     if inbound.kind is Kind.MEDIA:
         if address.channel != inbound.channel:
@@ -366,7 +363,7 @@ async def cmd_close(ctx: Ctx) -> list[Outgoing]:
     case.awaiting_worker = False
     address = await reachable_address(ctx.session, case.contact_id)
     if address is not None:
-        text, options = rating_request(ctx.engine, case)
+        text, options = rating_request(ctx.services, case)
         ctx.notify(Outgoing(address, Choices(text, tuple(Choice(lbl, p) for lbl, p in options))))
     return [_reply(ctx, "relay.staff.closed", number=case.number)]
 
@@ -434,40 +431,41 @@ COMMANDS = {
 # -- clocks --------------------------------------------------------------------------------
 
 
-def make_clock_job(engine: Engine) -> Any:
-    async def clocks(now: datetime) -> None:
-        """Repost unanswered cases once, then tell the duty lead once (working hours)."""
-        cfg = legal_config(engine)
-        async with engine.db.transaction() as session:
-            for case in await cases_repo.unanswered_cases(session):
-                worked = cfg.office.working_between(case.created_at, now)
-                hours = worked.total_seconds() / 3600
-                address = _group_address(cfg, case)
-                if case.reposted_at is None and hours >= cfg.repost_after_hours:
-                    case.reposted_at = now
-                    if address is not None:
-                        text = card_text(engine, case, header_key="relay.staff.repost")
-                        card = Outgoing(address, Text(text), tag=f"casecard:{case.id}")
-                        enqueue_outgoing(session, [card], now)
-                if case.escalated_at is None and hours >= cfg.duty_lead_after_hours:
-                    case.escalated_at = now
-                    if cfg.duty_lead:
-                        text = engine.texts(
-                            "relay.staff.duty_lead",
-                            number=case.number,
-                            hours=_fmt_hours(cfg.duty_lead_after_hours),
-                            when=fmt_when(case.created_at, cfg.office.tz),
-                        )
-                        duty = Outgoing(Address(cfg.channel, cfg.duty_lead), Text(text))
-                        enqueue_outgoing(session, [duty], now)
-                    else:
-                        log.warning("case %s overdue but no [legal] duty_lead", case.number)
-
-    return clocks
+async def clocks(job: JobContext) -> None:
+    """Repost unanswered cases once, then tell the duty lead once (working hours)."""
+    cfg, now = legal_config(job), job.now
+    async with job.db.transaction() as session:
+        for case in await cases_repo.unanswered_cases(session):
+            worked = cfg.office.working_between(case.created_at, now)
+            hours = worked.total_seconds() / 3600
+            address = _group_address(cfg, case)
+            if case.reposted_at is None and hours >= cfg.repost_after_hours:
+                case.reposted_at = now
+                if address is not None:
+                    text = card_text(job.services, case, header_key="relay.staff.repost")
+                    card = Outgoing(address, Text(text), tag=f"casecard:{case.id}")
+                    job.enqueue(session, [card])
+            if case.escalated_at is None and hours >= cfg.duty_lead_after_hours:
+                case.escalated_at = now
+                if cfg.duty_lead:
+                    text = job.t(
+                        "relay.staff.duty_lead",
+                        number=case.number,
+                        hours=_fmt_hours(cfg.duty_lead_after_hours),
+                        when=fmt_when(case.created_at, cfg.office.tz),
+                    )
+                    duty = Outgoing(Address(cfg.channel, cfg.duty_lead), Text(text))
+                    job.enqueue(session, [duty])
+                else:
+                    log.warning("case %s overdue but no [legal] duty_lead", case.number)
 
 
-def register(engine: Engine) -> None:
-    engine.group(on_group)
-    for prefix, hook in make_hooks(engine).items():
-        engine.on_delivered(prefix, hook)
-    engine.every("legal_clocks", CLOCK_SECONDS, make_clock_job(engine))
+def feature_parts() -> Feature:
+    """The centre's side: the staff group, the delivery receipts, the clocks. Composed into the
+    relay feature (handlers/relay.py), which is the one listed in FEATURES."""
+    return Feature(
+        name=__name__,
+        group=(on_group,),
+        delivery_hooks=delivery_hooks(),
+        jobs=(Job("legal_clocks", CLOCK_SECONDS, clocks),),
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx
 from bot.core.events import Outgoing
+from bot.core.feature import Feature
 
 TOPICS = ("role", "who", "dues", "fund", "protect", "no_union", "legal", "support")
 
@@ -34,5 +35,5 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
     return [_index(ctx)]
 
 
-def register(engine: Engine) -> None:
-    engine.payload("rights", on_button)
+def register() -> Feature:
+    return Feature(name=__name__, payloads={"rights": on_button})

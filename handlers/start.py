@@ -6,27 +6,19 @@ and the menu, so a worker is never left in silence.
 
 from __future__ import annotations
 
-from bot.core.engine import Ctx, Engine
+from bot.core.answers import MENU, menu
+from bot.core.engine import Ctx
 from bot.core.events import Kind, Outgoing
+from bot.core.feature import Feature
 
-MENU = (
-    ("menu.rights", "rights:index"),
-    ("menu.join", "join:start"),
-    ("menu.ask", "ask:start"),
-    ("menu.lead", "lead:start"),
-    ("menu.contact", "contact:show"),
-)
-
-
-def menu(ctx: Ctx, text_key: str = "menu.text") -> Outgoing:
-    return ctx.choices(ctx.t(text_key), [(ctx.t(label), payload) for label, payload in MENU])
+__all__ = ["MENU", "menu", "register"]
 
 
 async def start(ctx: Ctx) -> list[Outgoing]:
     """/start (with or without a deep-link payload) and first contact: greet, disclose, menu."""
     if ctx.flow:
         ctx.clear_flow()
-    referral = ctx.services.get("on_start_payload")
+    referral = ctx.services.hooks.start_payload
     outs: list[Outgoing] = []
     if referral is not None and ctx.inbound.args:
         outs += await referral(ctx, ctx.inbound.args)
@@ -74,21 +66,20 @@ async def fallback(ctx: Ctx) -> list[Outgoing]:
     return [menu(ctx, key)]
 
 
-def register(engine: Engine) -> None:
-    engine.command("start", start)
-    engine.command("menu", show_menu)
-    engine.command("trogiup", show_help)
-    engine.command("help", show_help)
-    engine.command("huy", cancel)
-    engine.command("cancel", cancel)
-    engine.payload("contact", show_contact)
-    engine.payload("menu", main_menu_button)
-    engine.first_contact_handler = start
-    engine.fallback = fallback
-
-
-def register_placeholders(engine: Engine) -> None:
-    """Menu items whose feature is not wired in say so honestly and give the hotline."""
-    for _, payload in MENU:
-        prefix = payload.split(":", 1)[0]
-        engine.payloads.setdefault(prefix, coming_soon)
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={
+            "start": start,
+            "menu": show_menu,
+            "trogiup": show_help,
+            "help": show_help,
+            "huy": cancel,
+            "cancel": cancel,
+        },
+        payloads={"contact": show_contact, "menu": main_menu_button},
+        first_contact=start,
+        fallback=fallback,
+        # Menu items whose feature is not wired in say so honestly and give the hotline.
+        placeholders={payload.split(":", 1)[0]: coming_soon for _, payload in MENU},
+    )

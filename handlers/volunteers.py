@@ -16,20 +16,22 @@ to the area's other volunteers and to staff — each once, not on every tick.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
+from bot.config import ConfigReader
+from bot.core.answers import menu
 from bot.core.areas import AreaIndex
-from bot.core.engine import Ctx, Engine, enqueue_outgoing, reachable_address
+from bot.core.engine import Ctx, JobContext, reachable_address
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
+from bot.core.feature import Feature, Job
+from bot.core.payloads import Payload
+from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
-from handlers.start import menu
 from storage import enterprises as leads_repo
 from storage import people as people_repo
-from storage import recruitment as recruit_repo
 from storage.enterprises import LeadView
 from storage.people import Person
 
@@ -52,27 +54,53 @@ T = Callable[..., str]
 # -- configuration and who is asking --------------------------------------------------------------
 
 
-def recruitment_config(services: dict[str, Any]) -> dict[str, Any]:
-    """The [recruitment] table of config.toml."""
-    settings = services.get("settings")
-    return dict((getattr(settings, "extra", {}) or {}).get("recruitment", {}) or {})
+@dataclass(frozen=True)
+class RecruitmentConfig:
+    """``[recruitment]`` of config.toml, the keys the volunteers' side reads."""
+
+    SECTION = "recruitment"
+    reminder_days: int = DEFAULT_REMINDER_DAYS
+    reoffer_days: int = DEFAULT_REOFFER_DAYS
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> Self:
+        return cls(
+            reminder_days=reader.integer("reminder_days", DEFAULT_REMINDER_DAYS, minimum=1),
+            reoffer_days=reader.integer("reoffer_days", DEFAULT_REOFFER_DAYS, minimum=1),
+        )
 
 
-def reminder_days(services: dict[str, Any]) -> int:
-    return int(recruitment_config(services).get("reminder_days", DEFAULT_REMINDER_DAYS))
+def reminder_days(services: Services) -> int:
+    return services.config(RecruitmentConfig).reminder_days
 
 
-def reoffer_days(services: dict[str, Any]) -> int:
-    return int(recruitment_config(services).get("reoffer_days", DEFAULT_REOFFER_DAYS))
+def reoffer_days(services: Services) -> int:
+    return services.config(RecruitmentConfig).reoffer_days
 
 
-def configured_roles(services: dict[str, Any]) -> dict[str, Any]:
-    settings = services.get("settings")
-    return dict((getattr(settings, "extra", {}) or {}).get("staff", {}) or {})
+@dataclass(frozen=True)
+class VolPayload(Payload, prefix="vol"):
+    """``vol:<action>[:<lead id>[:<step>]]``: page, mine, show, hist, claim, prog, rel, msg,
+    note (``vol:note:skip``)."""
+
+    action: str
+    arg: str = ""
+    step: str = ""
+
+    @property
+    def lead_id(self) -> int:
+        return int(self.arg) if self.arg.isascii() and self.arg.isdigit() else 0
 
 
-def areas_index(services: dict[str, Any]) -> AreaIndex:
-    return services["areas"]  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class ReplyPayload(Payload, prefix="leadmsg"):
+    """ "Trả lời" under a volunteer's message to a reporter: ``leadmsg:<lead id>``."""
+
+    lead_id: int
+
+
+def vol(action: str, arg: object = "", step: str = "") -> str:
+    return VolPayload(action, str(arg), step).pack()
 
 
 @dataclass
@@ -86,17 +114,13 @@ class Scope:
 
 async def scope_of(ctx: Ctx) -> Scope | None:
     """Staff see every area; a volunteer sees their areas; anyone else sees nothing."""
-    channel, user = ctx.inbound.channel, ctx.inbound.user_id
-    roles = await people_repo.roles_of(ctx.session, channel, user, configured_roles(ctx.services))
-    if "staff" in roles:
-        person = await recruit_repo.person_for(ctx.session, channel, user, ("volunteer", "staff"))
-        return Scope(person, None, True)
-    if "volunteer" in roles:
-        person = await recruit_repo.person_for(ctx.session, channel, user, ("volunteer",))
-        if person is None:  # configured volunteer without a registration: no areas yet
-            return Scope(None, [], False)
-        return Scope(person, await people_repo.areas_of(ctx.session, person.id), False)
-    return None
+    grant = await ctx.services.roles.grant(ctx.session, ctx.who, "leads.work")
+    if grant is None:
+        return None
+    if grant.areas is None:
+        return Scope(grant.person, None, True)
+    # a configured volunteer without a registration has no areas yet
+    return Scope(grant.person, sorted(grant.areas), False)
 
 
 async def _acting_person(ctx: Ctx, scope: Scope) -> Person:
@@ -143,14 +167,14 @@ def _short(name: str, limit: int = 40) -> str:
 
 
 def view_button(t: T, lead_id: int) -> Choice:
-    return Choice(t("leads.notify.view_button"), f"vol:show:{lead_id}")
+    return Choice(t("leads.notify.view_button"), vol("show", lead_id))
 
 
 # -- notifications (used by handlers and by the job) ----------------------------------------------
 
 
-async def staff_addresses(session: Any, services: dict[str, Any]) -> list[Address]:
-    found = {Address("telegram", str(i)) for i in configured_roles(services).get("staff", [])}
+async def staff_addresses(session: Any, services: Services) -> list[Address]:
+    found = {Address("telegram", i) for i in services.roles.configured_ids("staff")}
     for person in await people_repo.people_with_role(session, "staff"):
         found.add(Address(person.channel, person.external_id))
     return sorted(found, key=lambda a: (a.channel, a.chat_id))
@@ -160,11 +184,9 @@ def person_address(person: Person) -> Address:
     return Address(person.channel, person.external_id)
 
 
-async def announcements(
-    session: Any, services: dict[str, Any], t: T, view: LeadView
-) -> list[Outgoing]:
+async def announcements(session: Any, services: Services, t: T, view: LeadView) -> list[Outgoing]:
     """A new lead for the area's volunteers; for staff when the area has none or is unknown."""
-    areas = areas_index(services)
+    areas = services.areas
     text = t("leads.notify.new", line=lead_line(t, areas, view, 1))
     options = (view_button(t, view.lead.id),)
     people = []
@@ -176,7 +198,7 @@ async def announcements(
 
 
 async def more_report_notice(
-    session: Any, services: dict[str, Any], t: T, view: LeadView
+    session: Any, services: Services, t: T, view: LeadView
 ) -> list[Outgoing]:
     """Another worker reported a lead someone already works on: tell that volunteer."""
     if view.lead.claimed_by is None or view.lead.status == "founded":
@@ -203,52 +225,45 @@ async def notify_more(ctx: Ctx, view: LeadView) -> None:
 def _progress_options(t: T, lead_id: int, status: str) -> list[Choice]:
     order = STEP_ORDER.get(status, -1)
     return [
-        Choice(t(f"leads.progress.{step}"), f"vol:prog:{lead_id}:{step}")
+        Choice(t(f"leads.progress.{step}"), vol("prog", lead_id, step))
         for step in leads_repo.PROGRESS_STEPS
         if STEP_ORDER[step] > order
     ]
 
 
-def followup_job(engine: Engine) -> Callable[[datetime], Awaitable[None]]:
-    """The periodic job: announce, remind, re-offer. Tests call it with the fake clock's time."""
-
-    async def job(now: datetime) -> None:
-        services, t = engine.services, engine.texts
-        areas = areas_index(services)
-        async with engine.db.transaction() as session:
-            for view in await leads_repo.unannounced(session):
-                enqueue_outgoing(session, await announcements(session, services, t, view), now)
-                view.lead.announced_at = now
-            days = reminder_days(services)
-            for view in await leads_repo.stalled(session, now, days):
-                person = await session.get(Person, view.lead.claimed_by)
-                view.lead.reminded_at = now
-                if person is None or not person.active:
-                    continue
-                text = t(
-                    "leads.notify.reminder",
-                    days=days,
-                    name=view.enterprise.name,
-                    status=status_label(t, view.lead.status),
-                )
-                options = (
-                    *_progress_options(t, view.lead.id, view.lead.status),
-                    Choice(t("leads.vol.release_button"), f"vol:rel:{view.lead.id}"),
-                )
-                out = Outgoing(person_address(person), Choices(text, options))
-                enqueue_outgoing(session, [out], now)
-            days = reoffer_days(services)
-            for view in await leads_repo.unclaimed_too_long(session, now, days):
-                view.lead.offered_at = now
-                enqueue_outgoing(
-                    session, await _reoffers(session, services, t, areas, view, days), now
-                )
-
-    return job
+async def followup_job(job: JobContext) -> None:
+    """The periodic job: announce, remind, re-offer. Tests run it with the fake clock's time."""
+    services, t, now = job.services, job.t, job.now
+    areas = services.areas
+    async with job.db.transaction() as session:
+        for view in await leads_repo.unannounced(session):
+            job.enqueue(session, await announcements(session, services, t, view))
+            view.lead.announced_at = now
+        days = reminder_days(services)
+        for view in await leads_repo.stalled(session, now, days):
+            person = await session.get(Person, view.lead.claimed_by)
+            view.lead.reminded_at = now
+            if person is None or not person.active:
+                continue
+            text = t(
+                "leads.notify.reminder",
+                days=days,
+                name=view.enterprise.name,
+                status=status_label(t, view.lead.status),
+            )
+            options = (
+                *_progress_options(t, view.lead.id, view.lead.status),
+                Choice(t("leads.vol.release_button"), vol("rel", view.lead.id)),
+            )
+            job.enqueue(session, [Outgoing(person_address(person), Choices(text, options))])
+        days = reoffer_days(services)
+        for view in await leads_repo.unclaimed_too_long(session, now, days):
+            view.lead.offered_at = now
+            job.enqueue(session, await _reoffers(session, services, t, areas, view, days))
 
 
 async def _reoffers(
-    session: Any, services: dict[str, Any], t: T, areas: AreaIndex, view: LeadView, days: int
+    session: Any, services: Services, t: T, areas: AreaIndex, view: LeadView, days: int
 ) -> list[Outgoing]:
     lead, ent = view.lead, view.enterprise
     name, size = ent.name, t(f"leads.size.{ent.size_band}")
@@ -319,7 +334,7 @@ async def _list(ctx: Ctx, page: int, mine: bool = False) -> list[Outgoing]:
             ctx.session, scope.areas, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
             claimed_by=claimed_by,
         )  # fmt: skip
-    areas = areas_index(ctx.services)
+    areas = ctx.services.areas
     me = scope.person.id if scope.person else None
     first = (page - 1) * PAGE_SIZE + 1
     lines = [
@@ -328,20 +343,20 @@ async def _list(ctx: Ctx, page: int, mine: bool = False) -> list[Outgoing]:
     ]
     options = [
         (ctx.t("leads.vol.button", n=first + i, name=_short(v.enterprise.name)),
-         f"vol:show:{v.lead.id}")
+         vol("show", v.lead.id))
         for i, v in enumerate(views)
     ]  # fmt: skip
     if mine:
         text = ctx.t("leads.vol.list_mine", total=total, lines="\n".join(lines))
-        options.append((ctx.t("leads.vol.list_button"), "vol:page:1"))
+        options.append((ctx.t("leads.vol.list_button"), vol("page", 1)))
         return [ctx.choices(text, options)]
     text = ctx.t("leads.vol.list", page=page, pages=pages, total=total, lines="\n".join(lines))
     if page > 1:
-        options.append((ctx.t("leads.vol.prev_page"), f"vol:page:{page - 1}"))
+        options.append((ctx.t("leads.vol.prev_page"), vol("page", page - 1)))
     if page < pages:
-        options.append((ctx.t("leads.vol.next_page"), f"vol:page:{page + 1}"))
+        options.append((ctx.t("leads.vol.next_page"), vol("page", page + 1)))
     if me is not None:
-        options.append((ctx.t("leads.vol.mine_button"), "vol:mine"))
+        options.append((ctx.t("leads.vol.mine_button"), vol("mine")))
     return [ctx.choices(text, options)]
 
 
@@ -364,7 +379,7 @@ async def _reporters_text(ctx: Ctx, view: LeadView, reveal: bool) -> tuple[str, 
     chat = [r for r in consenting if r.reporter_contact_id is not None]
     if not reveal:
         return ctx.t("leads.vol.reporters_after_claim", count=len(consenting)), len(chat)
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     how = []
     for report in consenting:
         if report.contact_enc:
@@ -384,7 +399,7 @@ def _phone(crypto: Any, token: str) -> str:
 
 async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
     lead, ent = view.lead, view.enterprise
-    areas = areas_index(ctx.services)
+    areas = ctx.services.areas
     acting = _may_act(scope, view)
     reporters, chat_count = await _reporters_text(ctx, view, reveal=acting)
     none = ctx.t("leads.vol.none_given")
@@ -405,25 +420,25 @@ async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
     )
     options: list[tuple[str, str]] = []
     if lead.status == "new":
-        options.append((ctx.t("leads.vol.claim_button"), f"vol:claim:{lead.id}"))
+        options.append((ctx.t("leads.vol.claim_button"), vol("claim", lead.id)))
     elif acting and lead.status != "founded":
         options += [(c.label, c.payload) for c in _progress_options(ctx.t, lead.id, lead.status)]
         if chat_count:
-            options.append((ctx.t("leads.vol.message_button"), f"vol:msg:{lead.id}"))
-        options.append((ctx.t("leads.vol.release_button"), f"vol:rel:{lead.id}"))
-    options.append((ctx.t("leads.vol.history_button"), f"vol:hist:{lead.id}"))
-    options.append((ctx.t("leads.vol.list_button"), "vol:page:1"))
+            options.append((ctx.t("leads.vol.message_button"), vol("msg", lead.id)))
+        options.append((ctx.t("leads.vol.release_button"), vol("rel", lead.id)))
+    options.append((ctx.t("leads.vol.history_button"), vol("hist", lead.id)))
+    options.append((ctx.t("leads.vol.list_button"), vol("page", 1)))
     return ctx.choices(text, options)
 
 
-async def _load(ctx: Ctx, lead_id: str) -> tuple[Scope | None, LeadView | None, list[Outgoing]]:
+async def _load(ctx: Ctx, lead_id: int) -> tuple[Scope | None, LeadView | None, list[Outgoing]]:
     """The caller's scope and the lead, if it lies in their areas; else the reply to send."""
     scope, refusal = await _scope_or_refuse(ctx)
     if scope is None:
         return None, None, refusal
     view = None
-    if lead_id.isdigit():
-        view = await leads_repo.get_lead(ctx.session, int(lead_id), scope.areas)
+    if lead_id > 0:
+        view = await leads_repo.get_lead(ctx.session, lead_id, scope.areas)
     if view is None:
         return scope, None, [ctx.say("leads.vol.not_found")]
     return scope, view, []
@@ -431,14 +446,13 @@ async def _load(ctx: Ctx, lead_id: str) -> tuple[Scope | None, LeadView | None, 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
     """Every "vol:..." payload. Each one re-checks the caller's areas for the lead it names."""
-    parts = (ctx.inbound.payload or "").split(":")
-    action = parts[1] if len(parts) > 1 else ""
-    arg = parts[2] if len(parts) > 2 else ""
+    pressed = VolPayload.unpack(ctx.inbound.payload) or VolPayload("")
+    action = pressed.action
     if action == "page":
-        return await _list(ctx, int(arg) if arg.isdigit() else 1)
+        return await _list(ctx, pressed.lead_id or 1)
     if action == "mine":
         return await _list(ctx, 1, mine=True)
-    scope, view, replies = await _load(ctx, arg)
+    scope, view, replies = await _load(ctx, pressed.lead_id)
     if scope is None or view is None:
         return replies
     if action == "show":
@@ -450,8 +464,8 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
     if not _may_act(scope, view):
         key = "leads.vol.not_yours" if view.lead.claimed_by else "leads.vol.not_found"
         return [ctx.say(key), await _card(ctx, scope, view)]
-    if action == "prog" and len(parts) > 3:
-        return _ask_note(ctx, view, parts[3]) or [await _card(ctx, scope, view)]
+    if action == "prog" and pressed.step:
+        return _ask_note(ctx, view, pressed.step) or [await _card(ctx, scope, view)]
     if action == "rel":
         person = await _acting_person(ctx, scope)
         await leads_repo.release_lead(ctx.session, view.lead, person_id=person.id, now=ctx.now)
@@ -476,7 +490,7 @@ async def _claim(ctx: Ctx, scope: Scope, view: LeadView) -> list[Outgoing]:
 
 
 async def _history(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
-    crypto = ctx.services["crypto"]
+    crypto = ctx.services.crypto
     lines = []
     for change in await leads_repo.history_of(ctx.session, view.lead.id):
         note = ""
@@ -494,8 +508,8 @@ async def _history(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
     return ctx.choices(
         text,
         [
-            (ctx.t("leads.notify.view_button"), f"vol:show:{view.lead.id}"),
-            (ctx.t("leads.vol.list_button"), "vol:page:1"),
+            (ctx.t("leads.notify.view_button"), vol("show", view.lead.id)),
+            (ctx.t("leads.vol.list_button"), vol("page", 1)),
         ],
     )
 
@@ -513,7 +527,7 @@ def _ask_note(ctx: Ctx, view: LeadView, step: str) -> list[Outgoing]:
     return [
         ctx.choices(
             ctx.t("leads.vol.ask_note", status=label),
-            [(ctx.t("leads.vol.skip_note"), "vol:note:skip")],
+            [(ctx.t("leads.vol.skip_note"), vol("note", "skip"))],
         )
     ]
 
@@ -521,7 +535,7 @@ def _ask_note(ctx: Ctx, view: LeadView, step: str) -> list[Outgoing]:
 async def note_flow(ctx: Ctx) -> list[Outgoing] | None:
     """The volunteer's note for a progress step (typed, or "Bỏ qua")."""
     inbound = ctx.inbound
-    skip = inbound.payload == "vol:note:skip"
+    skip = inbound.payload == vol("note", "skip")
     if inbound.kind is Kind.BUTTON and not skip:
         ctx.clear_flow()
         return None  # another button: the step is dropped, the engine routes the button
@@ -532,13 +546,13 @@ async def note_flow(ctx: Ctx) -> list[Outgoing] | None:
         return [ctx.say("leads.vol.note_long", limit=NOTE_MAX)]
     lead_id, step = int(ctx.data["lead_id"]), str(ctx.data["progress"])
     ctx.clear_flow()
-    scope, view, replies = await _load(ctx, str(lead_id))
+    scope, view, replies = await _load(ctx, lead_id)
     if scope is None or view is None:
         return replies
     if not _may_act(scope, view) or STEP_ORDER[step] <= STEP_ORDER.get(view.lead.status, -1):
         return [ctx.say("leads.vol.not_yours"), await _card(ctx, scope, view)]
     person = await _acting_person(ctx, scope)
-    note_enc = ctx.services["crypto"].encrypt(note) if note else None
+    note_enc = ctx.services.crypto.encrypt(note) if note else None
     await leads_repo.record_progress(
         ctx.session, view.lead, person_id=person.id, to_status=step, now=ctx.now,
         note_enc=note_enc,
@@ -563,14 +577,14 @@ async def message_flow(ctx: Ctx) -> list[Outgoing] | None:
     message = inbound.text.strip()[:MESSAGE_MAX]
     lead_id = int(ctx.data["lead_id"])
     ctx.clear_flow()
-    scope, view, replies = await _load(ctx, str(lead_id))
+    scope, view, replies = await _load(ctx, lead_id)
     if scope is None or view is None:
         return replies
     if not _may_act(scope, view):
         return [ctx.say("leads.vol.not_yours")]
     sent = 0
     text = ctx.t("leads.relay.to_reporter", name=view.enterprise.name, message=message)
-    reply = (Choice(ctx.t("leads.relay.reply_button"), f"leadmsg:{lead_id}"),)
+    reply = (Choice(ctx.t("leads.relay.reply_button"), ReplyPayload(lead_id).pack()),)
     # One message per consenting reporter, however often they reported the company.
     reporters = dict.fromkeys(
         r.reporter_contact_id
@@ -589,10 +603,10 @@ async def message_flow(ctx: Ctx) -> list[Outgoing] | None:
 
 async def reporter_reply_button(ctx: Ctx) -> list[Outgoing]:
     """ "Trả lời" under a volunteer's message: only a consenting reporter of that lead."""
-    arg = (ctx.inbound.payload or "").partition(":")[2]
-    if not arg.isdigit() or not await _is_reporter(ctx, int(arg)):
+    pressed = ReplyPayload.unpack(ctx.inbound.payload)
+    if pressed is None or not await _is_reporter(ctx, pressed.lead_id):
         return [ctx.say("leads.relay.closed")]
-    ctx.start_flow(REPLY_FLOW, "text", {"lead_id": int(arg)})
+    ctx.start_flow(REPLY_FLOW, "text", {"lead_id": pressed.lead_id})
     return [ctx.say("leads.relay.ask_reply")]
 
 
@@ -624,18 +638,19 @@ async def reply_flow(ctx: Ctx) -> list[Outgoing] | None:
         message=inbound.text.strip()[:MESSAGE_MAX],
     )
     options = (
-        Choice(ctx.t("leads.vol.message_button"), f"vol:msg:{lead_id}"),
+        Choice(ctx.t("leads.vol.message_button"), vol("msg", lead_id)),
         view_button(ctx.t, lead_id),
     )
     ctx.notify(Outgoing(person_address(person), Choices(text, options)))
     return [menu(ctx, "leads.relay.reply_sent")]
 
 
-def register(engine: Engine) -> None:
-    engine.command("leads", leads_command)
-    engine.payload("vol", on_button)
-    engine.payload("leadmsg", reporter_reply_button)
-    engine.flow(NOTE_FLOW, note_flow)
-    engine.flow(MESSAGE_FLOW, message_flow)
-    engine.flow(REPLY_FLOW, reply_flow)
-    engine.every("leads.followup", JOB_SECONDS, followup_job(engine))
+def register() -> Feature:
+    return Feature(
+        name=__name__,
+        commands={"leads": leads_command},
+        payloads={VolPayload.prefix: on_button, ReplyPayload.prefix: reporter_reply_button},
+        flows={NOTE_FLOW: note_flow, MESSAGE_FLOW: message_flow, REPLY_FLOW: reply_flow},
+        jobs=(Job("leads.followup", JOB_SECONDS, followup_job),),
+        config=(RecruitmentConfig,),
+    )

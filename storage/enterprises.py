@@ -301,6 +301,14 @@ async def find_enterprise(
     return await session.get(Enterprise, best[1]) if best else None
 
 
+@dataclass(frozen=True)
+class Credit:
+    """Who brought the reporting worker: the collaborator and the campaign, if anyone."""
+
+    referrer_id: int | None = None
+    campaign_id: int | None = None
+
+
 async def report_enterprise(
     session: AsyncSession,
     *,
@@ -315,7 +323,7 @@ async def report_enterprise(
     tax_code: str | None = None,
     industrial_park: str | None = None,
     contact_enc: str | None = None,
-    credit_contact_id: int | None = None,
+    credit: Credit | None = None,
 ) -> Lead:
     """Record one worker's report; the same enterprise reported again gets a higher count.
 
@@ -323,9 +331,9 @@ async def report_enterprise(
     the lead form (source "report") and the join form (source "join", when the worker says the
     company has no union or does not know). ``contact_enc`` is the encrypted phone the worker
     chose to give a volunteer; it is ignored unless ``contact_ok``. Pass the reporter as
-    ``reporter_contact_id`` only when they agreed to be contacted; pass them as
-    ``credit_contact_id`` to credit the invitation they came through without storing who they
-    are (the collaborator gets a count, never a name).
+    ``reporter_contact_id`` only when they agreed to be contacted. ``credit`` is the invitation
+    the worker came through (``storage.recruitment.credit_of``), given by the caller so this
+    module needs nothing of recruitment: the collaborator gets a count, never a name.
     """
     band = size_band if size_band in SIZE_BANDS else "unknown"
     if union_status not in UNION_STATUSES:
@@ -386,7 +394,7 @@ async def report_enterprise(
     lead.size_tier = SIZE_TIER[enterprise.size_band]
     lead.size_order = SIZE_ORDER[enterprise.size_band]
     lead.updated_at = now
-    referrer_id, campaign_id = await _credit(session, credit_contact_id or reporter_contact_id)
+    referrer_id, campaign_id = (credit.referrer_id, credit.campaign_id) if credit else (None, None)
     session.add(
         LeadReport(
             lead_id=lead.id,
@@ -402,18 +410,6 @@ async def report_enterprise(
     )
     await session.flush()
     return lead
-
-
-async def _credit(session: AsyncSession, contact_id: int | None) -> tuple[int | None, int | None]:
-    """The collaborator and campaign a worker's arrival was credited to, if any."""
-    if contact_id is None:
-        return None, None
-    from storage.recruitment import attribution_of  # imported here: recruitment imports us
-
-    attribution = await attribution_of(session, contact_id)
-    if attribution is None:
-        return None, None
-    return attribution.referrer_id, attribution.campaign_id
 
 
 async def union_recorded(session: AsyncSession, name: str, area_code: str | None) -> bool:

@@ -36,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.enterprises import LeadReport
+from storage.enterprises import Credit, LeadReport
+from storage.membership import MemberApplication
 from storage.models import Base, ChannelIdentity, utcnow
 from storage.people import Person, PersonArea
 
@@ -253,6 +254,14 @@ async def attribution_of(session: AsyncSession, contact_id: int) -> Attribution 
     return await session.scalar(select(Attribution).where(Attribution.contact_id == contact_id))
 
 
+async def credit_of(session: AsyncSession, contact_id: int) -> Credit:
+    """The invitation credit of a worker's report (storage.enterprises.report_enterprise)."""
+    attribution = await attribution_of(session, contact_id)
+    if attribution is None:
+        return Credit()
+    return Credit(attribution.referrer_id, attribution.campaign_id)
+
+
 # -- campaigns ------------------------------------------------------------------------------------
 
 
@@ -340,11 +349,7 @@ class Standing:
 
 
 def _applications_table() -> Table | None:
-    """The join feature's member applications (contact_id, status, created_at), if installed."""
-    try:
-        from storage.membership import MemberApplication  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+    """The join feature's member applications (contact_id, status, created_at)."""
     return MemberApplication.__table__  # type: ignore[no-any-return]
 
 

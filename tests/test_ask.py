@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import FEATURES
+from bot.core.answers import build_matcher, reply_for, reply_record
 from bot.core.events import Choices, Kind
 from bot.core.matcher import Match
-from handlers.ask import build_matcher, reply_for, reply_record
 from storage import cases as cases_repo
 from storage.cases import FaqMiss
 from tests.driver import Chat
@@ -61,7 +61,7 @@ async def test_issue_examples_lead_to_the_right_entry(
     await ask_chat.send(question)
     assert "ask.answer" in ask_chat.keys or "ask.suggest" in ask_chat.keys
     if "ask.answer" in ask_chat.keys:
-        entry = next(e for e in ask_chat.app.engine.services["matcher"].entries if e.id == faq_id)
+        entry = next(e for e in ask_chat.app.engine.services.matcher.entries if e.id == faq_id)
         assert entry.answer in ask_chat.text
         assert [label for label, _ in ask_chat.options()] == ["Hỏi tư vấn viên", "Câu hỏi khác"]
     else:
@@ -87,7 +87,7 @@ async def test_out_of_scope_is_declined_kindly_never_answered(
 ) -> None:
     await ask_chat.send(question)
     assert "ask.answer" not in ask_chat.keys
-    match = ask_chat.app.engine.services["matcher"].match(question)
+    match = ask_chat.app.engine.services.matcher.match(question)
     assert match.action != "answer"
     if match.action == "out_of_scope":
         assert "ask.out_of_scope" in ask_chat.keys
@@ -131,7 +131,7 @@ async def test_ask_a_lawyer_after_an_answer_carries_the_question_into_a_case(
     app = ask_chat.app
     async with app.db.session() as session:
         case = (await cases_repo.cases_of_contact(session, 1))[0]
-    assert app.engine.services["crypto"].decrypt(case.question_enc) == question
+    assert app.engine.services.crypto.decrypt(case.question_enc) == question
 
 
 async def test_escalate_offers_the_lawyer(ask_chat: Chat) -> None:

@@ -84,8 +84,8 @@ def test_ask_json_reads_stdin_one_object_per_line_in_order() -> None:
 
 
 def test_ask_text_is_the_chat_reply(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.core.answers import build_matcher, reply_for
     from bot.core.texts import Texts
-    from handlers.ask import build_matcher, reply_for
 
     question = "tăng ca 4 tiếng/ngày có đúng luật ko"
     assert main(["ask", "--json", question]) == 0

@@ -28,7 +28,7 @@ BODY_A, BODY_B = "Công đoàn phường Lê Chân", "Công đoàn phường Ng�
 async def site(make_app: Any, clock: Any) -> Any:
     channel = CaptureChannel("telegram")
     app = await make_app(channel, extra={"staff": {"staff": [STAFF]}})
-    crypto = app.engine.services["crypto"]
+    crypto = app.engine.services.crypto
     async with app.db.transaction() as session:
         await seed.officer(session, crypto, OFFICER, BODY_A, "membership")
         await seed.officer(session, crypto, VOLUNTEER, None, "volunteer")

@@ -140,7 +140,7 @@ async def test_staff_dashboard_in_chromium(make_app, tmp_path: Path) -> None:
             http_port=0,
             extra={"staff": {"staff": [str(CITY_STAFF)]}, "join": {"review_days": 7}},
         )
-        crypto = app.engine.services["crypto"]
+        crypto = app.engine.services.crypto
         now = app.engine.clock()
         async with app.db.transaction() as session:
             await seed.officer(session, crypto, OFFICER_A, BODY_A, "membership")

@@ -88,34 +88,22 @@ class FakeProvider:
     async def describe(self, ctx: Ctx) -> list[str]:
         return [] if ctx.contact_id in self.erased else ["• Câu hỏi gửi trung tâm tư vấn: 1"]
 
+    async def withdraw(self, ctx: Ctx) -> bool:
+        return False
+
     async def erase(self, ctx: Ctx) -> None:
         self.erased.append(ctx.contact_id)
 
 
-class OldStyleProvider:
-    """A provider written as (session, contact_id), returning records."""
-
-    def __init__(self) -> None:
-        self.erased: list[int] = []
-
-    async def describe(self, session: Any, contact_id: int) -> list[dict[str, Any]]:
-        return [{"number": "TV-7", "status": "open"}]
-
-    async def erase(self, session: Any, contact_id: int) -> int:
-        self.erased.append(contact_id)
-        return 1
-
-
 async def test_other_features_data_is_described_and_erased(make_app) -> None:
     chat = await new_chat(make_app)
-    fake, old = FakeProvider(), OldStyleProvider()
-    chat.app.engine.services["personal_data"] += [fake, old]
+    fake = FakeProvider()
+    chat.app.engine.services.personal_data.append(fake)
     await chat.send("/dulieucuatoi")
     assert "Câu hỏi gửi trung tâm tư vấn: 1" in chat.text
-    assert "number: TV-7; status: open" in chat.text
     await chat.send("/xoadulieu")
     await chat.press("Xoá dữ liệu")
-    assert fake.erased == [1] and old.erased == [1]
+    assert fake.erased == [1]
 
 
 # -- /rutdongy -------------------------------------------------------------------------------

@@ -69,9 +69,9 @@ DEMO = FormSpec(
 
 
 def _install_demo(app, submitted: list[dict]) -> None:
-    runner = app.engine.services["forms"]
+    runner = app.engine.services.forms
     runner.forms["demo"] = DEMO
-    app.engine.flow("demo", runner.handle)
+    app.engine.flows["demo"] = runner.handle
 
     async def start(ctx: Ctx) -> list[Outgoing]:
         return await runner.start(ctx, "demo")
@@ -80,8 +80,8 @@ def _install_demo(app, submitted: list[dict]) -> None:
         submitted.append(values)
         return [ctx.text("submitted")]
 
-    app.engine.payload("demo", start)
-    runner.on_submit("demo", submit)
+    app.engine.payloads["demo"] = start
+    runner.submitters["demo"] = submit
 
 
 async def test_a_worker_mid_form_resumes_after_restart(make_app, tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ async def test_handler_exception_gets_a_polite_reply(make_app) -> None:
     async def broken(ctx: Ctx) -> list[Outgoing]:
         raise RuntimeError("boom")
 
-    app.engine.payload("boom", broken)
+    app.engine.payloads["boom"] = broken
     replies = await app.process(
         Inbound(Address("test", "9"), "9", Kind.BUTTON, dedupe_key="x", payload="boom:1")
     )
@@ -184,7 +184,7 @@ async def test_skipping_an_optional_personal_slot_shows_the_confirmation(make_ap
         submit="demo",
     )
     _install_demo(app, submitted)
-    app.engine.services["forms"].forms["demo"] = spec
+    app.engine.services.forms.forms["demo"] = spec
     chat = Chat(app, channel)
     await chat.send("/start")
     await chat.deliver(chat._inbound(Kind.BUTTON, payload="demo:go"))

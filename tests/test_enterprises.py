@@ -13,6 +13,7 @@ from storage.enterprises import Enterprise, Lead, LeadReport, LeadStatusChange
 from storage.migrate import upgrade_async
 from storage.models import Contact
 from storage.people import add_person
+from storage.recruitment import credit_of
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 LE_CHAN, AN_BIEN = "11383", "11407"
@@ -201,7 +202,9 @@ async def test_anonymous_report_stores_no_reporter_and_forget_erases_the_link(
         worker = Contact()
         session.add(worker)
         await session.flush()
-        anon = await _report(session, "Công ty TNHH Kín Đáo", credit_contact_id=worker.id)
+        anon = await _report(
+            session, "Công ty TNHH Kín Đáo", credit=await credit_of(session, worker.id)
+        )
         named = await _report(
             session, "Công ty TNHH Mở Lời", reporter_contact_id=worker.id, contact_ok=True,
             contact_enc="ciphertext",

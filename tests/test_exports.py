@@ -125,7 +125,7 @@ async def _seed(url: str, key: str) -> dict[str, int]:
         await leads_repo.report_enterprise(
             session, name="Cty Thứ Ba", area_code=LE_CHAN, size_band="20_24",
             union_status="no", reporter_contact_id=None, contact_ok=False, source="report",
-            now=NOW, credit_contact_id=worker.id,
+            now=NOW, credit=await repo.credit_of(session, worker.id),
         )  # fmt: skip
         ids.update(small=small.id, big=big.id)
     await db.dispose()

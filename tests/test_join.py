@@ -112,7 +112,7 @@ def database_bytes(db_file: Path) -> bytes:
 
 
 def crypto(chat: Chat) -> Any:
-    return chat.app.engine.services["crypto"]
+    return chat.app.engine.services.crypto
 
 
 # -- the happy path ---------------------------------------------------------------------------
@@ -164,7 +164,7 @@ async def test_confirmation_lists_every_answer_with_edit_buttons(make_app) -> No
 
 async def test_routed_to_the_union_body_of_the_area(make_app) -> None:
     chat = await new_chat(make_app)
-    chat.app.engine.services["areas"] = AreaIndex(
+    chat.app.engine.services.areas = AreaIndex(
         [
             Area("11383", "Phường Lê Chân", "phường", ("quận Lê Chân",), LE_CHAN_UNION),
             Area("11407", "Phường An Biên", "phường", ("quận Lê Chân",), ""),
@@ -418,7 +418,7 @@ async def test_free_text_starts_joining_without_the_faq_matcher(make_app) -> Non
 
 async def test_the_faq_matcher_routes_join_phrases_when_installed(make_app) -> None:
     chat = await new_chat(make_app)
-    chat.app.engine.services["matcher"] = object()  # another router owns free text
+    assert chat.app.engine.services.hooks.faq is not None  # the FAQ feature owns free text
     await chat.send("/menu")
     await chat.send("lam sao de vao cong doan")
     assert "join.intro" not in chat.keys

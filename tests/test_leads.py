@@ -29,7 +29,7 @@ async def register(
     app: Any, user_id: str, role: str, areas: tuple[str, ...] = (), **kw: Any
 ) -> int:  # type: ignore[no-untyped-def]
     """A person in a role on the capture channel ("telegram"), with a name stored encrypted."""
-    crypto = app.engine.services["crypto"]
+    crypto = app.engine.services.crypto
     async with app.db.transaction() as session:
         person = await add_person(
             session,
@@ -270,7 +270,7 @@ async def test_start_report_is_what_the_menu_and_matcher_call(make_app) -> None:
     from handlers import leads
 
     app, channel = await recruit_app(make_app)
-    assert app.engine.services["start_report"] is leads.start_report
+    assert app.engine.services.hooks.start_report is leads.start_report
     w = worker(app, channel)
     await w.send("/menu")
     await w.press("lead:start")

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.areas import Area, AreaIndex
-from handlers.join import retention_job
 from storage import membership as repo
 from storage.migrate import upgrade_async
 from storage.people import add_person
@@ -146,7 +145,7 @@ async def test_a_decided_application_cannot_be_decided_again(make_app) -> None:
 
 async def test_officers_see_only_their_union_body(make_app) -> None:
     worker, officer = await setup(make_app)
-    worker.app.engine.services["areas"] = AreaIndex(
+    worker.app.engine.services.areas = AreaIndex(
         [
             Area("11383", "Phường Lê Chân", "phường", (), LE_CHAN_UNION),
             Area("11407", "Phường An Biên", "phường", (), ""),
@@ -197,7 +196,10 @@ async def test_returned_personal_data_expires(make_app, clock) -> None:
     await officer.send("/donmoi")
     await officer.press("Trả lại")
     await officer.send("Thiếu thông tin nơi làm việc, bạn làm lại đơn nhé.")
-    job = retention_job(worker.app.engine)
+
+    async def job(now: Any) -> None:
+        await worker.app.run_job("join.retention", now)
+
     clock.advance(days=89)
     await job(clock.now)
     [app] = await applications(worker)

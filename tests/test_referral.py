@@ -404,7 +404,7 @@ async def test_bangxephang_with_real_applications(make_app, clock) -> None:
     for uid, name in (("2001", "Nguyễn Văn An"), ("2002", "Lê Thị Bình"), ("2003", "Vũ Cường")):
         ids[uid] = await register(app, uid, "collaborator", name=name)
     codes = {uid: await _code_of(app, channel, uid) for uid in ids}
-    crypto = app.engine.services["crypto"]
+    crypto = app.engine.services.crypto
 
     async def joins(uid: str, worker_id: str, admitted: bool) -> None:
         w = worker(app, channel, worker_id)
@@ -464,7 +464,7 @@ async def test_staff_invite_a_volunteer_who_registers_with_the_code(make_app, cl
     async with app.db.session() as session:
         person = await repo.person_for(session, "telegram", "3100", ("volunteer",))
         assert person is not None and person.name_enc
-        assert app.engine.services["crypto"].decrypt(person.name_enc) == "Đỗ Thị Tình Nguyện"
+        assert app.engine.services.crypto.decrypt(person.name_enc) == "Đỗ Thị Tình Nguyện"
         assert sorted(await areas_of(session, person.id)) == sorted([LE_CHAN, CAT_HAI])
     again = Chat(app, channel, user_id="3101")
     await again.send(f"/thamgia {code}")
@@ -525,8 +525,6 @@ async def test_without_the_join_feature_the_invitation_shows_the_menu(make_app, 
 
 
 async def test_leaderboard_is_a_snapshot_refreshed_by_the_job(make_app, clock) -> None:
-    from handlers.referral import standings_job
-
     app, channel = await _app(make_app, clock)
     await register(app, "2001", "collaborator", name="Nguyễn Văn An")
     code = await _code_of(app, channel, "2001", "baocao")
@@ -545,7 +543,7 @@ async def test_leaderboard_is_a_snapshot_refreshed_by_the_job(make_app, clock) -
     await arrive_and_report("4002", "Công ty TNHH Hai")
     await viewer.send("/bangxephang")
     assert "1 công ty được báo" in viewer.text  # a few minutes old, as it says
-    await standings_job(app.engine)(clock())
+    await app.run_job("recruit.standings", clock())
     await viewer.send("/bangxephang")
     assert "2 công ty được báo" in viewer.text and "cập nhật lúc 10:03" in viewer.text
     await arrive_and_report("4003", "Công ty TNHH Ba")

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import FEATURES
+from bot.config import ConfigReader, Settings
 from bot.core.events import (
     Address,
     Choices,
@@ -27,7 +28,7 @@ from bot.core.events import (
     Receipt,
     RelayCopy,
 )
-from handlers.relay import LegalConfig, OfficeHours
+from handlers.relay_shared import LegalConfig, OfficeHours
 from storage import cases as cases_repo
 from storage.cases import CaseLink, CaseMessage, CaseRating, FaqMiss, LegalCase
 from storage.migrate import upgrade_async
@@ -163,7 +164,10 @@ async def load_case(app: Any, number: str) -> LegalCase:
 
 
 def clock_job(app: Any) -> Any:
-    return next(job for name, _, job in app.engine.jobs if name == "legal_clocks")
+    async def run(now: Any) -> None:
+        await app.run_job("legal_clocks", now)
+
+    return run
 
 
 # -- the worker's question -----------------------------------------------------------------
@@ -686,8 +690,13 @@ async def test_migration_creates_the_tables_and_the_relay_runs_on_it(
 # -- working hours -------------------------------------------------------------------------
 
 
+def legal_from(extra: dict[str, Any]) -> LegalConfig:
+    """``[legal]`` read as at start-up, from these settings and no environment."""
+    return LegalConfig.from_config(ConfigReader("legal", Settings(extra=extra), env={}))
+
+
 def office(**kw: Any) -> OfficeHours:
-    return LegalConfig.from_extra({"legal": kw}).office
+    return legal_from({"legal": kw}).office
 
 
 def local(*args: int) -> datetime:
@@ -708,7 +717,7 @@ def test_working_time_skips_nights_weekends_and_holidays() -> None:
 
 
 def test_legal_config_reads_env_overrides() -> None:
-    cfg = LegalConfig.from_extra(
+    cfg = legal_from(
         {
             "legal": {"group_chat_id": "-1", "topics": False, "office_opens": "08:00"},
             "congdoan_legal_group": "-42",
@@ -717,7 +726,7 @@ def test_legal_config_reads_env_overrides() -> None:
     )
     assert cfg.group_chat_id == "-42" and cfg.topics is True
     assert cfg.office.opens.hour == 8 and cfg.channel == "telegram"
-    assert LegalConfig.from_extra({}).group_chat_id is None
+    assert legal_from({}).group_chat_id is None
 
 
 def test_question_flow_file_is_loaded(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from handlers.volunteers import followup_job
 from storage import enterprises as repo
 from storage.enterprises import Enterprise, Lead
 from tests.driver import CaptureChannel
@@ -191,7 +190,7 @@ async def test_release_and_reoffer_to_the_others_and_staff_once(make_app, clock)
     await register(app, "9001", "volunteer", (LE_CHAN,))
     await register(app, "9003", "volunteer", (LE_CHAN,))
     await register(app, "9002", "volunteer", (AN_BIEN,))
-    job = followup_job(app.engine)
+    job = followup_job(app)
     w = worker(app, channel)
     await report(w, company="Công ty TNHH Ánh Sao")  # announced at once by the form
     async with app.db.session() as session:
@@ -239,7 +238,7 @@ async def test_reminder_after_14_days_without_progress(make_app, clock) -> None:
     app, channel = await recruit_app(make_app)
     await register(app, "9001", "volunteer", (LE_CHAN,))
     lead_id = await _lead(app, "Công ty TNHH Chậm Chạp", LE_CHAN)
-    job = followup_job(app.engine)
+    job = followup_job(app)
     await job(clock())  # announces the lead recorded by the join form
     await flush(app)
     (announce,) = sent_to(channel, "9001")
@@ -294,7 +293,7 @@ async def test_zalo_volunteer_channel_is_respected(make_app) -> None:
                          features=recruit_features())  # fmt: skip
     await register(app, "777", "volunteer", (LE_CHAN,), channel="telegram")
     await _lead(app, "Công ty TNHH Bên Kia", LE_CHAN)
-    await followup_job(app.engine)(app.engine.clock())
+    await app.run_job("leads.followup")
     await flush(app)
     assert [o.address.channel for o in telegram.to("777")] == ["telegram"]
     async with app.db.session() as session:
@@ -305,3 +304,12 @@ def recruit_features() -> tuple[str, ...]:
     from tests.test_leads import ALL_FEATURES
 
     return ALL_FEATURES
+
+
+def followup_job(app: Any) -> Any:
+    """The lead follow-up job of this app, run at a chosen time."""
+
+    async def run(now: Any) -> None:
+        await app.run_job("leads.followup", now)
+
+    return run

@@ -8,7 +8,7 @@ blank line still gets its object, so outputs pair with inputs). Fields: ``questi
 as ``escalate``, because the worker is then pointed to the menu and the hotline), ``faq_id`` (the
 answered entry, the first suggestion for ``suggest``, else null), ``score``, ``citations`` (with
 an answer only, e.g. "Bộ luật Lao động 2019, Điều 107") and ``text`` (the reply, built by the same
-``handlers.ask.reply_for`` the chat uses). No database is needed.
+``bot.core.answers.reply_for`` the chat uses). No database is needed.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load() -> tuple[Any, Any]:
     from bot.config import load_settings
+    from bot.core.answers import build_matcher
     from bot.core.texts import Texts
-    from handlers.ask import build_matcher
 
     settings = load_settings()
     constants = {"hotline": settings.hotline, "federation": settings.federation}
@@ -45,8 +45,8 @@ def answers(questions: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 def _replies(questions: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[tuple[str, str]]]]:
+    from bot.core.answers import reply_for, reply_record
     from bot.core.textnorm import nfc
-    from handlers.ask import reply_for, reply_record
 
     matcher, texts = _load()
     for question in questions:

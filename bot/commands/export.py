@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.cli import prepare
+    from bot.bootstrap import prepare
     from bot.config import load_settings
 
     settings = prepare(load_settings())

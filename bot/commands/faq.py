@@ -102,7 +102,7 @@ def evaluate(rows: list[tuple[str, str]]) -> EvalReport:
 
 
 def _print_report(report: EvalReport, show_errors: bool) -> None:
-    from handlers.ask import PUBLIC_ACTIONS as actions
+    from bot.core.answers import PUBLIC_ACTIONS as actions
 
     print(f"top-1 accuracy: {report.accuracy:.1%} ({report.correct}/{report.total})")
     print("label kind     " + " ".join(f"{a:>12}" for a in actions))

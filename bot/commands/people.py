@@ -56,7 +56,7 @@ def resolve_areas(areas: Any, text: str) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.cli import prepare
+    from bot.bootstrap import prepare
     from bot.config import load_settings
 
     settings = prepare(load_settings())

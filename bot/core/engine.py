@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,7 @@ from bot.core.events import (
     content_to_json,
     pick_by_number,
 )
+from bot.core.roles import Who
 from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
@@ -41,10 +42,15 @@ from storage import outbox as outbox_repo
 from storage.db import Database
 from storage.models import ChannelIdentity
 
+if TYPE_CHECKING:
+    from bot.core.feature import Composition, Job
+    from bot.core.services import Services
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Ctx"], Awaitable[list[Outgoing] | None]]
-DeliveryHook = Callable[[AsyncSession, Outgoing, Receipt], Awaitable[None]]
+DeliveryHook = Callable[["JobContext", AsyncSession, Outgoing, Receipt], Awaitable[None]]
+JobRun = Callable[["JobContext"], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 # How stale "last seen on this channel" may get before it is written again. Channels that reply
@@ -90,7 +96,7 @@ class Ctx:
     session: AsyncSession
     texts: Texts
     now: datetime
-    engine: Engine
+    services: Services
     flow: str | None = None
     step: str | None = None
     flow_version: int = 0
@@ -99,12 +105,13 @@ class Ctx:
     first_contact: bool = False
 
     @property
-    def services(self) -> dict[str, Any]:
-        return self.engine.services
-
-    @property
     def address(self) -> Address:
         return self.inbound.address
+
+    @property
+    def who(self) -> Who:
+        """The sender's account, as the roles service asks about it."""
+        return Who(self.inbound.channel, self.inbound.user_id)
 
     def t(self, key: str, **params: Any) -> str:
         return self.texts(key, **params)
@@ -130,6 +137,34 @@ class Ctx:
     def notify(self, out: Outgoing) -> None:
         """Send to someone else (staff, a volunteer, this worker later) through the outbox."""
         self.notifications.append(out)
+
+
+@dataclass
+class JobContext:
+    """What a job or a delivery hook sees: the services, the time, and a way to notify.
+
+    Jobs and hooks run outside any conversation; they open their own transactions and queue
+    messages with ``enqueue``, which wakes the outbox sender once the work is done."""
+
+    services: Services
+    now: datetime
+    queued: bool = False
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def texts(self) -> Texts:
+        return self.services.texts
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.services.texts(key, **params)
+
+    def enqueue(self, session: AsyncSession, outs: list[Outgoing]) -> None:
+        """Queue messages in the caller's transaction (sent after it commits)."""
+        enqueue_outgoing(session, outs, self.now)
+        self.queued = self.queued or bool(outs)
 
 
 class _Duplicate(Exception):
@@ -168,14 +203,14 @@ class Engine:
         clock: Clock = system_clock,
         buttonless_channels: set[str] | None = None,
         reply_window_channels: set[str] | None = None,
-        services: dict[str, Any] | None = None,
+        services: Services,
     ) -> None:
         self.db = db
         self.texts = texts
         self.clock = clock
         self.buttonless_channels = set(buttonless_channels or ())
         self.reply_window_channels = set(reply_window_channels or ())
-        self.services: dict[str, Any] = services if services is not None else {}
+        self.services = services
         self.commands: dict[str, Handler] = {}
         self.payloads: dict[str, Handler] = {}
         self.flows: dict[str, Handler] = {}
@@ -184,36 +219,37 @@ class Engine:
         self.first_contact_handler: Handler | None = None
         self.fallback: Handler | None = None
         self.delivery_hooks: dict[str, DeliveryHook] = {}
-        self.jobs: list[tuple[str, float, Callable[[datetime], Awaitable[None]]]] = []
+        self.jobs: list[Job] = []
         self.after_commit: list[Callable[[], None]] = []
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
 
-    # -- registration (app.py wires features in) ---------------------------------------------
-    def command(self, name: str, handler: Handler) -> None:
-        self.commands[name.lower()] = handler
+    # -- wiring (build_app installs the composed features) ------------------------------------
+    def install(self, comp: Composition) -> None:
+        """Route what the features declared (``bot/core/feature.py`` checked the duplicates)."""
+        self.commands = dict(comp.commands)
+        self.payloads = dict(comp.payloads)
+        self.flows = dict(comp.flows)
+        self.text_handlers = list(comp.text)
+        self.group_handlers = list(comp.group)
+        self.first_contact_handler = comp.first_contact
+        self.fallback = comp.fallback
+        self.delivery_hooks = dict(comp.delivery_hooks)
+        self.jobs = list(comp.jobs)
 
-    def payload(self, prefix: str, handler: Handler) -> None:
-        self.payloads[prefix] = handler
+    def job_context(self, now: datetime | None = None) -> JobContext:
+        return JobContext(self.services, now or self.clock())
 
-    def flow(self, name: str, handler: Handler) -> None:
-        self.flows[name] = handler
-
-    def text(self, handler: Handler) -> None:
-        """Free-text handlers, tried in order; each returns None to pass."""
-        self.text_handlers.append(handler)
-
-    def group(self, handler: Handler) -> None:
-        """Handlers for group chats (the staff group); other groups are ignored."""
-        self.group_handlers.append(handler)
-
-    def on_delivered(self, tag_prefix: str, hook: DeliveryHook) -> None:
-        self.delivery_hooks[tag_prefix] = hook
-
-    def every(self, name: str, seconds: float, job: Callable[[datetime], Awaitable[None]]) -> None:
-        """A periodic job (reminders, response-time clocks); the app runs it, tests call it."""
-        self.jobs.append((name, seconds, job))
+    async def run_job(self, name: str, now: datetime | None = None) -> bool:
+        """Run one declared job now; True when it queued messages (tests, the app's loop)."""
+        job = next((j for j in self.jobs if j.name == name), None)
+        if job is None:
+            raise KeyError(f"no job {name!r}; declared: {', '.join(j.name for j in self.jobs)}")
+        ctx = self.job_context(now)
+        await job.run(ctx)
+        self._fire_after_commit(ctx.queued)
+        return ctx.queued
 
     # -- the contract -------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> list[Outgoing]:
@@ -232,8 +268,10 @@ class Engine:
         hook = self.delivery_hooks.get(out.tag.split(":", 1)[0])
         if hook is None:
             return
+        ctx = self.job_context()
         async with self.db.transaction() as session:
-            await hook(session, out, receipt)
+            await hook(ctx, session, out, receipt)
+        self._fire_after_commit(ctx.queued)
 
     async def run_in_context(self, contact_id: int, address: Address, handler: Handler) -> None:
         """Run a handler for a contact outside an inbound event (scheduler, staff actions).
@@ -266,7 +304,7 @@ class Engine:
             session=session,
             texts=self.texts,
             now=self.clock(),
-            engine=self,
+            services=self.services,
             flow=state.flow,
             step=state.step,
             flow_version=state.flow_version or 0,
@@ -351,7 +389,7 @@ class Engine:
                     session, inbound.dedupe_key
                 ):
                     raise _Duplicate
-                ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self)
+                ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self.services)
                 for handler in self.group_handlers:
                     outs = await handler(ctx)
                     if outs is not None:
@@ -372,8 +410,14 @@ class Engine:
         inbound = ctx.inbound
         if inbound.kind is Kind.COMMAND and inbound.command in self.commands:
             return list(await self.commands[inbound.command](ctx) or [])
-        if ctx.first_contact and self.first_contact_handler and inbound.kind is not Kind.BUTTON:
-            return list(await self.first_contact_handler(ctx) or [])
+        arrival = self.services.hooks.arrival
+        if ctx.first_contact and inbound.kind is not Kind.BUTTON:
+            if self.first_contact_handler is not None or arrival:
+                first = self.first_contact_handler
+                outs = list(await first(ctx) or []) if first is not None else []
+                for hook in arrival:  # e.g. an invitation code typed as the very first message
+                    outs += await hook(ctx) or []
+                return outs
         if ctx.flow and ctx.flow in self.flows:
             outs = await self.flows[ctx.flow](ctx)
             if outs is not None:

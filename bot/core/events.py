@@ -150,15 +150,58 @@ class Outgoing:
         return c.text
 
 
+class SendStatus(StrEnum):
+    """How a send ended; the app and features act on this, not on error strings."""
+
+    SENT = "sent"
+    BLOCKED = "blocked"  # the person blocked the bot: mark the address unreachable, never retry
+    RATE_LIMITED = "rate_limited"  # the platform asked us to slow down: retry later
+    NO_CHANNEL = "no_channel"  # that channel is not configured in this process: never retry
+    HELD = "held"  # kept by the adapter (Zalo's reply window): the outbox must not retry it
+    FAILED = "failed"  # anything else (network, rendering): retry with back-off
+
+    @property
+    def final(self) -> bool:
+        """True when retrying cannot help (the outbox row is closed)."""
+        return self in (SendStatus.BLOCKED, SendStatus.NO_CHANNEL, SendStatus.HELD)
+
+
+_ERROR_STATUS = {
+    "blocked": SendStatus.BLOCKED,
+    "rate_limited": SendStatus.RATE_LIMITED,
+    "no channel": SendStatus.NO_CHANNEL,
+}
+
+
 @dataclass(frozen=True)
 class Receipt:
-    """What a channel reports after sending: the platform's message id and thread id."""
+    """What a channel reports after sending: the outcome, the platform's message and thread id.
+
+    ``status`` is derived from ``ok``/``error`` when an adapter does not set it; ``error`` and
+    ``extra`` keep the details (the platform's description, every message id of a split text).
+    """
 
     message_id: str | None = None
     thread_id: str | None = None
     ok: bool = True
     error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    status: SendStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            if self.ok:
+                status = SendStatus.SENT
+            elif self.extra.get("final") == "yes":
+                status = SendStatus.HELD
+            else:
+                status = _ERROR_STATUS.get(self.error or "", SendStatus.FAILED)
+            object.__setattr__(self, "status", status)
+
+    @property
+    def outcome(self) -> SendStatus:
+        assert self.status is not None
+        return self.status
 
 
 _CONTENT_TYPES: dict[str, type] = {

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.core.periods import current_periods, last_weeks, quarter_bounds, year_bounds
+from bot.core.services import Services
 from storage import reports
 from storage.recruitment import list_campaigns
 
@@ -59,18 +60,18 @@ class Overview:
         return min(1.0, self.members_now / self.goal.members) if self.goal.members else 0.0
 
 
-def _review_days(services: Mapping[str, Any]) -> int:
-    join = services["settings"].extra.get("join") or {}
-    return int(join.get("review_days", 7))
+def _review_days(services: Services) -> int:
+    join = services.section("join")
+    return int(join.review_days) if join is not None else 7
 
 
 async def overview(
-    session: Any, services: Mapping[str, Any], now: datetime, scope: reports.Scope = None
+    session: Any, services: Services, now: datetime, scope: reports.Scope = None
 ) -> Overview:
     periods = current_periods(now)
     year = periods["year"].start.year
     admitted = await reports.admitted_counts(session, periods, scope)
-    goal = PlanGoal.from_settings(services["settings"].extra)
+    goal = PlanGoal.from_settings(services.settings.extra)
     since = datetime.combine(goal.baseline_on + timedelta(days=1), datetime.min.time(),
                              periods["year"].start.tzinfo)  # fmt: skip
     members_now = goal.baseline + await reports.admitted_total(session, since, scope)
@@ -119,7 +120,7 @@ class QuarterReport:
 
 async def quarter_report(
     session: Any,
-    services: Mapping[str, Any],
+    services: Services,
     year: int,
     quarter: int,
     now: datetime,
@@ -131,7 +132,7 @@ async def quarter_report(
     scope = None if union_body is None else [union_body]
     counts = await reports.admitted_counts(session, {"quarter": bounds, "ytd": ytd}, scope)
     targets = await reports.targets_for(session, year)
-    legal_config = services.get("legal")
+    legal_config = services.section("legal")
     office = legal_config.office if legal_config is not None else None
 
     def working(start: datetime, end: datetime) -> timedelta:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.core.engine import Ctx, Engine
+from bot.core.engine import Ctx, Handler
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
+from bot.core.feature import Feature
 from bot.core.textnorm import fold, typed_number
 
 # -- validation results ---------------------------------------------------------------------
@@ -49,6 +50,9 @@ class Candidates:
 Result = Valid | Invalid | Candidates
 Validator = Callable[[Ctx, str], Awaitable[Result]]
 Submit = Callable[[Ctx, dict[str, Any]], Awaitable[list[Outgoing]]]
+# A form that accepts photos at any step (``Feature.form_media``): the option is given the
+# message and a way to carry on with the form (``resume(ctx)``) once it has kept the media.
+MediaOption = Callable[[Ctx, Handler], Awaitable[list[Outgoing] | None]]
 
 # -- form description -----------------------------------------------------------------------
 
@@ -142,22 +146,29 @@ _CANCEL_WORDS = {"huy", "huỷ", "hủy", "thoat", "cancel", "dung", "dừng"}
 
 
 class FormRunner:
-    """Runs FormSpecs through the engine: registered as the handler of each form's flow name."""
+    """Runs FormSpecs: the handler of each form's flow name (``feature()``); the validators,
+    submitters and media options come from the features that own the forms (``install``)."""
 
-    def __init__(self, engine: Engine, forms: dict[str, FormSpec]) -> None:
-        self.engine = engine
+    def __init__(self, forms: dict[str, FormSpec], crypto: Any) -> None:
         self.forms = forms
+        self.crypto = crypto
         self.validators: dict[str, Validator] = {"text": _plain_text, "choice": _choice_only}
         self.submitters: dict[str, Submit] = {}
-        for name in forms:
-            engine.flow(name, self.handle)
-        engine.payload("form", self.stale_button)
+        self.media: dict[str, MediaOption] = {}
 
-    def validator(self, name: str, fn: Validator) -> None:
-        self.validators[name] = fn
+    def feature(self) -> Feature:
+        """The runner as a feature: one flow per form, and the stale-button reply."""
+        return Feature(
+            name="bot.core.forms",
+            flows=dict.fromkeys(self.forms, self.handle),
+            payloads={"form": self.stale_button},
+        )
 
-    def on_submit(self, name: str, fn: Submit) -> None:
-        self.submitters[name] = fn
+    def install(self, validators: dict[str, Validator], submitters: dict[str, Submit],
+                media: dict[str, MediaOption]) -> None:  # fmt: skip
+        self.validators.update(validators)
+        self.submitters.update(submitters)
+        self.media.update(media)
 
     # -- public API for handlers ----------------------------------------------------------
     async def start(
@@ -171,7 +182,7 @@ class FormRunner:
 
     def values(self, ctx: Ctx) -> dict[str, Any]:
         """Decrypted values of the active form."""
-        crypto = ctx.services.get("crypto")
+        crypto = self.crypto
         raw = dict(ctx.data.get("form", {}))
         spec = self.forms.get(ctx.flow or "")
         if spec and crypto:
@@ -182,6 +193,12 @@ class FormRunner:
 
     # -- the flow handler -----------------------------------------------------------------
     async def handle(self, ctx: Ctx) -> list[Outgoing] | None:
+        option = self.media.get(ctx.flow or "")
+        if option is not None and ctx.inbound.kind is Kind.MEDIA:
+            return await option(ctx, self._handle)
+        return await self._handle(ctx)
+
+    async def _handle(self, ctx: Ctx) -> list[Outgoing] | None:
         spec = self.forms[ctx.flow or ""]
         inbound = ctx.inbound
         if ctx.flow_version != spec.version:
@@ -298,7 +315,7 @@ class FormRunner:
         ctx.step = "_confirm"
         values = ctx.data.get("form", {})
         shown = ctx.data.get("shown", {})
-        crypto = ctx.services.get("crypto")
+        crypto = self.crypto
         lines = []
         options: list[tuple[str, str]] = []
         for slot in self._active_slots(spec, values):
@@ -343,7 +360,7 @@ class FormRunner:
     def _store(self, ctx: Ctx, slot: Slot | None, value: Any, shown: str) -> None:
         if slot is None:
             return
-        crypto = ctx.services.get("crypto")
+        crypto = self.crypto
         if slot.personal and crypto is not None:
             # A skipped optional slot has no value, but its shown text is still encrypted so
             # the confirmation screen can treat every personal slot alike.

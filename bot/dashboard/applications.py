@@ -40,7 +40,7 @@ def _scope(req: PageRequest) -> list[str] | None:
 
 
 def _view(req: PageRequest, app: Application) -> dict[str, str]:
-    return asdict(ApplicationView.of(req, app, req.services["crypto"]))  # type: ignore[arg-type]
+    return asdict(ApplicationView.of(req, app, req.services.crypto))  # type: ignore[arg-type]
 
 
 async def queue(req: PageRequest) -> web.StreamResponse:
@@ -146,7 +146,7 @@ async def send_back(req: PageRequest) -> web.StreamResponse:
         return await _record_page(req, app, status=400, error=error)
     assert req.staff is not None
     outs = await return_application(
-        req.session, req.engine.texts, req.services["crypto"], app, reason,
+        req.session, req.engine.texts, req.services.crypto, app, reason,
         actor=req.staff.ref, channel="web", now=req.now,
     )  # fmt: skip
     enqueue_outgoing(req.session, outs, req.now)

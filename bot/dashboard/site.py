@@ -27,11 +27,13 @@ from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy import select
 
 from bot.core.engine import Engine
+from bot.core.roles import Who
+from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime, fmt_number
 from storage import membership as membership_repo
 from storage import web_sessions
 from storage.db import Database
-from storage.people import Person, PersonArea, roles_of
+from storage.people import Person, PersonArea
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,11 @@ class Staff:
 async def load_staff(session: Any, engine: Engine, channel: str, external_id: str) -> Staff | None:
     """Roles and scope of an account, re-read on every request (a role taken away is gone at
     once); None when the account holds no staff role any more."""
-    settings = engine.services["settings"]
-    configured = settings.extra.get("staff") or {}
-    roles = frozenset(await roles_of(session, channel, external_id, configured)) & set(STAFF_ROLES)
+    who = Who(channel, str(external_id))
+    roles = frozenset(await engine.services.roles.roles_of(session, who)) & set(STAFF_ROLES)
     if not roles:
         return None
-    crypto = engine.services["crypto"]
+    crypto = engine.services.crypto
     ref = "staff:" + crypto.lookup_hash(f"{channel}:{external_id}")[:16]
     if "staff" in roles:
         return Staff(channel, external_id, roles, None, None, ref)
@@ -124,7 +125,7 @@ class PageRequest:
         return self.dashboard.engine
 
     @property
-    def services(self) -> dict[str, Any]:
+    def services(self) -> Services:
         return self.dashboard.engine.services
 
     def t(self, key: str, **params: Any) -> str:
@@ -237,7 +238,7 @@ class Dashboard:
             "menu": self.menu(req.staff),
             "current": req.request.path,
             "csrf": req.csrf,
-            "federation": self.engine.services["settings"].federation,
+            "federation": self.engine.services.settings.federation,
         }
 
     # -- serving ------------------------------------------------------------------------------

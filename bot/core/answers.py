@@ -1,0 +1,130 @@
+"""What the bot answers that is not one feature's: the main menu and the FAQ replies.
+
+``reply_for`` turns a matcher decision into the words and buttons a worker sees; it is pure and
+is also what ``congdoan-bot ask --json`` prints, so the command line and the chat can never
+disagree. It lives in the core (not in ``handlers/ask.py``) so the CLI imports no handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.core.events import Outgoing
+from bot.core.matcher import Citation, FaqEntry, Match, Matcher, load_faq
+from bot.core.payloads import Payload, button
+
+if TYPE_CHECKING:
+    from bot.core.engine import Ctx
+
+MENU = (
+    ("menu.rights", "rights:index"),
+    ("menu.join", "join:start"),
+    ("menu.ask", "ask:start"),
+    ("menu.lead", "lead:start"),
+    ("menu.contact", "contact:show"),
+)
+
+
+@dataclass(frozen=True)
+class AskPayload(Payload, prefix="ask"):
+    """``ask:start`` (the menu), ``ask:faq:<id>`` (a suggestion), ``ask:human`` (to the centre)."""
+
+    action: str
+    faq_id: str = ""
+
+
+def menu(ctx: Ctx, text_key: str = "menu.text") -> Outgoing:
+    """The main menu under a text: what every dead end ends with."""
+    return ctx.choices(ctx.t(text_key), [(ctx.t(label), payload) for label, payload in MENU])
+
+
+TextsFn = Callable[..., str]
+Options = list[tuple[str, str]]
+
+PUBLIC_ACTIONS = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope")
+MISS_ACTIONS = {"suggest", "escalate", "out_of_scope"}
+UNKNOWN_MISS_MIN_WORDS = 3
+MAX_SUGGESTIONS = 3
+MAX_REMEMBERED_QUESTION = 1500
+
+
+@lru_cache(maxsize=4)
+def build_matcher(content_dir: Path) -> Matcher:
+    """Load the FAQ and index it; cached per content folder, so one process builds it once."""
+    entries, intents = load_faq(content_dir)
+    return Matcher(entries, intents)
+
+
+def public_action(match: Match) -> str:
+    """The action the outside world sees. ``unknown`` becomes ``escalate``: the worker gets the
+    "I did not understand, call the hotline" fallback, i.e. a hand-over to people, not an answer."""
+    return match.action if match.action in PUBLIC_ACTIONS else "escalate"
+
+
+def citation_labels(citations: tuple[Citation, ...]) -> list[str]:
+    return [c.label for c in citations]
+
+
+def sources_line(citations: tuple[Citation, ...]) -> str:
+    """ "Bộ luật Lao động 2019, Điều 97, 35": one law named once, its articles after it."""
+    grouped: dict[str, list[str]] = {}
+    for citation in citations:
+        name = Citation(citation.law).label
+        articles = grouped.setdefault(name, [])
+        if citation.article is not None:
+            articles.append(str(citation.article))
+    return "; ".join(
+        f"{name}, Điều {', '.join(arts)}" if arts else name for name, arts in grouped.items()
+    )
+
+
+def answer_text(entry: FaqEntry, texts: TextsFn) -> str:
+    if not entry.citations:
+        return entry.answer
+    return texts("ask.answer", answer=entry.answer, sources=sources_line(entry.citations))
+
+
+def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
+    """The text and buttons for a matcher decision. Pure: the chat and the CLI both call it."""
+    human = button(texts("ask.btn.human"), AskPayload("human"))
+    other = button(texts("ask.btn.other"), AskPayload("start"))
+    menu = (texts("common.back_to_menu"), "menu:main")
+    action = match.action
+    if action == "answer" and match.entry is not None:
+        return answer_text(match.entry, texts), [human, other]
+    if action == "suggest" and (match.suggestions or match.entry is not None):
+        picks = match.suggestions or ((match.entry,) if match.entry else ())
+        options = [button(e.question, AskPayload("faq", e.id)) for e in picks[:MAX_SUGGESTIONS]]
+        return texts("ask.suggest"), [*options, human]
+    if action == "join":
+        return texts("ask.join"), [(texts("menu.join"), "join:start"), other]
+    if action == "lead":
+        return texts("ask.lead"), [(texts("menu.lead"), "lead:start"), other]
+    if action == "out_of_scope":
+        return texts("ask.out_of_scope"), [other, menu]
+    if action in ("escalate", "suggest", "answer"):
+        return texts("ask.escalate"), [human, other]
+    return texts("common.not_understood"), [(texts(label), payload) for label, payload in MENU]
+
+
+def reply_record(question: str, match: Match, texts: TextsFn) -> dict[str, Any]:
+    """The machine-readable form printed by ``congdoan-bot ask --json`` (fields are a contract).
+
+    ``faq_id`` is the answered entry, or for ``suggest`` the first (most likely) suggestion;
+    ``citations`` are given only with an answer, the only reply that makes a legal claim.
+    """
+    text, _ = reply_for(match, texts)
+    action = public_action(match)
+    entry = match.entry if action in ("answer", "suggest") else None
+    return {
+        "question": question,
+        "action": action,
+        "faq_id": entry.id if entry else None,
+        "score": round(float(match.score), 4),
+        "citations": citation_labels(entry.citations) if entry and action == "answer" else [],
+        "text": text,
+    }

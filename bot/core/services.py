@@ -1,0 +1,100 @@
+"""The services every feature may use, built once by ``build_app`` and typed.
+
+Handlers reach them as ``ctx.services.crypto``, jobs and delivery hooks as
+``job.services.crypto``: attributes, not string lookups, so a reader (and a type checker) sees
+what a feature depends on. Per-feature configuration is read through ``config(SomeConfig)``:
+each config class parses and validates its own config.toml table once, at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+
+from bot.config import ConfigReader, Settings
+from bot.core.answers import build_matcher
+from bot.core.areas import AreaIndex
+from bot.core.feature import Hooks
+from bot.core.matcher import Matcher
+from bot.core.roles import Roles
+from bot.core.texts import Texts
+from storage.crypto import DataCipher
+from storage.db import Database
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.core.engine import Ctx
+    from bot.core.forms import FormRunner
+
+
+class PersonalData(Protocol):
+    """What a feature holds about a worker, for /dulieucuatoi, /rutdongy and /xoadulieu."""
+
+    async def describe(self, ctx: Ctx) -> list[str]:
+        """Lines the worker reads: what is held (decrypted for them alone)."""
+        ...
+
+    async def withdraw(self, ctx: Ctx) -> bool:
+        """Stop processing; True when something was stopped."""
+        ...
+
+    async def erase(self, ctx: Ctx) -> None:
+        """Delete (or anonymise what the law says to keep)."""
+        ...
+
+
+class FeatureConfig(Protocol):
+    """A feature's typed configuration: one config.toml table, validated at start-up."""
+
+    SECTION: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, reader: ConfigReader) -> Self: ...
+
+
+C = TypeVar("C", bound=FeatureConfig)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    texts: Texts
+    crypto: DataCipher
+    areas: AreaIndex
+    forms: FormRunner
+    roles: Roles
+    clock: Any  # () -> aware datetime; the engine's clock, so tests can move it
+    personal_data: list[PersonalData] = field(default_factory=list)
+    hooks: Hooks = field(default_factory=Hooks)
+    env: Mapping[str, str] | None = None  # None: the process environment
+    _configs: dict[type, Any] = field(default_factory=dict)
+
+    def config(self, kind: type[C]) -> C:
+        """The feature's configuration, parsed once (``ConfigError`` on a bad value)."""
+        found = self._configs.get(kind)
+        if found is None:
+            found = kind.from_config(ConfigReader(kind.SECTION, self.settings, self.env))
+            self._configs[kind] = found
+        return found  # type: ignore[no-any-return]
+
+    def section(self, name: str) -> Any | None:
+        """The parsed configuration of a config.toml table, by its name, for core code that
+        reports across features without importing them (e.g. office hours in the quarterly
+        figures); None when no composed feature declares that table."""
+        return next((c for k, c in self._configs.items() if k.SECTION == name), None)
+
+    def set_config(self, value: Any) -> None:
+        """Replace a feature's configuration (tests and benchmarks that vary one value)."""
+        self._configs[type(value)] = value
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        """The FAQ matcher, built on first use (the FAQ feature and the CLI need it)."""
+        return build_matcher(self.settings.content_dir)
+
+    def now(self) -> datetime:
+        return self.clock()  # type: ignore[no-any-return]

@@ -1,0 +1,152 @@
+"""The dependency rules of docs/architecture.md, checked on the source (no import is run).
+
+Every import counts, also one inside a function (that is how circles hide); only imports under
+``if TYPE_CHECKING:`` are left out, since they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from bot.config import ROOT
+
+PACKAGES = ("bot", "handlers", "storage")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" not in path.parts:
+                found[_module_name(path)] = path
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Our modules that ``path`` imports (``from storage import cases`` -> storage.cases)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    skipped = {
+        id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node)
+        for child in node.body for n in ast.walk(child)
+    }  # fmt: skip
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name in modules and modules[name] != path}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, modules) for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                group.append(item)
+                if item == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_core_channels_and_storage_import_no_handler() -> None:
+    offenders = [
+        f"{name} imports {target}"
+        for name, targets in _graph().items()
+        if name.startswith(("bot.core", "bot.channels", "storage"))
+        for target in targets
+        if target.startswith("handlers")
+    ]
+    assert offenders == []
+
+
+def test_storage_imports_nothing_of_the_bot_but_pure_text_functions() -> None:
+    offenders = [
+        f"{name} imports {target}"
+        for name, targets in _graph().items()
+        if name.startswith("storage")
+        for target in targets
+        if target.startswith(("bot", "handlers")) and target != "bot.core.textnorm"
+    ]
+    assert offenders == []
+
+
+# storage.registry imports every model module so one metadata holds all tables (a feature's
+# new table needs no shared list); it finds modules, it does not probe another feature.
+MODEL_DISCOVERY = "storage.registry"
+
+
+def test_handlers_and_storage_do_not_probe_at_run_time() -> None:
+    """No importlib, no inspect (the standard module), no engine.services[...] or ctx.engine."""
+    offenders = []
+    for name, path in _modules().items():
+        if not name.startswith(("handlers", "storage")) or name == MODEL_DISCOVERY:
+            continue
+        source = path.read_text("utf-8")
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                bad = {a.name for a in node.names} & {"importlib", "inspect"}
+                offenders += [f"{name}: import {b}" for b in bad]
+            elif isinstance(node, ast.ImportFrom) and node.module in ("importlib", "inspect"):
+                offenders.append(f"{name}: from {node.module} import")
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
+                if node.value.attr == "services":
+                    offenders.append(f"{name}:{node.lineno}: services[...]")
+            elif isinstance(node, ast.Attribute) and node.attr == "engine":
+                if isinstance(node.value, ast.Name) and node.value.id == "ctx":
+                    offenders.append(f"{name}:{node.lineno}: ctx.engine")
+    assert offenders == []
