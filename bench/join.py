@@ -35,9 +35,7 @@ from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt
 from storage.crypto import new_key
 from storage.membership import MemberApplication
 
-JOIN_FEATURES = tuple(
-    dict.fromkeys((*FEATURES, "handlers.join", "handlers.data_rights", "handlers.membership_staff"))
-)
+JOIN_FEATURES = FEATURES
 
 
 class NullChannel(Channel):

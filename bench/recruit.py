@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -50,9 +49,10 @@ from bot.core.areas import load_areas  # noqa: E402
 from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt  # noqa: E402
 from handlers.referral import InviteConfig  # noqa: E402
 from storage.crypto import DataCipher, new_key  # noqa: E402
+from tests.pgdb import PG_ADMIN_URL, fresh_pg_database, pg_reachable_async  # noqa: E402
 
 RECRUIT = ("handlers.leads", "handlers.volunteers", "handlers.referral")
-PG_ADMIN = os.environ.get("CONGDOAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN = PG_ADMIN_URL
 NOW = datetime(2027, 5, 15, 3, 0, tzinfo=UTC)  # inside the bench's current campaign
 CHUNK = 5000
 BANDS = (("lt20", 30), ("20_24", 10), ("25_99", 30), ("100_499", 18), ("500plus", 5),
@@ -360,7 +360,7 @@ async def run_one(url: str, scale: float, runs: int) -> dict[str, Any]:
         data_key=new_key(),
         extra={"telegram": {"bot_username": "congdoan_bench_bot"}, "staff": {"staff": ["staff0"]}},
     )
-    features = tuple(dict.fromkeys((*FEATURES, *RECRUIT)))
+    features = FEATURES
     app = await build_app(settings, channels=[NullChannel()], clock=lambda: NOW,
                           create_schema=True, features=features)  # fmt: skip
     try:
@@ -399,27 +399,6 @@ async def run_one(url: str, scale: float, runs: int) -> dict[str, Any]:
         await app.stop()
 
 
-async def _pg_database(admin: str) -> str | None:
-    try:
-        import asyncpg
-
-        conn = await asyncpg.connect(admin, timeout=3)
-    except Exception:
-        return None
-    name = f"congdoan_bench_{uuid.uuid4().hex[:8]}"
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return name
-
-
-async def _drop_pg(admin: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
-
-
 async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the full sizes")
@@ -441,15 +420,11 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.no_pg:
         result["postgresql"] = {"skipped": "--no-pg"}
     else:
-        name = await _pg_database(args.pg)
-        if name is None:
+        if not await pg_reachable_async(args.pg, connect_timeout=3):
             result["postgresql"] = {"skipped": f"PostgreSQL not reachable at {args.pg}"}
         else:
-            base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-            try:
-                result["postgresql"] = await run_one(f"{base}/{name}", args.scale, args.runs)
-            finally:
-                await _drop_pg(args.pg, name)
+            async with fresh_pg_database(args.pg, prefix="congdoan_bench") as url:
+                result["postgresql"] = await run_one(url, args.scale, args.runs)
     return result
 
 

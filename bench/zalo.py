@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from bot.config import Settings  # noqa: E402
 from storage.crypto import new_key  # noqa: E402
 from storage.zalo import ZaloOAStore  # noqa: E402
 from tests.fakes.zalo import FakeZaloBot, FakeZaloOA, free_port  # noqa: E402
+from tests.pgdb import fresh_pg_database  # noqa: E402
 
 CONCURRENCY = 32
 SECRET = "bench-zalo-bot-secret"
@@ -55,20 +55,8 @@ async def database(pg: bool) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/bench.db"
         return
-    import asyncpg
-
-    admin_url = os.environ.get("CONGDOAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-    name = f"congdoan_bench_zalo_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_pg_database(prefix="congdoan_bench_zalo") as url:
+        yield url
 
 
 async def one_run(events: int, pg: bool = False) -> dict[str, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from bot.commands import ask as ask_cli
 from bot.commands import faq as faq_cli
 from bot.core.answers import (
+    MAIN_MENU,
     MAX_REMEMBERED_QUESTION,
     MISS_ACTIONS,
     UNKNOWN_MISS_MIN_WORDS,
@@ -78,7 +79,7 @@ def _prompt(ctx: Ctx, key: str) -> Outgoing:
         ctx.t(key),
         [
             button(ctx.t("ask.btn.human"), AskPayload("human")),
-            (ctx.t("common.back_to_menu"), "menu:main"),
+            (ctx.t("common.back_to_menu"), MAIN_MENU),
         ],
     )
 

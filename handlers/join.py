@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Self
 
 from bot.config import ConfigReader
-from bot.core.answers import menu
+from bot.core.answers import JOIN_START, MAIN_MENU, JoinPayload, menu
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
 from bot.core.engine import Ctx, JobContext, reachable_address
 from bot.core.events import Address, Kind, Outgoing, Text
@@ -28,6 +28,7 @@ from bot.core.forms import Candidates, Invalid, Result, Valid
 from bot.core.textnorm import fold, folded_tokens
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
+from handlers.membership_view import ApplicationView
 from storage import enterprises
 from storage import membership as repo
 from storage import recruitment as recruit_repo
@@ -42,6 +43,9 @@ COMPANY_MAX = 120
 DEFAULT_REVIEW_DAYS = 7
 DEFAULT_RETURNED_RETENTION_DAYS = 90
 NO_UNION = ("no", "unknown")
+
+CONSENT_YES = JoinPayload("consent", "yes").pack()
+CONSENT_NO = JoinPayload("consent", "no").pack()
 
 _ACCEPT_WORDS = {"dong y", "toi dong y", "em dong y"}
 _DECLINE_WORDS = {"khong dong y", "khong", "ko", "k", "thoi", "huy"}
@@ -112,8 +116,8 @@ def _notice(ctx: Ctx) -> Outgoing:
     return ctx.choices(
         notice_text(ctx),
         [
-            (ctx.t("privacy.join.accept"), "join:consent:yes"),
-            (ctx.t("privacy.join.decline"), "join:consent:no"),
+            (ctx.t("privacy.join.accept"), CONSENT_YES),
+            (ctx.t("privacy.join.decline"), CONSENT_NO),
         ],
     )
 
@@ -123,9 +127,9 @@ async def consent_step(ctx: Ctx) -> list[Outgoing] | None:
     inbound = ctx.inbound
     payload = inbound.payload or ""
     if inbound.kind is Kind.BUTTON:
-        if payload == "join:consent:yes":
+        if payload == CONSENT_YES:
             return await _accept(ctx)
-        if payload == "join:consent:no":
+        if payload == CONSENT_NO:
             return _decline(ctx)
         ctx.clear_flow()  # another feature's button: leave the notice and let it answer
         return None
@@ -174,24 +178,15 @@ def _decline(ctx: Ctx) -> list[Outgoing]:
 
 async def _resume_form(ctx: Ctx) -> list[Outgoing]:
     """Re-ask the question the worker stopped at (the runner finds the first missing slot)."""
-    runner = ctx.services.forms
-    ctx.step = None
-    ctx.data.pop("_editing", None)
-    original = ctx.inbound
-    ctx.inbound = replace(original, kind=Kind.TEXT, text="", payload=None, command=None)
-    try:
-        outs = await runner.handle(ctx)
-    finally:
-        ctx.inbound = original
-    return [ctx.say("join.resume"), *(outs or [])]
+    return [ctx.say("join.resume"), *ctx.services.forms.resume(ctx)]
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
     """join:start, join:status, and consent buttons pressed after the notice was left."""
-    action = (ctx.inbound.payload or "").partition(":")[2]
-    if action == "status":
+    pressed = JoinPayload.unpack(ctx.inbound.payload) or JoinPayload("start")
+    if pressed.action == "status":
         return await show_status(ctx)
-    if action == "consent:no" and ctx.flow != FORM:
+    if pressed == JoinPayload("consent", "no") and ctx.flow != FORM:
         return _decline(ctx)
     return await start_join(ctx)
 
@@ -324,7 +319,8 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
 
 
 def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
-    return [(ctx.t("join.status_button"), "join:status"), (ctx.t("join.menu"), "menu:main")]
+    status = JoinPayload("status").pack()
+    return [(ctx.t("join.status_button"), status), (ctx.t("join.menu"), MAIN_MENU)]
 
 
 async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoing]:
@@ -433,7 +429,7 @@ async def show_status(ctx: Ctx) -> list[Outgoing]:
     apps = await repo.applications_of(ctx.session, ctx.contact_id)
     outs: list[Outgoing] = []
     if not apps:
-        options = [(ctx.t("join.join_button"), "join:start"), (ctx.t("join.menu"), "menu:main")]
+        options = [(ctx.t("join.join_button"), JOIN_START), (ctx.t("join.menu"), MAIN_MENU)]
         outs.append(ctx.choices(ctx.t("join.status.none"), options))
     else:
         app = apps[0]
@@ -445,9 +441,9 @@ async def show_status(ctx: Ctx) -> list[Outgoing]:
             union_body=app.union_body,
             detail=status_detail(ctx, app),
         )
-        options = [(ctx.t("join.menu"), "menu:main")]
+        options = [(ctx.t("join.menu"), MAIN_MENU)]
         if app.status in (repo.RETURNED, repo.WITHDRAWN):
-            options.insert(0, (ctx.t("join.join_button"), "join:start"))
+            options.insert(0, (ctx.t("join.join_button"), JOIN_START))
         outs.append(ctx.choices(text, options))
     if ctx.flow in (FORM, CONSENT_FLOW):
         outs.append(ctx.say("join.status.in_form"))
@@ -522,7 +518,7 @@ def _application_line(ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> str
         return ctx.t(
             "privacy.mydata.application_erased", reference=app.reference, status=status, date=date
         )
-    view = ApplicationView.of(ctx, app, crypto)
+    view = ApplicationView.of(ctx.texts, ctx.services.areas, crypto, app)
     return ctx.t(
         "privacy.mydata.application",
         reference=app.reference,
@@ -530,37 +526,6 @@ def _application_line(ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> str
         date=date,
         **asdict(view),
     )
-
-
-@dataclass(frozen=True)
-class ApplicationView:
-    """The application as people read it; only for the worker themself and the officers.
-
-    Its fields are the placeholders of the texts that show an application (``asdict(view)``).
-    """
-
-    name: str
-    phone: str
-    company: str
-    area: str
-    union_status: str
-    size: str
-    job: str
-
-    @classmethod
-    def of(cls, ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> ApplicationView:
-        none = ctx.t("join.staff.none_value")
-        area = areas_of(ctx).by_code(app.area_code) if app.area_code else None
-        phone = crypto.decrypt(app.phone_enc) if app.phone_enc else None
-        return cls(
-            name=crypto.decrypt(app.name_enc) if app.name_enc else none,
-            phone=display_phone(phone) if phone else none,
-            company=crypto.decrypt(app.company_enc) if app.company_enc else none,
-            area=area.name if area else ctx.t("join.area.unknown"),
-            union_status=ctx.t(f"join.union_status.{app.union_status}"),
-            size=ctx.t(f"join.size.{app.size_band}"),
-            job=crypto.decrypt(app.job_enc) if app.job_enc else none,
-        )
 
 
 # -- retention -------------------------------------------------------------------------------
@@ -590,7 +555,7 @@ def register() -> Feature:
     return Feature(
         name=__name__,
         commands={"trangthai": show_status},
-        payloads={"join": on_button},
+        payloads={JoinPayload.prefix: on_button},
         flows={CONSENT_FLOW: consent_step},
         text=(TextHandler(on_text),),
         jobs=(Job("join.retention", 6 * 3600, retention_job),),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.answers import MENU
+from bot.core.answers import MENU, LeadPayload
 from bot.core.engine import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
@@ -176,7 +176,7 @@ class LeadData:
 def register() -> Feature:
     return Feature(
         name=__name__,
-        payloads={"lead": on_button},
+        payloads={LeadPayload.prefix: on_button},
         validators={
             "lead_company": validate_company,
             "lead_area": validate_area,

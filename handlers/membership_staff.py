@@ -22,7 +22,8 @@ from bot.core.events import Kind, Outgoing, Text
 from bot.core.feature import Feature
 from bot.core.payloads import Payload, button
 from bot.core.texts import Texts, fmt_date
-from handlers.join import ApplicationView, status_label
+from handlers.join import status_label
+from handlers.membership_view import ApplicationView
 from storage import membership as repo
 
 RETURN_FLOW = "membership_return"
@@ -82,7 +83,7 @@ async def list_pending(ctx: Ctx) -> list[Outgoing]:
     crypto = ctx.services.crypto
     outs = [ctx.say("join.staff.header", total=total, shown=len(apps))]
     for app in apps:
-        view = ApplicationView.of(ctx, app, crypto)
+        view = ApplicationView.of(ctx.texts, ctx.services.areas, crypto, app)
         text = ctx.t(
             "join.staff.item",
             reference=app.reference,

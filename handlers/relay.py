@@ -17,7 +17,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.core.answers import menu
+from bot.core.answers import MAIN_MENU, menu
 from bot.core.engine import Ctx, Handler
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature, TextHandler
@@ -175,7 +175,7 @@ def _submitted(ctx: Ctx, case: LegalCase) -> Outgoing:
         text,
         [
             button(ctx.t("relay.btn.more"), CasePayload("more", case.id)),
-            (ctx.t("common.back_to_menu"), "menu:main"),
+            (ctx.t("common.back_to_menu"), MAIN_MENU),
         ],
     )
 
@@ -264,7 +264,7 @@ def _closed_offer(ctx: Ctx, case: LegalCase) -> Outgoing:
         ctx.t("relay.closed_case", number=case.number),
         [
             button(ctx.t("relay.btn.new"), CasePayload("new")),
-            (ctx.t("common.back_to_menu"), "menu:main"),
+            (ctx.t("common.back_to_menu"), MAIN_MENU),
         ],
     )
 

@@ -6,7 +6,7 @@ and the menu, so a worker is never left in silence.
 
 from __future__ import annotations
 
-from bot.core.answers import MENU, menu
+from bot.core.answers import MENU, ContactPayload, MenuPayload, menu
 from bot.core.engine import Ctx
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature
@@ -77,7 +77,7 @@ def register() -> Feature:
             "huy": cancel,
             "cancel": cancel,
         },
-        payloads={"contact": show_contact, "menu": main_menu_button},
+        payloads={ContactPayload.prefix: show_contact, MenuPayload.prefix: main_menu_button},
         first_contact=start,
         fallback=fallback,
         # Menu items whose feature is not wired in say so honestly and give the hotline.

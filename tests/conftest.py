@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +12,11 @@ from bot.app import FEATURES, App, build_app
 from bot.config import ROOT, Settings
 from storage.crypto import new_key
 from tests.driver import CaptureChannel, Chat, install_recording_texts
+from tests.pgdb import PG_ADMIN_URL, fresh_pg_database, pg_reachable
+
+__all__ = ["PG_ADMIN_URL", "fresh_pg_database"]
 
 SHARED = ROOT.parent / "shared"
-PG_ADMIN_URL = os.environ.get("CONGDOAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def shared_file(*parts: str) -> Path:
@@ -95,39 +93,7 @@ async def chat(make_app: AppFactory) -> Chat:
     return Chat(app, channel)
 
 
-def _pg_reachable() -> bool:
-    async def probe() -> bool:
-        import asyncpg
-
-        try:
-            conn = await asyncpg.connect(PG_ADMIN_URL, timeout=2)
-        except Exception:
-            return False
-        await conn.close()
-        return True
-
-    return asyncio.run(probe())
-
-
-PG_AVAILABLE = _pg_reachable()
-
-
-@asynccontextmanager
-async def fresh_pg_database() -> AsyncIterator[str]:
-    """Create an empty PostgreSQL database, yield its SQLAlchemy URL, drop it afterwards."""
-    import asyncpg
-
-    name = f"congdoan_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+PG_AVAILABLE = pg_reachable()
 
 
 @pytest.fixture

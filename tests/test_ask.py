@@ -16,7 +16,7 @@ from storage import cases as cases_repo
 from storage.cases import FaqMiss
 from tests.driver import Chat
 
-ASK_FEATURES = tuple(dict.fromkeys((*FEATURES, "handlers.relay", "handlers.ask")))
+ASK_FEATURES = FEATURES
 EXTRA = {"legal": {"group_chat_id": "-1001"}, "staff": {"legal": ["555"]}}
 
 # The three questions in the issue, and the entry each must lead to.

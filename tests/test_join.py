@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import FEATURES
+from bot.app import FEATURES, features_upto
 from bot.core.areas import DEFAULT_UNION_BODY, Area, AreaIndex
 from bot.core.events import Kind
 from handlers.join import is_join_request
@@ -23,7 +23,7 @@ from storage.migrate import upgrade_async
 from tests.driver import CaptureChannel, Chat
 
 MINE = ("handlers.join", "handlers.data_rights", "handlers.membership_staff")
-FEATS = tuple(dict.fromkeys(FEATURES + MINE))
+FEATS = FEATURES
 NAME = "Nguyễn Thị Hoa"
 PHONE = "0912 345 678"
 E164 = "+84912345678"
@@ -408,7 +408,8 @@ def test_join_phrases(text: str, expected: bool) -> None:
 
 async def test_free_text_starts_joining_without_the_faq_matcher(make_app) -> None:
     channel = CaptureChannel()
-    app = await make_app(channel, features=("handlers.start", "handlers.rights", *MINE))
+    features = features_upto("handlers.start", "handlers.rights", *MINE)
+    app = await make_app(channel, features=features)
     chat = Chat(app, channel)
     await chat.send("/menu")
     await chat.send("lam sao de vao cong doan")

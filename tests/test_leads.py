@@ -14,7 +14,7 @@ from storage.people import add_person
 from tests.driver import CaptureChannel, Chat
 
 RECRUIT = ("handlers.leads", "handlers.volunteers", "handlers.referral")
-ALL_FEATURES = tuple(dict.fromkeys((*FEATURES, *RECRUIT)))
+ALL_FEATURES = FEATURES
 LE_CHAN, AN_BIEN, CAT_HAI = "11383", "11407", "11914"
 SECRET_NAME = "Trần Thị Bí Mật"
 

@@ -17,7 +17,7 @@ from storage.models import Base, ChannelIdentity, Contact, ConversationState
 from tests.conftest import FakeClock
 from tests.driver import CaptureChannel, Chat
 
-LINK_FEATURES = tuple(dict.fromkeys((*FEATURES, "handlers.link")))
+LINK_FEATURES = FEATURES
 
 
 @pytest.fixture
@@ -256,12 +256,7 @@ async def test_telegram_application_and_zalo_case_belong_to_one_person_after_lin
         question_on_zalo,
     )
 
-    features = tuple(
-        dict.fromkeys(
-            (*LINK_FEATURES, "handlers.join", "handlers.data_rights", "handlers.relay",
-             "handlers.ask")
-        )
-    )  # fmt: skip
+    features = FEATURES
     fake = FakeZaloBot()
     await fake.start()
     try:

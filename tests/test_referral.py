@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select
 
+from bot.app import features_upto
 from bot.core.events import Address, Inbound, Kind, Photo
 from handlers.referral import typed_code
 from storage import recruitment as repo
@@ -186,7 +187,7 @@ async def test_join_invitation_opens_the_join_flow(make_app, clock) -> None:
 
     clock.now = IN_MAY
     channel = CaptureChannel("telegram")
-    features = tuple(dict.fromkeys(("handlers.start", "handlers.join", *ALL_FEATURES)))
+    features = ALL_FEATURES
     app = await make_app(channel, features=features, extra=_extra())
     await register(app, "2001", "collaborator")
     code = await _code_of(app, channel, "2001")
@@ -515,7 +516,8 @@ async def test_without_the_join_feature_the_invitation_shows_the_menu(make_app, 
 
     clock.now = IN_MAY
     channel = CaptureChannel("telegram")
-    app = await make_app(channel, features=("handlers.start", *RECRUIT), extra=_extra())
+    features = features_upto("handlers.start", *RECRUIT)
+    app = await make_app(channel, features=features, extra=_extra())
     await register(app, "2001", "collaborator")
     code = await _code_of(app, channel, "2001")
     w = worker(app, channel, "4001")

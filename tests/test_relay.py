@@ -39,7 +39,7 @@ LAWYER = "555"
 OTHER = "556"
 DUTY = "777"
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-RELAY_FEATURES = tuple(dict.fromkeys((*FEATURES, "handlers.relay", "handlers.ask")))
+RELAY_FEATURES = FEATURES
 
 
 class ForumChannel(CaptureChannel):
@@ -619,7 +619,7 @@ async def test_worker_buttons_check_ownership(make_app) -> None:
 
 async def test_data_rights_commands_show_and_erase_the_workers_cases(make_app) -> None:
     channel = CaptureChannel("telegram")
-    features = tuple(dict.fromkeys((*RELAY_FEATURES, "handlers.data_rights")))
+    features = FEATURES
     app = await make_app(channel, features=features, extra=legal_extra())
     chat = Chat(app, channel)
     number = await submit_question(chat, named=True)

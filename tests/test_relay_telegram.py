@@ -22,7 +22,7 @@ WORKER = 880101
 LAWYER = 770001
 STRANGER = 770002
 GROUP = -1009990001
-FEATURES_ALL = tuple(dict.fromkeys((*FEATURES, "handlers.relay", "handlers.ask")))
+FEATURES_ALL = FEATURES
 
 
 @pytest.fixture

@@ -487,22 +487,7 @@ async def test_events_for_settle_helper_are_all_processed(bot: OABot) -> None:
 GROUP = "-100200300"
 LAWYER = "555"
 LE_CHAN = "11383"
-ZALO_FEATURES = tuple(
-    dict.fromkeys(
-        (
-            *FEATURES,
-            "handlers.join",
-            "handlers.data_rights",
-            "handlers.membership_staff",
-            "handlers.relay",
-            "handlers.ask",
-            "handlers.leads",
-            "handlers.volunteers",
-            "handlers.referral",
-            "handlers.link",
-        )
-    )
-)
+ZALO_FEATURES = FEATURES
 LEGAL = {"legal": {"group_chat_id": GROUP}, "staff": {"legal": [LAWYER]}}
 
 

@@ -20,13 +20,36 @@ from bot.core.payloads import Payload, button
 if TYPE_CHECKING:
     from bot.core.engine import Ctx
 
-MENU = (
-    ("menu.rights", "rights:index"),
-    ("menu.join", "join:start"),
-    ("menu.ask", "ask:start"),
-    ("menu.lead", "lead:start"),
-    ("menu.contact", "contact:show"),
-)
+# The entry points the main menu and other features link to. Each prefix is owned (routed) by
+# one feature; the payload types live here so a button to another feature needs no import of it.
+
+
+@dataclass(frozen=True)
+class MenuPayload(Payload, prefix="menu"):
+    action: str  # "main"
+
+
+@dataclass(frozen=True)
+class ContactPayload(Payload, prefix="contact"):
+    action: str  # "show"
+
+
+@dataclass(frozen=True)
+class RightsPayload(Payload, prefix="rights"):
+    topic: str  # "index" or a topic of handlers/rights.py
+
+
+@dataclass(frozen=True)
+class JoinPayload(Payload, prefix="join"):
+    """``join:start``, ``join:status``, ``join:consent:yes`` / ``join:consent:no``."""
+
+    action: str
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class LeadPayload(Payload, prefix="lead"):
+    action: str  # "start"
 
 
 @dataclass(frozen=True)
@@ -35,6 +58,19 @@ class AskPayload(Payload, prefix="ask"):
 
     action: str
     faq_id: str = ""
+
+
+MAIN_MENU = MenuPayload("main").pack()
+JOIN_START = JoinPayload("start").pack()
+LEAD_START = LeadPayload("start").pack()
+
+MENU = (
+    ("menu.rights", RightsPayload("index").pack()),
+    ("menu.join", JOIN_START),
+    ("menu.ask", AskPayload("start").pack()),
+    ("menu.lead", LEAD_START),
+    ("menu.contact", ContactPayload("show").pack()),
+)
 
 
 def menu(ctx: Ctx, text_key: str = "menu.text") -> Outgoing:
@@ -92,7 +128,7 @@ def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
     """The text and buttons for a matcher decision. Pure: the chat and the CLI both call it."""
     human = button(texts("ask.btn.human"), AskPayload("human"))
     other = button(texts("ask.btn.other"), AskPayload("start"))
-    menu = (texts("common.back_to_menu"), "menu:main")
+    menu = (texts("common.back_to_menu"), MAIN_MENU)
     action = match.action
     if action == "answer" and match.entry is not None:
         return answer_text(match.entry, texts), [human, other]
@@ -101,9 +137,9 @@ def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
         options = [button(e.question, AskPayload("faq", e.id)) for e in picks[:MAX_SUGGESTIONS]]
         return texts("ask.suggest"), [*options, human]
     if action == "join":
-        return texts("ask.join"), [(texts("menu.join"), "join:start"), other]
+        return texts("ask.join"), [(texts("menu.join"), JOIN_START), other]
     if action == "lead":
-        return texts("ask.lead"), [(texts("menu.lead"), "lead:start"), other]
+        return texts("ask.lead"), [(texts("menu.lead"), LEAD_START), other]
     if action == "out_of_scope":
         return texts("ask.out_of_scope"), [other, menu]
     if action in ("escalate", "suggest", "answer"):

@@ -22,7 +22,22 @@ from typing import Any
 from bot.core.engine import Ctx, Handler
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
 from bot.core.feature import Feature
+from bot.core.payloads import Payload
 from bot.core.textnorm import fold, typed_number
+
+
+@dataclass(frozen=True)
+class FormPayload(Payload, prefix="form"):
+    """The runner's buttons: ``form:back``, ``form:cancel``, ``form:skip``, ``form:submit``,
+    ``form:pick:<value>``, ``form:edit:<slot>``."""
+
+    action: str
+    arg: str = ""
+
+
+def _form(action: str, arg: str = "") -> str:
+    return FormPayload(action, arg).pack()
+
 
 # -- validation results ---------------------------------------------------------------------
 
@@ -161,7 +176,7 @@ class FormRunner:
         return Feature(
             name="bot.core.forms",
             flows=dict.fromkeys(self.forms, self.handle),
-            payloads={"form": self.stale_button},
+            payloads={FormPayload.prefix: self.stale_button},
         )
 
     def install(self, validators: dict[str, Validator], submitters: dict[str, Submit],
@@ -178,6 +193,14 @@ class FormRunner:
         ctx.start_flow(name, None, {"form": {}, "shown": {}}, spec.version)
         for slot_name, (value, shown) in (prefill or {}).items():
             self._store(ctx, spec.slot(slot_name), value, shown)
+        return self._next(ctx, spec)
+
+    def resume(self, ctx: Ctx) -> list[Outgoing]:
+        """Re-ask where the active form stands (the first slot without a valid value)."""
+        spec = self.forms[ctx.flow or ""]
+        ctx.flow_version = spec.version
+        ctx.step = None
+        ctx.data.pop("_editing", None)
         return self._next(ctx, spec)
 
     def values(self, ctx: Ctx) -> dict[str, Any]:
@@ -205,35 +228,38 @@ class FormRunner:
             ctx.flow_version = spec.version
             ctx.step = None  # resume at the first slot without a valid value
         payload = inbound.payload or ""
+        pressed = FormPayload.unpack(payload)
         typed = fold(inbound.text).strip() if inbound.kind is Kind.TEXT else ""
-        if payload == "form:cancel" or typed in _CANCEL_WORDS:
+        if (pressed and pressed.action == "cancel") or typed in _CANCEL_WORDS:
             ctx.clear_flow()
             return [ctx.say(spec.cancelled)]
-        if payload == "form:back" or typed in _BACK_WORDS:
+        if (pressed and pressed.action == "back") or typed in _BACK_WORDS:
             return self._back(ctx, spec)
         if ctx.step is None or (ctx.step != "_confirm" and spec.slot(ctx.step) is None):
             return self._next(ctx, spec)
         if ctx.step == "_confirm":
-            return await self._at_confirm(ctx, spec, payload)
-        if inbound.kind is Kind.BUTTON and not payload.startswith("form:"):
+            return await self._at_confirm(ctx, spec, pressed)
+        if inbound.kind is Kind.BUTTON and pressed is None:
             return None  # a button of another feature: let the engine route it
         slot = spec.slot(ctx.step)
         assert slot is not None
-        return await self._answer(ctx, spec, slot)
+        return await self._answer(ctx, spec, slot, pressed)
 
     async def stale_button(self, ctx: Ctx) -> list[Outgoing]:
         """A form button pressed after the form ended (e.g. "Gửi" twice)."""
         return [ctx.say("form.stale")]
 
     # -- steps ----------------------------------------------------------------------------
-    async def _answer(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
+    async def _answer(
+        self, ctx: Ctx, spec: FormSpec, slot: Slot, pressed: FormPayload | None
+    ) -> list[Outgoing]:
         inbound = ctx.inbound
-        payload = inbound.payload or ""
-        if payload == "form:skip" and slot.optional:
+        action = pressed.action if pressed else ""
+        if action == "skip" and slot.optional:
             self._store(ctx, slot, None, ctx.t("form.skipped"))
             return self._after_store(ctx, spec, slot)
-        if payload.startswith("form:pick:"):
-            value = payload.removeprefix("form:pick:")
+        if pressed is not None and action == "pick":
+            value = pressed.arg
             shown = self._pick_shown(ctx, slot, value)
             if shown is None:
                 return [ctx.say("form.stale"), *self._ask(ctx, spec, slot)]
@@ -255,7 +281,7 @@ class FormRunner:
             return [ctx.say(result.error_key, **result.params), *self._ask(ctx, spec, slot)]
         if isinstance(result, Candidates):
             ctx.data["_cands"] = {value: shown for value, shown in result.options}
-            options = [(shown, f"form:pick:{value}") for value, shown in result.options]
+            options = [(shown, _form("pick", value)) for value, shown in result.options]
             return [ctx.choices(ctx.t(result.prompt_key), options + self._nav(ctx))]
         self._store(ctx, slot, result.value, result.shown)
         outs = self._after_store(ctx, spec, slot)
@@ -269,20 +295,23 @@ class FormRunner:
             return self._confirm(ctx, spec)
         return self._next(ctx, spec)
 
-    async def _at_confirm(self, ctx: Ctx, spec: FormSpec, payload: str) -> list[Outgoing] | None:
-        if payload.startswith("form:edit:"):
-            slot = spec.slot(payload.removeprefix("form:edit:"))
+    async def _at_confirm(
+        self, ctx: Ctx, spec: FormSpec, pressed: FormPayload | None
+    ) -> list[Outgoing] | None:
+        action = pressed.action if pressed else ""
+        if pressed is not None and action == "edit":
+            slot = spec.slot(pressed.arg)
             if slot is None:
                 return self._confirm(ctx, spec)
             ctx.step = slot.name
             ctx.data["_editing"] = True
             return self._ask(ctx, spec, slot)
-        if payload == "form:submit":
+        if action == "submit":
             values = self.values(ctx)
             values = {s.name: values.get(s.name) for s in self._active_slots(spec, values)}
             ctx.clear_flow()
             return await self.submitters[spec.submit](ctx, values)
-        if ctx.inbound.kind is Kind.BUTTON and not payload.startswith("form:"):
+        if ctx.inbound.kind is Kind.BUTTON and pressed is None:
             return None  # a button of another feature: let the engine route it
         return [ctx.say("form.use_buttons"), *self._confirm(ctx, spec)]
 
@@ -323,24 +352,24 @@ class FormRunner:
             if slot.personal and crypto and text:
                 text = crypto.decrypt(text)
             lines.append(f"• {ctx.t(slot.label)}: {text}")
-            options.append((ctx.t("form.edit", label=ctx.t(slot.label)), f"form:edit:{slot.name}"))
+            options.append((ctx.t("form.edit", label=ctx.t(slot.label)), _form("edit", slot.name)))
         text = ctx.t(spec.confirm, summary="\n".join(lines))
-        options = [(ctx.t("form.submit"), "form:submit"), *options]
-        options.append((ctx.t("form.cancel"), "form:cancel"))
+        options = [(ctx.t("form.submit"), _form("submit")), *options]
+        options.append((ctx.t("form.cancel"), _form("cancel")))
         return [ctx.choices(text, options)]
 
     def _ask(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
         text = ctx.t(slot.prompt)
-        options = [(ctx.t(c.label_key), f"form:pick:{c.value}") for c in slot.choices]
+        options = [(ctx.t(c.label_key), _form("pick", c.value)) for c in slot.choices]
         if slot.optional:
-            options.append((ctx.t("form.skip"), "form:skip"))
+            options.append((ctx.t("form.skip"), _form("skip")))
         nav = tuple(Choice(lbl, p) for lbl, p in options + self._nav(ctx))
         if slot.input == "phone":
             return [Outgoing(ctx.address, RequestContact(text, ctx.t("form.share_phone"), nav))]
         return [Outgoing(ctx.address, Choices(text, nav))]
 
     def _nav(self, ctx: Ctx) -> list[tuple[str, str]]:
-        return [(ctx.t("form.back"), "form:back"), (ctx.t("form.cancel"), "form:cancel")]
+        return [(ctx.t("form.back"), _form("back")), (ctx.t("form.cancel"), _form("cancel"))]
 
     # -- helpers --------------------------------------------------------------------------
     def _active_slots(self, spec: FormSpec, values: dict[str, Any]) -> list[Slot]:

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from bot.core.engine import enqueue_outgoing
 from bot.dashboard.site import Dashboard, PageRequest
-from handlers.join import ApplicationView
 from handlers.membership_staff import (
     REASON_MAX,
     REASON_MIN,
@@ -23,6 +22,7 @@ from handlers.membership_staff import (
     clean_reason,
     return_application,
 )
+from handlers.membership_view import ApplicationView
 from storage import membership as membership_repo
 from storage import reports
 
@@ -40,7 +40,8 @@ def _scope(req: PageRequest) -> list[str] | None:
 
 
 def _view(req: PageRequest, app: Application) -> dict[str, str]:
-    return asdict(ApplicationView.of(req, app, req.services.crypto))  # type: ignore[arg-type]
+    services = req.services
+    return asdict(ApplicationView.of(services.texts, services.areas, services.crypto, app))
 
 
 async def queue(req: PageRequest) -> web.StreamResponse:
