@@ -122,13 +122,22 @@ def _max_age(services: Services) -> timedelta:
 
 
 async def standings_job(job: JobContext) -> None:
-    """Recount the running campaign's leaderboard every few minutes, off the request path."""
+    """Recount the running campaign's leaderboard every few minutes, off the request path.
+
+    The count reads every arrival of the campaign (about 0.4 s at 500,000 members), so it runs
+    on a read connection, outside the writer: on SQLite (WAL) events keep being handled while
+    it counts. Only the result is written, in a short transaction of its own."""
     now = job.now
     async with job.db.transaction() as session:
         await repo.sync_campaigns(session, _campaigns(job.services))
         campaign = await repo.campaign_on(session, now.astimezone(LOCAL_TZ).date())
-        if campaign is not None:
-            await repo.refresh_standings(session, campaign, now)
+        campaign_id = campaign.id if campaign is not None else None
+    if campaign_id is None:
+        return
+    async with job.db.session() as session:
+        fresh = await repo.leaderboard(session, campaign_id)
+    async with job.db.transaction() as session:
+        await repo.store_standings(session, campaign_id, fresh, now)
 
 
 async def current_campaign(ctx: Ctx, when: datetime | None = None) -> Campaign | None:

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.enterprises import Credit, LeadReport
 from storage.membership import MemberApplication
@@ -403,23 +404,35 @@ async def leaderboard(
 async def refresh_standings(
     session: AsyncSession, campaign: Campaign, now: datetime, applications: Table | None = None
 ) -> list[Standing]:
-    """Recount a campaign and store the snapshot /bangxephang reads."""
+    """Recount a campaign and store the snapshot /bangxephang reads, in one session.
+
+    For the command's own recount (no scheduler). The scheduler counts on a read connection
+    and only then stores, so the count never holds the writer (``store_standings``)."""
     fresh = await leaderboard(session, campaign.id, applications)
+    await store_standings(session, campaign.id, fresh, now)
+    set_committed_value(campaign, "standings_at", now)  # already written by store_standings
+    return fresh
+
+
+async def store_standings(
+    session: AsyncSession, campaign_id: int, fresh: list[Standing], now: datetime
+) -> None:
+    """Replace a campaign's snapshot with standings counted earlier: a short write."""
     await session.execute(
-        delete(CampaignStanding).where(CampaignStanding.campaign_id == campaign.id)
+        delete(CampaignStanding).where(CampaignStanding.campaign_id == campaign_id)
     )
     if fresh:
         await session.execute(
             insert(CampaignStanding),
             [
-                {"campaign_id": campaign.id, "person_id": s.person_id, "rank": s.rank,
+                {"campaign_id": campaign_id, "person_id": s.person_id, "rank": s.rank,
                  "admitted": s.admitted, "applications": s.applications, "leads": s.leads}
                 for s in fresh
             ],
         )  # fmt: skip
-    campaign.standings_at = now
-    await session.flush()
-    return fresh
+    await session.execute(
+        update(Campaign).where(Campaign.id == campaign_id).values(standings_at=now)
+    )
 
 
 async def standings(

@@ -564,3 +564,44 @@ async def test_bot_username_from_the_recruitment_section(make_app, clock) -> Non
     await chat.send("/moiban")
     assert "https://t.me/hp_congdoan_bot?start=" in chat.text
     assert "recruit.invite.no_campaign" in chat.keys
+
+
+async def test_the_leaderboard_job_counts_without_holding_the_writer(
+    make_app, clock, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the job counts (a long read at the federation's scale), workers are still answered;
+    the count it stores is the one it made."""
+    import asyncio
+
+    clock.now = IN_MAY
+    url = f"sqlite+aiosqlite:///{tmp_path / 'board.db'}"
+    app, channel = await recruit_app(make_app, extra=_extra(), url=url)
+    await register(app, "2001", "collaborator", name="Nguyễn Văn An")
+    code = await _code_of(app, channel, "2001", "baocao")
+    w = worker(app, channel, "4001")
+    await w.send(f"/start {code}")
+    await w.send("/huy")
+    await report(w, company="Công ty TNHH Một")
+
+    counting, go_on = asyncio.Event(), asyncio.Event()
+    count = repo.leaderboard
+
+    async def slow_count(*args: Any, **kwargs: Any) -> list[repo.Standing]:
+        standings = await count(*args, **kwargs)
+        counting.set()
+        await go_on.wait()  # the count is still "running"
+        return standings
+
+    monkeypatch.setattr(repo, "leaderboard", slow_count)
+    job = asyncio.create_task(app.run_job("recruit.standings", clock()))
+    await asyncio.wait_for(counting.wait(), 5)
+    other = worker(app, channel, "4999")
+    await asyncio.wait_for(other.send("/start"), 5)  # a first contact: it writes
+    assert "welcome.text" in other.keys
+    go_on.set()
+    await asyncio.wait_for(job, 5)
+    async with app.db.session() as session:
+        rows = (await session.scalars(select(repo.CampaignStanding))).all()
+        campaign = await session.get(repo.Campaign, rows[0].campaign_id)
+    assert campaign is not None and campaign.standings_at == clock()
+    assert [(r.rank, r.leads) for r in rows] == [(1, 1)]
