@@ -81,6 +81,7 @@ class App:
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
     dashboard: Any = None  # bot.dashboard.site.Dashboard; served when serve_dashboard is set
     serve_dashboard: bool = False  # the CLI sets it (`run`, `dashboard`); tests start it by hand
+    draining: bool = False  # set by stop(): /readyz answers 503 so the balancer looks elsewhere
 
     # -- inbound ---------------------------------------------------------------------------
     async def process(self, inbound: Inbound) -> list[Outgoing]:
@@ -263,6 +264,7 @@ class App:
         """Let events in flight finish (up to ``grace`` seconds), then stop channels and close.
 
         Channels stop after the wait because finishing an event may still need to send."""
+        self.draining = True
         in_flight = [t for t in self._tasks if (t.get_name() or "").startswith("process:")]
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace)
@@ -290,9 +292,15 @@ class App:
 
 
 def build_web_app(app: App) -> web.Application:
+    """The webhook server; its readiness covers the database and Redis when a channel uses it."""
     from bot.web import make_web_app
 
     install = [app.dashboard.install] if app.dashboard is not None else []
+    checks = {}
+    for channel in app.channels.values():
+        ping = getattr(getattr(channel, "throttle", None), "ping", None)
+        if ping is not None:
+            checks["redis"] = ping
     return make_web_app(
         app.channels.values(),
         app.deliver_for,
@@ -300,6 +308,8 @@ def build_web_app(app: App) -> web.Application:
         install,
         routes=app.composition.web_routes,
         services=app.engine.services,
+        checks=checks,
+        draining=lambda: app.draining,
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,8 +59,14 @@ async def _serve(settings: Settings) -> None:
     await _start_with_dashboard(app, background=True)
     names = ", ".join(app.channels) or "none"
     print(f"congdoan-bot đang chạy: kênh {names}. Ctrl+C để dừng.", file=sys.stderr)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # systemd stops a unit with SIGTERM: finish the events in hand (App.stop) before exiting.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signum, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
         await app.stop()
 

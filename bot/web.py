@@ -1,18 +1,24 @@
-"""The one aiohttp application: channel webhooks, a health check and the staff dashboard.
+"""The one aiohttp application: channel webhooks, the staff dashboard, liveness and readiness.
 
 Each channel adds its own webhook route, the dashboard its pages (``install``) and each
 feature its declared routes (``WebRoute``, reading the services from
-``request.app[SERVICES_KEY]``); this module assembles them and answers `GET /healthz` with the
-database reachability, for the load balancer.
+``request.app[SERVICES_KEY]``); this module assembles them and answers the two checks a load
+balancer and a process supervisor ask (deploy/README.md):
+
+- ``GET /healthz``: liveness — the process and its event loop answer. A database outage must not
+  make the supervisor restart every bot process, so this checks nothing else.
+- ``GET /readyz``: readiness — the database answers, Redis answers when the bot uses it, and the
+  process is not shutting down. nginx sends updates only to ready processes; a process that is
+  draining answers 503 so new webhooks go elsewhere while it finishes what it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
 from bot.channels.base import Channel
 from bot.core.feature import WebRoute
@@ -21,6 +27,15 @@ from storage.db import Database
 
 # Feature routes find the services here: ``request.app[SERVICES_KEY].roles``.
 SERVICES_KEY = web.AppKey("services", Services)
+Check = Callable[[], Awaitable[bool]]
+CHECK_TIMEOUT = 2.0  # seconds; a check slower than this counts as down
+
+
+async def _passes(check: Check) -> bool:
+    try:
+        return bool(await asyncio.wait_for(check(), CHECK_TIMEOUT))
+    except Exception:  # a timeout or a driver error: not ready, never a 500
+        return False
 
 
 def make_web_app(
@@ -31,22 +46,32 @@ def make_web_app(
     *,
     routes: Iterable[WebRoute] = (),
     services: Services | None = None,
+    checks: Mapping[str, Check] | None = None,
+    draining: Callable[[], bool] = lambda: False,
 ) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     if services is not None:
         app[SERVICES_KEY] = services
     for route in routes:
         app.router.add_route(route.method.upper(), route.path, route.handler)
+    ready_checks: dict[str, Check] = {"database": db.reachable, **(checks or {})}
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            async with db.session() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
         return web.json_response({"ok": True})
 
+    async def readyz(_request: web.Request) -> web.Response:
+        names = list(ready_checks)
+        results = await asyncio.gather(*(_passes(ready_checks[n]) for n in names))
+        body: dict[str, Any] = {
+            name: "ok" if up else "unreachable" for name, up in zip(names, results, strict=True)
+        }
+        if draining():
+            body["state"] = "draining"
+        ok = all(results) and not draining()
+        return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     for channel in channels:
         channel.setup_web(app, deliver_for(channel))
     for add_routes in install:

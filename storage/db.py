@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -87,6 +87,15 @@ class Database:
                     yield session
             finally:
                 self._lock_owner = None
+
+    async def reachable(self) -> bool:
+        """``SELECT 1`` answers: for the readiness check."""
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def create_all(self) -> None:
         """Create every table without Alembic: for in-memory test databases only."""

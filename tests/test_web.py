@@ -50,10 +50,56 @@ async def served(fake: FakeTelegram, make_app: Any, tmp_path: Path) -> AsyncIter
     yield app, base
 
 
-async def test_healthz_reports_the_database(served: Any) -> None:
-    _, base = served
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/healthz") as resp:
-        assert (resp.status, await resp.json()) == (200, {"ok": True})
+async def _get(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_healthz_says_the_process_is_alive_and_readyz_checks_the_database(
+    served: Any,
+) -> None:
+    app, base = served
+    assert await _get(f"{base}/healthz") == (200, {"ok": True})
+    assert await _get(f"{base}/readyz") == (200, {"ok": True, "database": "ok"})
+    await app.db.dispose()
+    app.db.engine.sync_engine.pool._creator = _refuse  # the database goes away
+    assert await _get(f"{base}/readyz") == (503, {"ok": False, "database": "unreachable"})
+    assert (await _get(f"{base}/healthz"))[0] == 200  # still alive: no restart storm
+
+
+def _refuse(*_args: Any) -> Any:
+    raise OSError("database down")
+
+
+async def test_a_draining_process_is_not_ready(served: Any) -> None:
+    app, base = served
+    app.draining = True
+    assert await _get(f"{base}/readyz") == (
+        503,
+        {"ok": False, "database": "ok", "state": "draining"},
+    )
+
+
+async def test_readyz_covers_redis_when_the_pace_is_shared(
+    fake: FakeTelegram, make_app: Any, tmp_path: Path
+) -> None:
+    from bot.channels.throttle import Pace, RedisThrottle
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    channel = TelegramChannel(
+        fake.token,
+        api_base=fake.base_url,
+        webhook_url=f"{base}/webhooks/telegram",
+        webhook_secret=SECRET,
+        throttle=RedisThrottle.from_url("redis://127.0.0.1:1/0", Pace(), prefix="test:down"),
+    )
+    app = await make_app(channel, url=f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", http_port=port)
+    await app.start()
+    assert await _get(f"{base}/readyz") == (
+        503,
+        {"ok": False, "database": "ok", "redis": "unreachable"},
+    )
 
 
 async def test_webhook_update_is_recorded_answered_and_not_processed_twice(

@@ -302,6 +302,11 @@ class TelegramChannel(Channel):
         self._background: set[asyncio.Task[None]] = set()
 
     @property
+    def throttle(self) -> Limiter:
+        """The outbound pace (shared through Redis or this process's own)."""
+        return self._throttle
+
+    @property
     def uses_webhook(self) -> bool:
         """True when updates arrive by webhook, so the app must serve its HTTP application."""
         return bool(self.webhook_url)

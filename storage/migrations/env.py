@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.db import make_engine
@@ -16,7 +17,15 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Several `congdoan-bot run` processes start together in production (deploy/) and each applies
+# migrations first: on PostgreSQL they take turns on this advisory lock (held until the
+# migration transaction ends), so one migrates and the others then find nothing to do.
+MIGRATION_LOCK = 0x636F6E67  # "cong"
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
