@@ -6,13 +6,10 @@ importing the command line that lists them (which would be an import circle).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from bot.config import Settings
-
-KEY_FILE_ENV = "CONGDOAN_DATA_KEY_FILE"
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -31,7 +28,7 @@ def prepare(settings: Settings) -> Settings:
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
     if not settings.data_key:
-        key_file = Path(os.environ.get(KEY_FILE_ENV, "data/data.key"))
+        key_file = settings.data_key_file
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(new_key() + "\n", "ascii")

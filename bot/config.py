@@ -38,6 +38,7 @@ class Settings:
     # Set when several processes run: the pace (and what else they share) lives in Redis.
     redis_url: str | None = None
     data_key: str | None = None
+    data_key_file: Path = Path("data/data.key")  # made on first run when no CONGDOAN_DATA_KEY
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +65,7 @@ _ENV = {
     "REDIS_URL": "redis_url",
     "CONGDOAN_DATA_KEY": "data_key",
     "CONGDOAN_HOTLINE": "hotline",
+    "CONGDOAN_DATA_KEY_FILE": "data_key_file",
 }
 
 
@@ -120,6 +122,8 @@ def load_settings(
             values[attr] = env[env_name]
     if "http_port" in values:
         values["http_port"] = int(values["http_port"])
+    if "data_key_file" in values:
+        values["data_key_file"] = Path(values["data_key_file"])
     for attr in _RATES:
         if attr in values:
             values[attr] = _positive_rate(attr, values[attr])

@@ -150,3 +150,16 @@ def test_handlers_and_storage_do_not_probe_at_run_time() -> None:
                 if isinstance(node.value, ast.Name) and node.value.id == "ctx":
                     offenders.append(f"{name}:{node.lineno}: ctx.engine")
     assert offenders == []
+
+
+def test_the_environment_is_read_only_in_bot_config() -> None:
+    """Environment overrides are read in one place (bot/config.py), so a reader finds them."""
+    offenders = []
+    for name, path in _modules().items():
+        if name == "bot.config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                if isinstance(node.value, ast.Name) and node.value.id == "os":
+                    offenders.append(f"{name}:{node.lineno}: os.{node.attr}")
+    assert offenders == []
