@@ -34,7 +34,7 @@ def prepare(settings: Settings) -> Settings:
             key_file.write_text(new_key() + "\n", "ascii")
             key_file.chmod(0o600)
             print(
-                f"Đã tạo khoá mã hoá dữ liệu cá nhân tại {key_file.resolve()} — hãy sao lưu và "
+                f"Đã tạo khóa mã hóa dữ liệu cá nhân tại {key_file.resolve()} — hãy sao lưu và "
                 "giữ bí mật (hoặc đặt biến môi trường CONGDOAN_DATA_KEY).",
                 file=sys.stderr,
             )

@@ -4,8 +4,13 @@ Free text reaches this handler last (after referral codes, join phrases and open
 matcher (bot/core/matcher.py, built once per process, ``ctx.services.matcher``) decides;
 ``reply_for`` (bot/core/answers.py) turns its decision into the words and buttons a worker sees.
 
-- answer: the FAQ answer with its article, and "Hỏi tư vấn viên" / "Câu hỏi khác";
-- suggest: up to three likely questions as buttons, plus "Hỏi tư vấn viên";
+- answer: the FAQ answer with its article, the one-line "general information" note, and
+  "Câu trả lời có đúng ý bạn không?" with 👍 / 👎 (typed "đúng" / "sai" count too); a 👎 is
+  stored with the entry it came from, so `faq misses` shows confident wrong answers;
+- suggest: up to three likely questions, numbered in the text and as buttons;
+- smalltalk: greetings, thanks, goodbyes, "ok", 👍: a warm reply and the main menu;
+- escalate (a request for a person): the lawyer form or the hotline; (a labour topic the facts
+  do not cover yet): one safe sentence and "Hỏi tư vấn viên";
 - join / lead: a short offer with the button that starts that flow (one tap, not an ambush);
 - out_of_scope: a kind "not something we can help with" and the hotline, never an FAQ answer;
 - escalate: nothing fits but it is a labour question: offer "Hỏi tư vấn viên";
@@ -32,7 +37,15 @@ from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_FAQ, CliCommand, Feature, TextHandler
 from bot.core.matcher import Match, Matcher, normalise_query
 from bot.core.payloads import button
+from bot.core.textnorm import fold
 from storage import cases as cases_repo
+
+FEEDBACK_MISS = "thumbs_down"  # the action a 👎 is stored under in faq misses
+# Typed feedback right after an answer (the whole message, folded): yes / no in workers' words.
+FEEDBACK_UP = frozenset(["dung", "dung roi", "co", "dung y", "dung y roi", "chuan", "ok", "oke"])
+FEEDBACK_DOWN = frozenset(
+    ["sai", "sai roi", "khong dung", "chua dung", "khong phai", "khong", "ko dung", "chua"]
+)
 
 # -- chat ----------------------------------------------------------------------------------
 
@@ -41,8 +54,44 @@ def matcher_of(ctx: Ctx) -> Matcher:
     return ctx.services.matcher
 
 
+def typed_feedback(text: str) -> str | None:
+    """ "up" / "down" when a whole short message is a yes / no about the last answer."""
+    if text.strip() in ("👍", "👎"):
+        return "up" if text.strip() == "👍" else "down"
+    words = " ".join(fold(text).split()).strip(" .!")
+    if words in FEEDBACK_DOWN:
+        return "down"
+    if words in FEEDBACK_UP:
+        return "up"
+    return None
+
+
+async def record_feedback(ctx: Ctx, verdict: str, faq_id: str) -> list[Outgoing]:
+    """Thank the worker; a 👎 is counted in faq misses with the question and the entry."""
+    question = ctx.data.get("_ask_q") or ""
+    if verdict == "down":
+        normalised = normalise_query(question) or faq_id
+        await cases_repo.record_miss(ctx.session, normalised, FEEDBACK_MISS, faq_id, ctx.now)
+        options = [
+            button(ctx.t("ask.btn.human"), AskPayload("human")),
+            button(ctx.t("ask.btn.other"), AskPayload("start")),
+        ]
+        return [ctx.choices(ctx.t("ask.thanks_down"), options)]
+    ctx.data.pop("_ask_q", None)
+    options = [
+        button(ctx.t("ask.btn.other"), AskPayload("start")),
+        (ctx.t("common.back_to_menu"), MAIN_MENU),
+    ]
+    return [ctx.choices(ctx.t("ask.thanks_up"), options)]
+
+
 async def on_text(ctx: Ctx) -> list[Outgoing] | None:
     question = ctx.inbound.text
+    answered = ctx.data.pop("_ask_answered", None)
+    if answered:
+        verdict = typed_feedback(question)
+        if verdict is not None:
+            return await record_feedback(ctx, verdict, str(answered))
     match = matcher_of(ctx).match(question)
     if match.action in MISS_ACTIONS or (
         match.action == "unknown" and len(question.split()) >= UNKNOWN_MISS_MIN_WORDS
@@ -53,17 +102,25 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
             await cases_repo.record_miss(ctx.session, normalised, match.action, faq_id, ctx.now)
     if match.action == "unknown":
         return None
-    ctx.data["_ask_q"] = question[:MAX_REMEMBERED_QUESTION]
+    if match.action != "smalltalk":
+        ctx.data["_ask_q"] = question[:MAX_REMEMBERED_QUESTION]
+    if match.action == "answer" and match.entry is not None:
+        ctx.data["_ask_answered"] = match.entry.id
     text, options = reply_for(match, ctx.t)
     return [ctx.choices(text, options)]
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
-    """``ask:start`` (menu), ``ask:faq:<id>`` (a suggestion), ``ask:human`` (to the centre)."""
+    """``ask:start`` (menu), ``ask:faq:<id>`` (a suggestion), ``ask:human`` (to the centre),
+    ``ask:up:<id>`` / ``ask:down:<id>`` (the worker's 👍 / 👎 on an answer)."""
     pressed = AskPayload.unpack(ctx.inbound.payload) or AskPayload("start")
+    if pressed.action in ("up", "down") and pressed.faq_id:
+        ctx.data.pop("_ask_answered", None)
+        return await record_feedback(ctx, pressed.action, pressed.faq_id)
     if pressed.action == "faq" and pressed.faq_id:
         entry = next((e for e in matcher_of(ctx).entries if e.id == pressed.faq_id), None)
         if entry is not None:
+            ctx.data["_ask_answered"] = entry.id
             text, options = reply_for(Match("answer", entry, 1.0), ctx.t)
             return [ctx.choices(text, options)]
         return [_prompt(ctx, "ask.gone")]

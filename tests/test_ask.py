@@ -63,7 +63,12 @@ async def test_issue_examples_lead_to_the_right_entry(
     if "ask.answer" in ask_chat.keys:
         entry = next(e for e in ask_chat.app.engine.services.matcher.entries if e.id == faq_id)
         assert entry.answer in ask_chat.text
-        assert [label for label, _ in ask_chat.options()] == ["Hỏi tư vấn viên", "Câu hỏi khác"]
+        assert [label for label, _ in ask_chat.options()] == [
+            "👍 Đúng ý",
+            "👎 Chưa đúng",
+            "Hỏi tư vấn viên",
+            "Câu hỏi khác",
+        ]
     else:
         assert f"ask:faq:{faq_id}" in _offered(ask_chat)
         await ask_chat.press(f"ask:faq:{faq_id}")
@@ -71,14 +76,92 @@ async def test_issue_examples_lead_to_the_right_entry(
     assert "Điều" in ask_chat.text and "📖 Căn cứ: Bộ luật Lao động 2019" in ask_chat.text
 
 
-async def test_an_answer_is_short_has_its_article_and_two_buttons(ask_chat: Chat) -> None:
+async def test_an_answer_has_its_article_the_note_and_asks_for_feedback(ask_chat: Chat) -> None:
     await ask_chat.send("cty no luong 2 thang thi lam sao")
     assert "ask.answer" in ask_chat.keys
     reply = ask_chat.replies[-1]
     assert isinstance(reply.content, Choices)
-    assert len(reply.text) < 600
+    assert len(reply.text) < 900
     assert "Bộ luật Lao động 2019, Điều 97" in reply.text
-    assert _offered(ask_chat) == ["ask:human", "ask:start"]
+    assert "thông tin pháp luật chung" in reply.text
+    assert reply.text.endswith("Câu trả lời có đúng ý bạn không?")
+    assert _offered(ask_chat) == [
+        "ask:up:wages.late",
+        "ask:down:wages.late",
+        "ask:human",
+        "ask:start",
+    ]
+
+
+async def test_thumbs_down_is_counted_in_misses_with_the_entry_it_came_from(
+    ask_chat: Chat,
+) -> None:
+    await ask_chat.send("cty no luong 2 thang thi lam sao")
+    await ask_chat.press("ask:down:wages.late")
+    assert "ask.thanks_down" in ask_chat.keys and "ask:human" in _offered(ask_chat)
+    async with ask_chat.app.db.session() as session:
+        misses = await cases_repo.top_misses(session, 10)
+    assert [(m.action, m.faq_id) for m in misses] == [("thumbs_down", "wages.late")]
+    assert misses[0].question == "cong ty no cham luong 2 thang thi lam sao"
+
+
+async def test_typed_no_after_an_answer_is_a_thumbs_down_and_typed_yes_a_thanks(
+    ask_chat: Chat,
+) -> None:
+    await ask_chat.send("tăng ca 4 tiếng/ngày có đúng luật ko")
+    assert "ask.answer" in ask_chat.keys
+    await ask_chat.send("sai rồi")
+    assert "ask.thanks_down" in ask_chat.keys
+    await ask_chat.send("cty no luong 2 thang thi lam sao")
+    await ask_chat.send("👍")
+    assert "ask.thanks_up" in ask_chat.keys
+    async with ask_chat.app.db.session() as session:
+        misses = await cases_repo.top_misses(session, 10)
+    assert [(m.action, m.faq_id) for m in misses] == [("thumbs_down", "overtime.cap")]
+    await ask_chat.send("👍")  # not after an answer: small talk, with the menu
+    assert "ask.smalltalk" in ask_chat.keys and "rights:index" in _offered(ask_chat)
+
+
+@pytest.mark.parametrize(
+    "question", ["toi muon gap luat su", "cho em noi chuyen voi nguoi that", "gặp tư vấn viên"]
+)
+async def test_asking_for_a_person_offers_the_lawyer_form_and_the_hotline(
+    ask_chat: Chat, question: str
+) -> None:
+    await ask_chat.send(question)
+    assert "ask.human" in ask_chat.keys and "1800.888864" in ask_chat.text
+    await ask_chat.press("ask:human")
+    assert any(k.startswith("relay.") for k in ask_chat.keys)
+
+
+async def test_a_recognised_uncovered_topic_gets_one_safe_sentence_not_a_neighbour(
+    ask_chat: Chat,
+) -> None:
+    await ask_chat.send("dinh cong co bi duoi viec ko")
+    assert "ask.uncovered" in ask_chat.keys and "ask.answer" not in ask_chat.keys
+    assert _offered(ask_chat)[0] == "ask:human"
+
+
+async def test_founding_a_union_is_explained_before_the_lead_form_is_offered(
+    ask_chat: Chat,
+) -> None:
+    await ask_chat.send("thanh lap cong doan co so can bao nhieu nguoi")
+    assert "ask.answer" in ask_chat.keys and "Điều 20" in ask_chat.text
+    assert "cán bộ công đoàn sẽ hướng dẫn" in ask_chat.text
+    assert "lead:start" in _offered(ask_chat)
+
+
+async def test_suggestions_are_numbered_in_the_text_and_listed_in_the_record(settings) -> None:
+    from bot.config import ROOT
+    from bot.core.texts import Texts
+
+    texts = Texts.load(ROOT / "content" / "vi", {"hotline": "1800.888864", "federation": "LĐLĐ"})
+    matcher = build_matcher(ROOT / "content")
+    picks = tuple(e for e in matcher.entries if e.id in ("overtime.cap", "overtime.yearly"))
+    record = reply_record("tang ca", Match("suggest", picks[0], 0.3, picks), texts)
+    assert record["suggestions"] == [e.id for e in picks]
+    for number, entry in enumerate(picks, 1):
+        assert f"{number}. {entry.question}" in record["text"]
 
 
 @pytest.mark.parametrize("question", OUT_OF_SCOPE)
@@ -101,9 +184,10 @@ async def test_join_and_lead_questions_offer_those_flows(ask_chat: Chat) -> None
     assert "ask.lead" in ask_chat.keys and "lead:start" in _offered(ask_chat)
 
 
-async def test_chit_chat_falls_through_to_the_menu(ask_chat: Chat) -> None:
-    await ask_chat.send("xin chào")
-    assert "common.not_understood" in ask_chat.keys
+@pytest.mark.parametrize("message", ["xin chào", "cảm ơn bạn", "alo", "ok", "👍", "bye nhé"])
+async def test_small_talk_gets_a_warm_reply_and_the_menu(ask_chat: Chat, message: str) -> None:
+    await ask_chat.send(message)
+    assert "ask.smalltalk" in ask_chat.keys
     assert "rights:index" in _offered(ask_chat)
 
 
@@ -157,7 +241,7 @@ def test_every_faq_answer_fits_one_screen_and_every_button_fits_telegram(setting
     assert len(matcher.entries) >= 60
     for entry in matcher.entries:
         text, options = reply_for(Match("answer", entry, 1.0), texts)
-        assert len(text) < 600, entry.id
+        assert len(text) < 900, entry.id
         sources = text.rpartition("📖 Căn cứ: ")[2]
         for citation in entry.citations:
             law = type(citation)(citation.law).label
@@ -168,7 +252,8 @@ def test_every_faq_answer_fits_one_screen_and_every_button_fits_telegram(setting
         assert len(f"ask:faq:{entry.id}".encode()) <= 64, entry.id
         record = reply_record(entry.question, Match("answer", entry, 1.0), texts)
         assert record["citations"] == [c.label for c in entry.citations]
-        assert options[0] == ("Hỏi tư vấn viên", "ask:human")
+        assert ("Hỏi tư vấn viên", "ask:human") in options
+        assert options[0] == ("👍 Đúng ý", f"ask:up:{entry.id}")
 
 
 def test_every_action_has_a_reply_with_a_next_step(settings) -> None:

@@ -77,3 +77,46 @@ def test_vietnamese_formatting() -> None:
     assert fmt_money(253000) == "253.000 đ"
     # 20:00 UTC on 30 June is already 1 July in Hai Phong.
     assert fmt_date(datetime(2026, 6, 30, 20, 0, tzinfo=UTC)) == "01/07/2026"
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), "utf-8")
+
+
+def test_one_quotation_style_one_tone_placement_and_the_bot_says_minh(content_copy: Path) -> None:
+    from bot.core.content_check import check_style
+
+    assert check_style(content_copy) == []
+    _replace(
+        content_copy / "vi" / "ask.toml",
+        'hoặc bấm “Hỏi tư vấn viên” nhé."\n',
+        'hoặc bấm «Hỏi» nhé."\n',
+    )
+    _replace(content_copy / "vi" / "common.toml", "Đã hủy.", 'Đã huỷ. Bot chưa hiểu \\"gì\\".')
+    _replace(
+        content_copy / "faq" / "wages.toml", 'answer = """Lương phải', 'answer = """Có. Lương phải'
+    )
+    problems = check_style(content_copy)
+    assert any("ask.toml ask.gone: use “ instead of «" in p for p in problems), problems
+    assert any("common.cancelled: tone on the first vowel: 'uỷ'" in p for p in problems), problems
+    assert any('common.cancelled: use “…” instead of "' in p for p in problems), problems
+    assert any("common.cancelled: the bot speaks as “mình”" in p for p in problems), problems
+    assert any("wages.late: open with the fact" in p for p in problems), problems
+
+
+def test_a_figure_not_in_the_cited_labour_code_article_is_reported(content_copy: Path) -> None:
+    import json
+
+    from bot.core.content_check import check_figures, labour_code_path
+
+    if not labour_code_path().is_file():
+        pytest.skip(f"Labour Code text not found at {labour_code_path()}; figures not checked")
+    articles = json.loads(labour_code_path().read_text("utf-8"))
+    assert check_figures(content_copy, articles) == []
+    _replace(
+        content_copy / "faq" / "wages.toml", "nhưng không quá 30 ngày", "nhưng không quá 45 ngày"
+    )
+    problems = check_figures(content_copy, articles)
+    assert len(problems) == 1 and "wages.late: 45 is not in BLLĐ Điều 97" in problems[0]

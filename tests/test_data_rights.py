@@ -102,7 +102,7 @@ async def test_other_features_data_is_described_and_erased(make_app) -> None:
     await chat.send("/dulieucuatoi")
     assert "Câu hỏi gửi trung tâm tư vấn: 1" in chat.text
     await chat.send("/xoadulieu")
-    await chat.press("Xoá dữ liệu")
+    await chat.press("Xóa dữ liệu")
     assert fake.erased == [1]
 
 
@@ -191,9 +191,9 @@ async def test_erasure_after_confirmation(make_app, tmp_path: Path) -> None:
     [request] = await requests(chat)
     assert request.status == "awaiting_confirmation"
 
-    await chat.press("Xoá dữ liệu")
+    await chat.press("Xóa dữ liệu")
     assert "privacy.erase.done" in chat.keys
-    assert "đã xoá" in chat.text
+    assert "đã xóa" in chat.text
 
     assert await applications(chat) == []
     async with chat.app.db.session() as session:
@@ -222,8 +222,8 @@ async def test_erasure_can_be_declined_and_buttons_go_stale(make_app) -> None:
     chat = await new_chat(make_app)
     await join(chat)
     await chat.send("/xoadulieu")
-    erase_payload = chat.find_payload("Xoá dữ liệu")
-    await chat.press("Không xoá")
+    erase_payload = chat.find_payload("Xóa dữ liệu")
+    await chat.press("Không xóa")
     assert "privacy.erase.kept" in chat.keys
     assert len(await applications(chat)) == 1
     await press_payload(chat, erase_payload)  # the old button does nothing now
@@ -237,7 +237,7 @@ async def test_another_workers_erase_button_is_refused(make_app) -> None:
     chat = await new_chat(make_app)
     await join(chat)
     await chat.send("/xoadulieu")
-    payload = chat.find_payload("Xoá dữ liệu")
+    payload = chat.find_payload("Xóa dữ liệu")
     from tests.test_join import other_chat
 
     stranger = other_chat(chat, "6666")
@@ -251,7 +251,7 @@ async def test_erasure_mid_form_and_a_new_join_after(make_app) -> None:
     await start_and_consent(chat)
     await fill_form(chat)
     await chat.send("/xoadulieu")
-    await chat.press("Xoá dữ liệu")
+    await chat.press("Xóa dữ liệu")
     assert "privacy.erase.done" in chat.keys
     await press_payload(chat, "form:submit")
     assert await applications(chat) == []
@@ -265,7 +265,7 @@ async def test_data_rights_on_migrated_database(make_app, db_url: str) -> None:
     await join(chat)
     await chat.send("/rutdongy")
     await chat.send("/xoadulieu")
-    await chat.press("Xoá dữ liệu")
+    await chat.press("Xóa dữ liệu")
     assert "privacy.erase.done" in chat.keys
     assert await applications(chat) == []
     assert [r.kind for r in await requests(chat)] == ["withdraw", "erase"]

@@ -143,7 +143,7 @@ async def test_happy_path_stores_one_encrypted_application(make_app) -> None:
         actions = [e.action for e in await repo.audit_entries(session)]
     assert [h.status for h in history] == [repo.PENDING]
     assert consent.purpose == "join"
-    assert consent.notice_version.startswith("2026-11-1+")
+    assert consent.notice_version.startswith("2026-12-1+")
     assert consent.channel == "test"
     assert consent.withdrawn_at is None
     assert actions[:2] == ["consent.given", "application.submitted"]
@@ -291,7 +291,7 @@ async def test_cancel_keeps_nothing(make_app) -> None:
     chat = await new_chat(make_app)
     await start_and_consent(chat)
     await chat.send(NAME)
-    await chat.press("Huỷ")
+    await chat.press("Hủy")
     assert "join.cancelled" in chat.keys
     assert await applications(chat) == []
     async with chat.app.db.session() as session:

@@ -275,7 +275,7 @@ async def test_start_report_is_what_the_menu_and_matcher_call(make_app) -> None:
     await w.send("/menu")
     await w.press("lead:start")
     assert w.keys[:2] == ["leads.intro", "leads.ask.company"]
-    await w.press("Huỷ")
+    await w.press("Hủy")
     assert "leads.form.cancelled" in w.keys
 
 

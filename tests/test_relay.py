@@ -627,7 +627,7 @@ async def test_data_rights_commands_show_and_erase_the_workers_cases(make_app) -
     assert number in chat.text and "đang chờ trả lời" in chat.text
     assert "Nguyễn Thị Hoa" not in chat.text  # the line says what is held, not the value
     await chat.send("/xoadulieu")
-    await chat.press(chat.options()[0][1])  # "Xoá"
+    await chat.press(chat.options()[0][1])  # "Xóa"
     async with app.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(LegalCase)) == 0
         assert await session.scalar(select(func.count()).select_from(CaseLink)) == 0

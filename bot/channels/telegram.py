@@ -78,7 +78,7 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 BOT_COMMANDS = (
     ("start", "Bắt đầu và xem menu chính"),
     ("menu", "Mở menu chính"),
-    ("huy", "Huỷ việc đang làm dở"),
+    ("huy", "Hủy việc đang làm dở"),
     ("trogiup", "Xem hướng dẫn sử dụng"),
 )
 # Shown above the option buttons that accompany a share-contact keyboard: a reply keyboard and

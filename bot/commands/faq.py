@@ -1,10 +1,12 @@
 """`congdoan-bot faq`: tools for the FAQ editors.
 
 ``faq eval FILE.tsv`` measures the matcher on a labelled file (``question<TAB>label`` per line;
-the label is an FAQ id, or ``join`` / ``lead`` / ``out_of_scope`` / ``escalate``): top-1 accuracy
-(the entry for answer and suggest, the action otherwise) and how often each kind of label got
-each action. ``faq misses`` lists the questions the FAQ could not answer with confidence,
-most frequent first, so editors know which entries to write next.
+the label is an FAQ id, or ``join`` / ``lead`` / ``out_of_scope`` / ``escalate`` / ``smalltalk``,
+or several joined by "|" for a question that really is ambiguous): the share handled right
+(``verdict``: answered from the labelled entry, or the labelled action), the share answered from
+a wrong entry, and how often each kind of label got each action. ``faq misses`` lists the
+questions the FAQ could not answer with confidence and the answers workers marked 👎
+(``thumbs_down``, with the entry), most frequent first, so editors know what to write or fix.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import asyncio
 import json
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HELP = "FAQ tools: eval a labelled file, list the questions the FAQ missed"
-INTENT_LABELS = ("join", "lead", "out_of_scope", "escalate")
+INTENT_LABELS = ("join", "lead", "out_of_scope", "escalate", "smalltalk")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class EvalReport:
     total: int = 0
     correct: int = 0
+    wrong_entry: int = 0
     confusion: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -52,6 +56,7 @@ class EvalReport:
             "total": self.total,
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
+            "wrong_entry": self.wrong_entry,
             "confusion": {k: dict(v) for k, v in sorted(self.confusion.items())},
             "errors": self.errors,
         }
@@ -86,7 +91,9 @@ def evaluate(rows: list[tuple[str, str]]) -> EvalReport:
         kind = label if label in INTENT_LABELS else "faq"
         report.total += 1
         report.confusion[kind][record["action"]] += 1
-        if predicted == label:
+        graded = verdict(record["action"], record["faq_id"], record["suggestions"], label)
+        report.wrong_entry += graded == "wrong_entry"
+        if graded == "right":
             report.correct += 1
         else:
             report.errors.append(
@@ -104,7 +111,8 @@ def evaluate(rows: list[tuple[str, str]]) -> EvalReport:
 def _print_report(report: EvalReport, show_errors: bool) -> None:
     from bot.core.answers import PUBLIC_ACTIONS as actions
 
-    print(f"top-1 accuracy: {report.accuracy:.1%} ({report.correct}/{report.total})")
+    print(f"handled right: {report.accuracy:.1%} ({report.correct}/{report.total})")
+    print(f"answered from a wrong entry: {report.wrong_entry}")
     print("label kind     " + " ".join(f"{a:>12}" for a in actions))
     for kind, counts in sorted(report.confusion.items()):
         print(f"{kind:<14} " + " ".join(f"{counts.get(a, 0):>12}" for a in actions))
@@ -164,3 +172,28 @@ def run(args: argparse.Namespace) -> int:
     if not rows and not args.json:
         print("no FAQ misses recorded yet")
     return 0
+
+
+# -- grading (shared by `faq eval`, bench/ask.py and the tests) ------------------------------
+
+
+def label_set(label: str) -> frozenset[str]:
+    """A label is an FAQ id or an action; "a|b" lists several acceptable ones."""
+    return frozenset(part.strip() for part in label.split("|") if part.strip())
+
+
+def verdict(action: str, entry_id: str | None, suggestions: Sequence[str], label: str) -> str:
+    """How a decision compares with a label: "right", "wrong_entry" or "miss".
+
+    Right means the worker got what they needed in one step: the answer from the labelled
+    entry, or the labelled action (join, lead, escalate, smalltalk, out_of_scope). A suggestion
+    list is right only where the label itself names two or more entries (a question that really
+    is ambiguous). "wrong_entry" is an answer from an entry the label does not name: the
+    confident wrong answer editors must never ship.
+    """
+    wanted = label_set(label)
+    if action == "answer":
+        return "right" if entry_id in wanted else "wrong_entry"
+    if action == "suggest" and len(wanted) > 1 and wanted & set(suggestions):
+        return "right"
+    return "right" if action in wanted else "miss"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.events import Outgoing
-from bot.core.matcher import Citation, FaqEntry, Match, Matcher, load_faq
+from bot.core.matcher import UNCOVERED, Citation, FaqEntry, Match, Matcher, load_faq
 from bot.core.payloads import Payload, button
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ class LeadPayload(Payload, prefix="lead"):
 
 @dataclass(frozen=True)
 class AskPayload(Payload, prefix="ask"):
-    """``ask:start`` (the menu), ``ask:faq:<id>`` (a suggestion), ``ask:human`` (to the centre)."""
+    """``ask:start`` (the menu), ``ask:faq:<id>`` (a suggestion), ``ask:human`` (to the centre),
+    ``ask:up:<id>`` / ``ask:down:<id>`` (the worker's 👍 / 👎 on the answer from that entry)."""
 
     action: str
     faq_id: str = ""
@@ -81,11 +82,13 @@ def menu(ctx: Ctx, text_key: str = "menu.text") -> Outgoing:
 TextsFn = Callable[..., str]
 Options = list[tuple[str, str]]
 
-PUBLIC_ACTIONS = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope")
+PUBLIC_ACTIONS = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope", "smalltalk")
 MISS_ACTIONS = {"suggest", "escalate", "out_of_scope"}
 UNKNOWN_MISS_MIN_WORDS = 3
 MAX_SUGGESTIONS = 3
 MAX_REMEMBERED_QUESTION = 1500
+# The button an answer offers next, by the entry's ``offer`` (founding a union -> the lead form).
+OFFER_BUTTONS = {"lead": ("menu.lead", LEAD_START), "join": ("menu.join", JOIN_START)}
 
 
 @lru_cache(maxsize=4)
@@ -119,47 +122,87 @@ def sources_line(citations: tuple[Citation, ...]) -> str:
 
 
 def answer_text(entry: FaqEntry, texts: TextsFn) -> str:
-    if not entry.citations:
-        return entry.answer
-    return texts("ask.answer", answer=entry.answer, sources=sources_line(entry.citations))
+    """The entry's answer, its sources, the "general information" note and the feedback line."""
+    body = (
+        texts("ask.answer", answer=entry.answer, sources=sources_line(entry.citations))
+        if entry.citations
+        else entry.answer
+    )
+    return "\n".join((body, texts("ask.note"), texts("ask.feedback")))
+
+
+def suggest_text(picks: tuple[FaqEntry, ...], texts: TextsFn) -> str:
+    """The suggestion message with the questions numbered: what the worker reads, whether the
+    channel shows buttons or not (typing the number picks it)."""
+    lines = [f"{i}. {e.question}" for i, e in enumerate(picks, 1)]
+    return "\n".join((texts("ask.suggest"), *lines))
 
 
 def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
-    """The text and buttons for a matcher decision. Pure: the chat and the CLI both call it."""
+    """The text and buttons for a matcher decision. Pure: the chat and the CLI both call it.
+
+    - answer: the answer with its article, the "general information" note and "Câu trả lời có
+      đúng ý bạn không?" with 👍 / 👎, then the entry's offer (if any), a person, another question;
+    - suggest: up to three likely questions, numbered in the text and as buttons;
+    - smalltalk: a warm reply and the main menu;
+    - escalate: a request for a person -> the lawyer form or the hotline; a recognised topic the
+      FAQ does not cover -> one safe sentence; otherwise "no ready answer" and a person.
+    """
     human = button(texts("ask.btn.human"), AskPayload("human"))
     other = button(texts("ask.btn.other"), AskPayload("start"))
     menu = (texts("common.back_to_menu"), MAIN_MENU)
+    main_menu = [(texts(label), payload) for label, payload in MENU]
     action = match.action
     if action == "answer" and match.entry is not None:
-        return answer_text(match.entry, texts), [human, other]
+        entry = match.entry
+        options = [
+            button(texts("ask.btn.up"), AskPayload("up", entry.id)),
+            button(texts("ask.btn.down"), AskPayload("down", entry.id)),
+        ]
+        if entry.offer in OFFER_BUTTONS:
+            label, payload = OFFER_BUTTONS[entry.offer]
+            options.append((texts(label), payload))
+        return answer_text(entry, texts), [*options, human, other]
     if action == "suggest" and (match.suggestions or match.entry is not None):
-        picks = match.suggestions or ((match.entry,) if match.entry else ())
-        options = [button(e.question, AskPayload("faq", e.id)) for e in picks[:MAX_SUGGESTIONS]]
-        return texts("ask.suggest"), [*options, human]
+        picks = (match.suggestions or ((match.entry,) if match.entry else ()))[:MAX_SUGGESTIONS]
+        options = [button(e.question, AskPayload("faq", e.id)) for e in picks]
+        return suggest_text(picks, texts), [*options, human]
     if action == "join":
         return texts("ask.join"), [(texts("menu.join"), JOIN_START), other]
     if action == "lead":
         return texts("ask.lead"), [(texts("menu.lead"), LEAD_START), other]
     if action == "out_of_scope":
         return texts("ask.out_of_scope"), [other, menu]
+    if action == "smalltalk":
+        return texts("ask.smalltalk"), main_menu
+    if action == "escalate" and match.intent == "human":
+        return texts("ask.human"), [human, menu]
+    if action == "escalate" and (match.intent or "").startswith(UNCOVERED):
+        return texts("ask.uncovered"), [human, other]
     if action in ("escalate", "suggest", "answer"):
         return texts("ask.escalate"), [human, other]
-    return texts("common.not_understood"), [(texts(label), payload) for label, payload in MENU]
+    return texts("common.not_understood"), main_menu
 
 
 def reply_record(question: str, match: Match, texts: TextsFn) -> dict[str, Any]:
     """The machine-readable form printed by ``congdoan-bot ask --json`` (fields are a contract).
 
     ``faq_id`` is the answered entry, or for ``suggest`` the first (most likely) suggestion;
+    ``suggestions`` the ids offered (in the order of the numbered list in ``text``); ``intent``
+    what decided a non-FAQ action ("human", "uncovered.strike"...); ``text`` exactly what the
+    worker reads;
     ``citations`` are given only with an answer, the only reply that makes a legal claim.
     """
     text, _ = reply_for(match, texts)
     action = public_action(match)
     entry = match.entry if action in ("answer", "suggest") else None
+    suggestions = match.suggestions or ((entry,) if entry else ())
     return {
         "question": question,
         "action": action,
         "faq_id": entry.id if entry else None,
+        "suggestions": [e.id for e in suggestions[:MAX_SUGGESTIONS]] if action == "suggest" else [],
+        "intent": match.intent,
         "score": round(float(match.score), 4),
         "citations": citation_labels(entry.citations) if entry and action == "answer" else [],
         "text": text,

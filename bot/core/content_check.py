@@ -8,6 +8,8 @@ keys exist, validators known), and lets features add their own checks (FAQ, area
 from __future__ import annotations
 
 import ast
+import json
+import re
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -140,3 +142,129 @@ def check_content(content_dir: Path, code_dirs: Iterable[Path]) -> list[str]:
     for name, checker in EXTRA_CHECKS:
         problems += [f"{name}: {p}" for p in checker(content_dir)]
     return problems
+
+
+# -- style and figures (content/README.md, "Cách viết") ----------------------------------------
+
+# One quotation style: “…” (typographic double quotes). Straight quotes and « » are refused in
+# what workers read; TOML's own quoting is not text and is not looked at.
+WRONG_QUOTES = {'"': "“…”", "«": "“", "»": "”"}
+# One tone placement, the new one: the mark on the first vowel of an open "oa", "oe", "uy"
+# syllable ("hòa", "khỏe", "thủy"), as in the State's list of Hải Phòng's units.
+_OLD_TONE = re.compile(r"(?<![qQ])([oOuU])([àáảãạÀÁẢÃẠèéẻẽẹÈÉẺẼẸỳýỷỹỵỲÝỶỸỴ])(?!\w)")
+_BOT_VOICE = re.compile(r"\b[Bb]ot (chưa|không|sẽ|đã|có thể|mới)\b")
+_BARE_OPENERS = ("Có. ", "Không. ", "Đúng. ", "Không đúng. ", "Sai. ")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CITED = re.compile(r"\(([^()]*Điều \d+[^()]*)\)")
+
+
+def style_problems(text: str, staff: bool = False) -> list[str]:
+    """Quotation style, tone placement and (for workers' texts) the "mình" voice in one text."""
+    problems = [f"use {good} instead of {bad}" for bad, good in WRONG_QUOTES.items() if bad in text]
+    for match in _OLD_TONE.finditer(unicodedata.normalize("NFC", text)):
+        word = match.group(0)
+        problems.append(f"tone on the first vowel: {word!r} (write “hòa”, “thủy”, “hủy”)")
+    if not staff and _BOT_VOICE.search(text):
+        problems.append("the bot speaks as “mình”, not “bot”")
+    return problems
+
+
+def check_style(content_dir: Path) -> list[str]:
+    """Every message in content/vi and every FAQ question and answer (samples are workers'
+    own words and are left alone)."""
+    problems: list[str] = []
+    for path in sorted((content_dir / "vi").glob("*.toml")):
+        for key, value in _strings(tomllib.loads(path.read_text("utf-8"))):
+            staff = ".staff." in f".{key}."
+            problems += [f"{path.name} {key}: {p}" for p in style_problems(value, staff)]
+    for path in sorted((content_dir / "faq").glob("*.toml")):
+        data = tomllib.loads(path.read_text("utf-8"))
+        for entry in data.get("entry", []):
+            for field_name in ("question", "answer"):
+                text = str(entry.get(field_name, ""))
+                where = f"{path.name} {entry.get('id')} {field_name}"
+                problems += [f"{where}: {p}" for p in style_problems(text)]
+            if str(entry.get("answer", "")).startswith(_BARE_OPENERS):
+                problems.append(
+                    f"{path.name} {entry.get('id')}: open with the fact, not a bare yes or no "
+                    "(the same answer meets “how many” questions)"
+                )
+    return problems
+
+
+def _strings(data: object, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        return [kv for k, v in data.items() for kv in _strings(v, f"{prefix}{k}.")]
+    if isinstance(data, list):
+        return [kv for v in data for kv in _strings(v, prefix)]
+    return [(prefix.rstrip("."), data)] if isinstance(data, str) else []
+
+
+def labour_code_path() -> Path:
+    from bot.core.areas import repo_root
+
+    return repo_root() / ".." / "shared" / "data" / "labour-code-2019-articles.json"
+
+
+def _article_body(raw: str) -> str:
+    """The article's clauses: without its heading, the "(Điều N Bộ luật số 45/2019/QH14…)" line
+    (whose numbers are not the article's figures) and the decree articles filed after it."""
+    out = []
+    for number, line in enumerate(raw.split("\n")):
+        if number and (line.startswith("(Điều này") or re.match(r"^Điều \d+\.\d+\.[A-Z]", line)):
+            break
+        if number == 0 or re.match(r"^\(Điều \d+ Bộ luật số", line):
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.lstrip("0") or "0" for n in _NUMBER.findall(text)}
+
+
+def check_figures(content_dir: Path, articles: dict[str, str]) -> list[str]:
+    """Every figure in an FAQ sentence that cites only Labour Code articles is in one of them.
+
+    A sentence cites the articles in its parentheses ("(Bộ luật Lao động 2019, Điều 97)",
+    "(Điều 35, Điều 97)"); a bare "Điều N" belongs to the law the entry cites with that article.
+    Sentences that cite another law, or nothing, are not checked here.
+    """
+    from bot.core.matcher import LAW_NAMES
+
+    problems: list[str] = []
+    other_laws = [name for key, name in LAW_NAMES.items() if key != "blld"]
+    for path in sorted((content_dir / "faq").glob("*.toml")):
+        for entry in tomllib.loads(path.read_text("utf-8")).get("entry", []):
+            laws_of: dict[int, set[str]] = {}
+            for c in entry.get("citations", []):
+                if "article" in c:
+                    laws_of.setdefault(int(c["article"]), set()).add(str(c["law"]))
+            for sentence in re.split(r"(?<=[.!?])\s+", str(entry.get("answer", ""))):
+                cited = _CITED.findall(sentence)
+                if not cited or any(name in sentence for name in other_laws):
+                    continue
+                numbers = {int(n) for part in cited for n in re.findall(r"Điều (\d+)", part)}
+                if any(laws_of.get(n, {"blld"}) != {"blld"} for n in numbers):
+                    continue
+                law = set().union(
+                    *(_numbers(_article_body(articles.get(str(n), ""))) for n in numbers)
+                )
+                figures = _numbers(_CITED.sub("", sentence))
+                for figure in sorted(figures - law):
+                    problems.append(
+                        f"{path.name} {entry.get('id')}: {figure} is not in BLLĐ Điều "
+                        f"{', '.join(map(str, sorted(numbers)))}: {sentence[:80]}…"
+                    )
+    return problems
+
+
+def check_faq_style_and_figures(content_dir: Path) -> list[str]:
+    problems = check_style(content_dir)
+    path = labour_code_path()
+    if path.is_file():
+        problems += check_figures(content_dir, json.loads(path.read_text("utf-8")))
+    return problems
+
+
+EXTRA_CHECKS.append(("style", check_faq_style_and_figures))
