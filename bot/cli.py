@@ -116,17 +116,20 @@ def _cli_commands() -> dict[str, CliCommand]:
     from bot.app import FEATURES, load_feature
     from bot.commands import dashboard, people, staff
 
-    found = {
-        module.__name__.rsplit(".", 1)[1]: CliCommand(
-            module.__name__.rsplit(".", 1)[1], module.HELP, module.add_arguments, module.run
-        )
-        for module in (people, staff, dashboard)
-    }
+    found: dict[str, CliCommand] = {}
+    owner: dict[str, str] = {}
+    for module in (people, staff, dashboard):
+        name = module.__name__.rsplit(".", 1)[1]
+        found[name] = CliCommand(name, module.HELP, module.add_arguments, module.run)
+        owner[name] = "bot.cli"
     for feature in map(load_feature, FEATURES):
         for command in feature.cli_commands:
             if command.name in found:
-                raise StartupError(f"The CLI command {command.name!r} is declared twice")
-            found[command.name] = command
+                raise StartupError(
+                    f"The CLI command {command.name!r} is declared by two features: "
+                    f"{owner[command.name]} and {feature.name}."
+                )
+            found[command.name], owner[command.name] = command, feature.name
     return found
 
 

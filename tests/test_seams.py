@@ -151,6 +151,28 @@ def test_every_feature_payload_fits_telegram() -> None:
             assert len(prefix.encode()) + 40 <= MAX_BYTES, (feature.name, prefix)
 
 
+def test_every_faq_suggestion_button_fits_telegram(settings) -> None:
+    """A suggestion is ``ask:faq:<id>``: an FAQ id too long would fail when the reply is built."""
+    from bot.core.answers import AskPayload, build_matcher
+
+    for entry in build_matcher(settings.content_dir).entries:
+        assert AskPayload.unpack(AskPayload("faq", entry.id).pack()) == AskPayload("faq", entry.id)
+
+
+def test_a_feature_cli_command_may_not_take_a_core_name(monkeypatch) -> None:
+    from bot import app, cli
+    from bot.core.feature import CliCommand
+
+    clash = Feature(
+        name="tests.clash",
+        cli_commands=(CliCommand("people", "", lambda parser: None, lambda args: 0),),
+    )
+    monkeypatch.setattr(app, "FEATURES", ("tests.clash",))
+    monkeypatch.setattr(app, "load_feature", lambda name: clash)
+    with pytest.raises(StartupError, match=r"'people'.*bot.cli and tests.clash"):
+        cli.build_parser()
+
+
 # -- typed configuration ----------------------------------------------------------------------
 
 

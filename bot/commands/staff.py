@@ -37,10 +37,11 @@ def run(args: argparse.Namespace) -> int:
 async def _login_link(args: argparse.Namespace, settings: Any) -> int:
     from datetime import UTC, datetime
 
+    from bot.config import staff_ids
+    from bot.core.roles import Roles, Who
     from handlers.dashboard_login import STAFF_ROLES, login_link
     from storage import web_sessions
     from storage.db import Database
-    from storage.people import roles_of
 
     channel, user = (
         ("telegram", args.telegram_id) if args.telegram_id else ("zalo_oa", args.zalo_id)
@@ -52,7 +53,7 @@ async def _login_link(args: argparse.Namespace, settings: Any) -> int:
     db = Database(settings.database_url)
     try:
         async with db.transaction() as session:
-            roles = await roles_of(session, channel, user, settings.extra.get("staff") or {})
+            roles = await Roles(staff_ids(settings)).roles_of(session, Who(channel, user))
             if not roles & STAFF_ROLES:
                 print(
                     "Tài khoản này chưa có vai trò cán bộ. Thêm vào [staff] trong config.toml "

@@ -24,7 +24,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from sqlalchemy import select
 
 from bot.core.engine import Engine
 from bot.core.roles import Who
@@ -33,7 +32,6 @@ from bot.core.texts import fmt_date, fmt_datetime, fmt_number
 from storage import membership as membership_repo
 from storage import web_sessions
 from storage.db import Database
-from storage.people import Person, PersonArea
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +82,12 @@ async def load_staff(session: Any, engine: Engine, channel: str, external_id: st
     ref = "staff:" + crypto.lookup_hash(f"{channel}:{external_id}")[:16]
     if "staff" in roles:
         return Staff(channel, external_id, roles, None, None, ref)
-    bodies = await membership_repo.staff_union_bodies(session, channel, external_id)
-    areas = await session.scalars(
-        select(PersonArea.area_code)
-        .join(Person, Person.id == PersonArea.person_id)
-        .where(
-            Person.channel == channel,
-            Person.external_id == str(external_id),
-            Person.role == "volunteer",
-            Person.active,
-        )
-    )
-    return Staff(channel, external_id, roles, frozenset(bodies) or None, frozenset(areas), ref)
+    # the roles service decides the scope, as it does for /donmoi and /leads in the chat
+    membership = await engine.services.roles.grant(session, who, "membership.review")
+    leads = await engine.services.roles.grant(session, who, "leads.work")
+    bodies = membership.union_bodies if membership is not None else None
+    areas = leads.areas if leads is not None and leads.areas is not None else frozenset()
+    return Staff(channel, external_id, roles, bodies, areas, ref)
 
 
 @dataclass(frozen=True)
