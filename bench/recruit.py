@@ -51,7 +51,6 @@ from handlers.referral import InviteConfig  # noqa: E402
 from storage.crypto import DataCipher, new_key  # noqa: E402
 from tests.pgdb import PG_ADMIN_URL, fresh_pg_database, pg_reachable_async  # noqa: E402
 
-RECRUIT = ("handlers.leads", "handlers.volunteers", "handlers.referral")
 PG_ADMIN = PG_ADMIN_URL
 NOW = datetime(2027, 5, 15, 3, 0, tzinfo=UTC)  # inside the bench's current campaign
 CHUNK = 5000
