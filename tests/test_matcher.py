@@ -30,8 +30,8 @@ DEV = ROOT / "tests" / "data" / "faq_dev.tsv"
 TEST = ROOT / "tests" / "data" / "faq_test.tsv"
 ZALO = ROOT / ".." / "shared" / "data" / "zalo-ai-2021-legal-questions.json"
 INTENT_LABELS = {"join", "lead", "out_of_scope", "escalate", "smalltalk"}
-# Measured 0.835 on the test split when the policy landed (goal 0.95, not reached yet).
-TEST_ACCURACY_FLOOR = 0.82
+# Measured 0.851 on the test split (goal 0.95, not reached yet); the floor catches regressions.
+TEST_ACCURACY_FLOOR = 0.84
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_citation_labels_are_exact() -> None:
     assert Citation("blld", 107).label == "Bộ luật Lao động 2019, Điều 107"
     assert Citation("lcd", 5).label == "Luật Công đoàn 2024, Điều 5"
     assert Citation("nd105", 4).label == "Nghị định 105/2026/NĐ-CP, Điều 4"
-    assert Citation("qd61").label == "Quyết định 61/QĐ-TLĐ"
+    assert Citation("qd61").label == "Quyết định 61/QĐ-TLĐ của Tổng Liên đoàn Lao động Việt Nam"
 
 
 # --- what a worker gets ------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def test_test_split_is_handled_right_and_rarely_answered_from_a_wrong_entry(
 def test_dev_split_is_handled_right(matcher: Matcher) -> None:
     rows = load_split(DEV)
     graded = _grade(matcher, rows)
-    assert graded["right"] / len(rows) >= 0.85, graded
+    assert graded["right"] / len(rows) >= 0.88, graded
     assert graded["wrong_entry"] / len(rows) < 0.05, graded
 
 
