@@ -425,6 +425,8 @@ async def build_app(
     engine.after_commit.append(app._outbox_kick.set)
     from bot.dashboard import build_dashboard
 
-    app.dashboard = build_dashboard(engine, db, after_commit=app._outbox_kick.set)
+    app.dashboard = build_dashboard(
+        engine, db, after_commit=app._outbox_kick.set, pages=comp.dashboard_pages
+    )
     engine.jobs.append(Job("prune-dedupe-keys", 3600, app.prune_job))
     return app

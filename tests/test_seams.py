@@ -73,6 +73,27 @@ def test_duplicate_routes_and_unknown_hooks_are_refused() -> None:
         compose([first, first])
 
 
+async def test_a_feature_adds_dashboard_pages_and_a_clash_names_both(settings) -> None:
+    async def page(_req: Any) -> Any:
+        return None
+
+    def notes_pages(dashboard: Any) -> None:
+        dashboard.page("/ghichu", page, roles=("staff",), title="Ghi chú")
+
+    def overview_again(dashboard: Any) -> None:
+        dashboard.page("/tongquan", page)
+
+    notes = Feature(name="tests.notes", dashboard_pages=(notes_pages,))
+    app = await build_app(settings, channels=[], features=(*FEATURES, notes))
+    try:
+        assert ("GET", "/ghichu") in {(p.method, p.path) for p in app.dashboard.pages}
+    finally:
+        await app.stop()
+    clash = Feature(name="tests.clash", dashboard_pages=(overview_again,))
+    with pytest.raises(StartupError, match=r"GET /tongquan.*bot\.dashboard\.overview and tests"):
+        await build_app(settings, channels=[], features=(*FEATURES, clash))
+
+
 def test_text_handlers_run_by_priority_then_feature_order() -> None:
     async def a(ctx: Ctx) -> None: ...
     async def b(ctx: Ctx) -> None: ...

@@ -108,6 +108,8 @@ class Feature:
     submitters: dict[str, Submit] = field(default_factory=dict)
     form_media: dict[str, MediaOption] = field(default_factory=dict)
     web_routes: tuple[WebRoute, ...] = ()
+    # functions given the staff dashboard (bot.dashboard.site.Dashboard) to declare its pages
+    dashboard_pages: tuple[Callable[[Any], None], ...] = ()
     cli_commands: tuple[CliCommand, ...] = ()
     offers: dict[str, Any] = field(default_factory=dict)
     config: tuple[type, ...] = ()  # typed config sections, validated at start-up
@@ -133,6 +135,7 @@ class Composition:
     submitters: dict[str, Submit] = field(default_factory=dict)
     form_media: dict[str, MediaOption] = field(default_factory=dict)
     web_routes: list[WebRoute] = field(default_factory=list)
+    dashboard_pages: list[tuple[str, Callable[[Any], None]]] = field(default_factory=list)
     cli_commands: dict[str, CliCommand] = field(default_factory=dict)
     hooks: Hooks = field(default_factory=Hooks)
     config: list[type] = field(default_factory=list)
@@ -199,6 +202,7 @@ def compose(features: Iterable[Feature]) -> Composition:
         routes = {f"{r.method.upper()} {r.path}": r for r in feature.web_routes}
         _take(claims["route"], {}, routes, name)
         comp.web_routes += feature.web_routes
+        comp.dashboard_pages += [(name, add) for add in feature.dashboard_pages]
         _take(claims["cli"], comp.cli_commands, {c.name: c for c in feature.cli_commands}, name)
         _take(claims["job"], {}, {j.name: j for j in feature.jobs}, name)
         comp.jobs += feature.jobs

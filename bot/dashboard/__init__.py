@@ -1,8 +1,10 @@
 """The staff web dashboard (Vietnamese, server-rendered, works without JavaScript).
 
 Each module in ``PAGE_MODULES`` exposes ``register(dashboard)`` and declares its pages with
-``dashboard.page(...)`` (see ``bot/dashboard/site.py``); a feature adds a page by adding its
-module here. ``build_dashboard`` is called by the composition root (``bot/app.py``).
+``dashboard.page(...)`` (see ``bot/dashboard/site.py``); a feature module in ``handlers/`` adds
+its pages the same way through ``Feature.dashboard_pages``, without editing this list.
+``build_dashboard`` is called by the composition root (``bot/app.py``) and refuses two pages on
+one method and path, naming both owners.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 from collections.abc import Callable, Iterable
 
 from bot.core.engine import Engine
+from bot.core.feature import StartupError
 from bot.dashboard.site import Dashboard
 from storage.db import Database
 
@@ -27,8 +30,25 @@ def build_dashboard(
     *,
     after_commit: Callable[[], None] | None = None,
     modules: Iterable[str] = PAGE_MODULES,
+    pages: Iterable[tuple[str, Callable[[Dashboard], None]]] = (),
 ) -> Dashboard:
+    """The dashboard with the pages of ``modules`` and those the features declare (``pages``:
+    (feature name, function given the dashboard))."""
     dashboard = Dashboard(engine, db, after_commit=after_commit)
-    for name in modules:
-        importlib.import_module(name).register(dashboard)
+    owners: dict[tuple[str, str], str] = {}
+    adders = [(name, importlib.import_module(name).register) for name in modules]
+    for owner, add in [*adders, *pages]:
+        before = len(dashboard.pages)
+        add(dashboard)
+        for page in dashboard.pages[before:]:
+            first = owners.setdefault((page.method, page.path), owner)
+            if (
+                first != owner
+                or sum(1 for p in dashboard.pages if (p.method, p.path) == (page.method, page.path))
+                > 1
+            ):
+                raise StartupError(
+                    f"The dashboard page {page.method} {page.path} is declared twice: "
+                    f"{first} and {owner}."
+                )
     return dashboard
