@@ -126,8 +126,8 @@ def _cli_commands() -> dict[str, CliCommand]:
         for command in feature.cli_commands:
             if command.name in found:
                 raise StartupError(
-                    f"The CLI command {command.name!r} is declared by two features: "
-                    f"{owner[command.name]} and {feature.name}."
+                    f"Lệnh dòng lệnh {command.name!r} được hai tính năng khai báo: "
+                    f"{owner[command.name]} và {feature.name}."
                 )
             found[command.name], owner[command.name] = command, feature.name
     return found

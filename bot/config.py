@@ -151,9 +151,11 @@ class ConfigError(Exception):
 
     def __init__(self, key: str, value: Any, expected: str) -> None:
         self.key, self.value, self.expected = key, value, expected
+        table, _, name = key.rpartition(".")
+        where = f"[{table}] {name}" if table else f"[{name}]"
         super().__init__(
-            f"config.toml: [{key.rpartition('.')[0] or key}] {key.rpartition('.')[2]} = "
-            f"{value!r} cannot be used: expected {expected}."
+            f"config.toml: {where} = {value!r} không dùng được: cần {expected}. "
+            "Sửa giá trị này rồi chạy lại."
         )
 
 
@@ -171,7 +173,7 @@ class ConfigReader:
         self.settings = settings
         raw = settings.extra.get(section, {})
         if not isinstance(raw, Mapping):
-            raise ConfigError(section, raw, f"a table [{section}]")
+            raise ConfigError(section, raw, f"một bảng [{section}]")
         self.raw: Mapping[str, Any] = raw
         self.env = os.environ if env is None else env
 
@@ -188,23 +190,23 @@ class ConfigReader:
     def integer(self, name: str, default: int, *, minimum: int | None = 0) -> int:
         value = self.raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self.key(name), value, "a whole number")
+            raise ConfigError(self.key(name), value, "một số nguyên")
         if minimum is not None and value < minimum:
-            raise ConfigError(self.key(name), value, f"a whole number of at least {minimum}")
+            raise ConfigError(self.key(name), value, f"một số nguyên từ {minimum} trở lên")
         return value
 
     def number(self, name: str, default: float, *, minimum: float | None = 0) -> float:
         value = self.raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(self.key(name), value, "a number (e.g. 4 or 9.5)")
+            raise ConfigError(self.key(name), value, "một số (ví dụ 4 hoặc 9.5)")
         if minimum is not None and value < minimum:
-            raise ConfigError(self.key(name), value, f"a number of at least {minimum}")
+            raise ConfigError(self.key(name), value, f"một số từ {minimum} trở lên")
         return float(value)
 
     def text(self, name: str, default: str = "") -> str:
         value = self.raw.get(name, default)
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ConfigError(self.key(name), value, "a text in quotes")
+            raise ConfigError(self.key(name), value, "một đoạn chữ trong ngoặc kép")
         return str(value)
 
     def flag(self, name: str, default: bool = False, value: Any = _MISSING) -> bool:
@@ -214,13 +216,15 @@ class ConfigReader:
         if isinstance(value, str) and value.strip().lower() in {"", "0", "false", "no", "off"}:
             return False
         if not isinstance(value, bool):
-            raise ConfigError(self.key(name), value, "true or false")
+            raise ConfigError(self.key(name), value, "true hoặc false")
         return value
 
     def items(self, name: str, default: list[Any] | None = None) -> list[Any]:
         value = self.raw.get(name, default if default is not None else [])
         if not isinstance(value, list):
-            raise ConfigError(self.key(name), value, "a list in square brackets, e.g. [1, 2]")
+            raise ConfigError(
+                self.key(name), value, "một danh sách trong ngoặc vuông, ví dụ [1, 2]"
+            )
         return value
 
 
@@ -228,10 +232,12 @@ def staff_ids(settings: Settings) -> dict[str, list[str]]:
     """``[staff]``: role -> platform ids given that role in the file (the first administrators)."""
     raw = settings.extra.get("staff") or {}
     if not isinstance(raw, Mapping):
-        raise ConfigError("staff", raw, "a table [staff] of role = [ids]")
+        raise ConfigError("staff", raw, "một bảng [staff] dạng vai_trò = [mã tài khoản]")
     found: dict[str, list[str]] = {}
     for role, ids in raw.items():
         if not isinstance(ids, list) or any(isinstance(i, bool | float) for i in ids):
-            raise ConfigError(f"staff.{role}", ids, "a list of Telegram user ids, e.g. [12345]")
+            raise ConfigError(
+                f"staff.{role}", ids, "danh sách mã người dùng Telegram, ví dụ [12345]"
+            )
         found[str(role)] = [str(i) for i in ids]
     return found

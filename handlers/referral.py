@@ -82,8 +82,8 @@ class InviteConfig:
         )
         campaigns = reader.settings.extra.get("campaigns") or []
         if not isinstance(campaigns, list) or not all(isinstance(c, dict) for c in campaigns):
-            raise ConfigError("campaigns", campaigns, "[[campaigns]] tables with code, name, "
-                              "start and end")  # fmt: skip
+            raise ConfigError("campaigns", campaigns, "các bảng [[campaigns]] có code, name, "
+                              "start và end")  # fmt: skip
         return cls(
             bot_username=str(name).lstrip("@") or None if name else None,
             invite_days=reader.integer("invite_days", DEFAULT_INVITE_DAYS, minimum=1),

@@ -128,11 +128,13 @@ class LegalConfig:
         try:
             tz = ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(reader.key("timezone"), zone, "a time zone such as "
+            raise ConfigError(reader.key("timezone"), zone, "một múi giờ, ví dụ "
                               '"Asia/Ho_Chi_Minh"') from None  # fmt: skip
         days = reader.items("office_days", [1, 2, 3, 4, 5])
         if not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in days):
-            raise ConfigError(reader.key("office_days"), days, "weekdays 1 (Monday) to 7")
+            raise ConfigError(
+                reader.key("office_days"), days, "các thứ trong tuần từ 1 (thứ Hai) đến 7"
+            )
         office = OfficeHours(
             tz=tz,
             days=frozenset(days),
@@ -161,7 +163,7 @@ def _read_time(reader: ConfigReader, name: str, default: str) -> time:
     try:
         return _parse_time(value)
     except (TypeError, ValueError):
-        raise ConfigError(reader.key(name), value, 'a time of day such as "07:30"') from None
+        raise ConfigError(reader.key(name), value, 'giờ trong ngày, ví dụ "07:30"') from None
 
 
 def _read_date(reader: ConfigReader, value: Any) -> date:
@@ -170,7 +172,7 @@ def _read_date(reader: ConfigReader, value: Any) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(reader.key("holidays"), value, 'dates such as "2027-01-01"') from None
+        raise ConfigError(reader.key("holidays"), value, 'ngày dạng "2027-01-01"') from None
 
 
 def legal_config(ctx: Ctx | JobContext | Services) -> LegalConfig:

@@ -45,9 +45,9 @@ async def test_a_second_menu_command_stops_start_up_naming_both_features(setting
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [
-        ("payloads", {"join": _hello}, "payload prefix 'join'"),
-        ("flows", {"join_consent": _hello}, "flow 'join_consent'"),
-        ("offers", {"start_join": _hello}, "hook 'start_join'"),
+        ("payloads", {"join": _hello}, "Tiền tố nút bấm 'join'"),
+        ("flows", {"join_consent": _hello}, "Luồng hội thoại 'join_consent'"),
+        ("offers", {"start_join": _hello}, "Móc nối 'start_join'"),
     ],
 )
 async def test_other_duplicate_claims_name_both_features(
@@ -65,11 +65,11 @@ def test_duplicate_routes_and_unknown_hooks_are_refused() -> None:
 
     first = Feature(name="a", web_routes=(WebRoute("GET", "/staff", page),))
     second = Feature(name="b", web_routes=(WebRoute("get", "/staff", page),))
-    with pytest.raises(StartupError, match=r"'GET /staff'.*a and b"):
+    with pytest.raises(StartupError, match=r"'GET /staff'.*a và b"):
         compose([first, second])
-    with pytest.raises(StartupError, match="unknown hook 'arival'"):
+    with pytest.raises(StartupError, match="móc nối lạ 'arival'"):
         compose([Feature(name="c", offers={"arival": _hello})])
-    with pytest.raises(StartupError, match="listed twice"):
+    with pytest.raises(StartupError, match="hai lần trong FEATURES"):
         compose([first, first])
 
 
@@ -90,7 +90,7 @@ async def test_a_feature_adds_dashboard_pages_and_a_clash_names_both(settings) -
     finally:
         await app.stop()
     clash = Feature(name="tests.clash", dashboard_pages=(overview_again,))
-    with pytest.raises(StartupError, match=r"GET /tongquan.*bot\.dashboard\.overview and tests"):
+    with pytest.raises(StartupError, match=r"GET /tongquan.*bot\.dashboard\.overview và tests"):
         await build_app(settings, channels=[], features=(*FEATURES, clash))
 
 
@@ -190,7 +190,7 @@ def test_a_feature_cli_command_may_not_take_a_core_name(monkeypatch) -> None:
     )
     monkeypatch.setattr(app, "FEATURES", ("tests.clash",))
     monkeypatch.setattr(app, "load_feature", lambda name: clash)
-    with pytest.raises(StartupError, match=r"'people'.*bot.cli and tests.clash"):
+    with pytest.raises(StartupError, match=r"'people'.*bot.cli và tests.clash"):
         cli.build_parser()
 
 
@@ -200,20 +200,20 @@ def test_a_feature_cli_command_may_not_take_a_core_name(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("extra", "key", "expected"),
     [
-        ({"join": {"review_days": "bảy"}}, "join.review_days", "a whole number"),
-        ({"join": {"review_days": 0}}, "join.review_days", "at least 1"),
-        ({"recruitment": {"reminder_days": 1.5}}, "recruitment.reminder_days", "whole number"),
+        ({"join": {"review_days": "bảy"}}, "join.review_days", "một số nguyên"),
+        ({"join": {"review_days": 0}}, "join.review_days", "từ 1 trở lên"),
+        ({"recruitment": {"reminder_days": 1.5}}, "recruitment.reminder_days", "số nguyên"),
         (
             {"recruitment": {"leaderboard_minutes": "x"}},
             "recruitment.leaderboard_minutes",
-            "number",
+            "một số",
         ),
-        ({"legal": {"office_opens": "7h30"}}, "legal.office_opens", "time of day"),
-        ({"legal": {"topics": "maybe"}}, "legal.topics", "true or false"),
-        ({"legal": {"timezone": "Hai Phong"}}, "legal.timezone", "time zone"),
-        ({"legal": {"office_days": [0, 8]}}, "legal.office_days", "weekdays"),
-        ({"staff": {"legal": "123"}}, "staff.legal", "list of Telegram user ids"),
-        ({"join": "yes"}, "join", "a table [join]"),
+        ({"legal": {"office_opens": "7h30"}}, "legal.office_opens", "giờ trong ngày"),
+        ({"legal": {"topics": "maybe"}}, "legal.topics", "true hoặc false"),
+        ({"legal": {"timezone": "Hai Phong"}}, "legal.timezone", "múi giờ"),
+        ({"legal": {"office_days": [0, 8]}}, "legal.office_days", "thứ trong tuần"),
+        ({"staff": {"legal": "123"}}, "staff.legal", "mã người dùng Telegram"),
+        ({"join": "yes"}, "join", "một bảng [join]"),
     ],
 )
 async def test_a_wrong_config_value_stops_start_up_with_key_value_and_expected(
@@ -243,7 +243,7 @@ def test_the_command_line_says_what_is_wrong_in_the_config(tmp_path, monkeypatch
     monkeypatch.setattr(cli, "_chat", no_chat)
     assert cli.main(["chat"]) == 2
     err = capsys.readouterr().err
-    assert "join" in err and "review_days" in err and "'bảy'" in err and "whole number" in err
+    assert "[join] review_days = 'bảy'" in err and "cần một số nguyên" in err
 
 
 def test_env_overrides_are_read_by_the_config_reader() -> None:

@@ -154,8 +154,8 @@ class _Claims:
         first = self.owner.setdefault(name, feature)
         if first != feature:
             raise StartupError(
-                f"{self.kind} {name!r} is declared by two features: {first} and {feature}. "
-                "Rename one of them or leave one feature out of FEATURES."
+                f"{self.kind} {name!r} được hai tính năng khai báo: {first} và {feature}. "
+                "Đổi tên ở một bên, hoặc bỏ một tính năng khỏi FEATURES."
             )
 
 
@@ -172,25 +172,25 @@ def compose(features: Iterable[Feature]) -> Composition:
     claims = {
         kind: _Claims(label)
         for kind, label in (
-            ("command", "The command"),
-            ("payload", "The button payload prefix"),
-            ("flow", "The flow"),
-            ("route", "The web route"),
-            ("cli", "The CLI command"),
-            ("hook", "The hook"),
-            ("delivery", "The delivery tag prefix"),
-            ("job", "The job"),
-            ("validator", "The form validator"),
-            ("submit", "The form submitter"),
-            ("media", "The media option of form"),
-            ("singleton", "The"),
+            ("command", "Lệnh"),
+            ("payload", "Tiền tố nút bấm"),
+            ("flow", "Luồng hội thoại"),
+            ("route", "Đường dẫn web"),
+            ("cli", "Lệnh dòng lệnh"),
+            ("hook", "Móc nối"),
+            ("delivery", "Tiền tố thẻ giao nhận"),
+            ("job", "Việc định kỳ"),
+            ("validator", "Bộ kiểm tra biểu mẫu"),
+            ("submit", "Bước gửi biểu mẫu"),
+            ("media", "Tuỳ chọn ảnh của biểu mẫu"),
+            ("singleton", "Vai trò"),
         )
     }
     texts: list[tuple[int, int, Handler]] = []
     for position, feature in enumerate(found):
         name = feature.name
         if any(f.name == name for f in found[:position]):
-            raise StartupError(f"The feature {name!r} is listed twice in FEATURES.")
+            raise StartupError(f"Tính năng {name!r} có hai lần trong FEATURES.")
         _take(claims["command"], comp.commands, {k.lower(): v for k, v in feature.commands.items()},
               name)  # fmt: skip
         _take(claims["payload"], comp.payloads, feature.payloads, name)
@@ -213,7 +213,7 @@ def compose(features: Iterable[Feature]) -> Composition:
         for hook, value in feature.offers.items():
             if hook not in Hooks.names():
                 known = ", ".join(sorted(Hooks.names()))
-                raise StartupError(f"{name} offers an unknown hook {hook!r}; known: {known}")
+                raise StartupError(f"{name} đưa ra móc nối lạ {hook!r}; các móc nối có: {known}")
             if hook == "arrival":
                 comp.hooks.arrival.append(value)
                 continue

@@ -48,7 +48,7 @@ def build_dashboard(
                 > 1
             ):
                 raise StartupError(
-                    f"The dashboard page {page.method} {page.path} is declared twice: "
-                    f"{first} and {owner}."
+                    f"Trang {page.method} {page.path} của bảng điều khiển được khai báo hai "
+                    f"lần: {first} và {owner}."
                 )
     return dashboard
