@@ -38,6 +38,7 @@ from bot.core.events import (
     RelayCopy,
     RemoveKeyboard,
     RequestContact,
+    SendStatus,
     Text,
 )
 from tests.fakes.telegram import FakeTelegram, skip_without_spec
@@ -515,6 +516,7 @@ async def test_429_that_persists_is_reported_not_raised(fake, channel) -> None:
     fake.fail_next("sendMessage", status=429, retry_after=1, times=3)
     receipt = await channel.send(to_user(Text("không tới")))
     assert (receipt.ok, receipt.error) == (False, "rate_limited")
+    assert receipt.outcome is SendStatus.RATE_LIMITED and not receipt.outcome.final
     assert [c.status for c in fake.calls if c.method == "sendMessage"] == [429, 429, 429]
     assert fake.sent == []
 
@@ -524,6 +526,7 @@ async def test_blocked_user_is_reported(fake, channel) -> None:
     fake.block(USER)
     receipt = await channel.send(to_user(Text("chào")))
     assert (receipt.ok, receipt.error) == (False, "blocked")
+    assert receipt.outcome is SendStatus.BLOCKED and receipt.outcome.final
     fake.fail_next("sendMessage", 403, "Forbidden: user is deactivated")
     other = await channel.send(Outgoing(Address("telegram", "77"), Text("chào")))
     assert (other.ok, other.error) == (False, "blocked")

@@ -60,6 +60,7 @@ from bot.core.events import (
     RelayCopy,
     RemoveKeyboard,
     RequestContact,
+    SendStatus,
     Text,
     nfc,
 )
@@ -449,11 +450,19 @@ class TelegramChannel(Channel):
             return await self._render(out)
         except TelegramForbiddenError as e:
             log.info("telegram: chat %s is unreachable: %s", out.address.chat_id, e.message)
-            return Receipt(ok=False, error="blocked", extra={"description": e.message})
+            return Receipt(
+                ok=False,
+                error="blocked",
+                extra={"description": e.message},
+                status=SendStatus.BLOCKED,
+            )
         except TelegramRetryAfter as e:
             log.warning("telegram: still rate limited after %d tries", SEND_ATTEMPTS)
             return Receipt(
-                ok=False, error="rate_limited", extra={"retry_after": str(e.retry_after)}
+                ok=False,
+                error="rate_limited",
+                extra={"retry_after": str(e.retry_after)},
+                status=SendStatus.RATE_LIMITED,
             )
         except TelegramAPIError as e:
             log.warning("telegram: %s failed: %s", type(out.content).__name__, e.message)

@@ -51,6 +51,7 @@ from bot.core.events import (
     RelayCopy,
     RemoveKeyboard,
     RequestContact,
+    SendStatus,
     Text,
     nfc,
 )
@@ -311,8 +312,13 @@ class ZaloBotChannel(Channel):
                 ids.append(str((result or {}).get("message_id") or ""))
         except ZaloBotError as e:
             log.warning("zalo_bot: sendMessage to %s failed: %s", out.address.chat_id, e)
-            error = "rate_limited" if e.code == 429 else str(e)
-            return Receipt(ok=False, error=error, extra={"message_ids": ",".join(ids)})
+            limited = e.code == 429
+            return Receipt(
+                ok=False,
+                error="rate_limited" if limited else str(e),
+                extra={"message_ids": ",".join(ids)},
+                status=SendStatus.RATE_LIMITED if limited else SendStatus.FAILED,
+            )
         except (aiohttp.ClientError, TimeoutError) as e:
             log.warning("zalo_bot: network error sending to %s: %r", out.address.chat_id, e)
             return Receipt(ok=False, error=f"zalo_bot network error: {e!r}")

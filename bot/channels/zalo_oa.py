@@ -73,6 +73,7 @@ from bot.core.events import (
     RelayCopy,
     RemoveKeyboard,
     RequestContact,
+    SendStatus,
     Text,
     content_from_json,
     content_to_json,
@@ -638,6 +639,7 @@ class ZaloOAChannel(Channel):
                 "until the worker writes again"
             ),
             extra={"held_id": str(held), "reason": reason, "final": "yes"},
+            status=SendStatus.HELD,
         )
 
     async def _deliver_held(self, user: str) -> None:
