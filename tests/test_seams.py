@@ -94,6 +94,11 @@ async def test_a_feature_adds_dashboard_pages_and_a_clash_names_both(settings) -
         await build_app(settings, channels=[], features=(*FEATURES, clash))
 
 
+def test_a_second_first_contact_handler_is_refused() -> None:
+    with pytest.raises(StartupError, match=r"chào người nhắn lần đầu.*a và b"):
+        compose([Feature(name="a", first_contact=_hello), Feature(name="b", first_contact=_hello)])
+
+
 def test_text_handlers_run_by_priority_then_feature_order() -> None:
     async def a(ctx: Ctx) -> None: ...
     async def b(ctx: Ctx) -> None: ...

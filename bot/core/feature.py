@@ -183,7 +183,7 @@ def compose(features: Iterable[Feature]) -> Composition:
             ("validator", "Bộ kiểm tra biểu mẫu"),
             ("submit", "Bước gửi biểu mẫu"),
             ("media", "Tuỳ chọn ảnh của biểu mẫu"),
-            ("singleton", "Vai trò"),
+            ("singleton", "Phần"),
         )
     }
     texts: list[tuple[int, int, Handler]] = []
@@ -206,7 +206,7 @@ def compose(features: Iterable[Feature]) -> Composition:
         _take(claims["cli"], comp.cli_commands, {c.name: c for c in feature.cli_commands}, name)
         _take(claims["job"], {}, {j.name: j for j in feature.jobs}, name)
         comp.jobs += feature.jobs
-        texts += [(t.priority, len(texts), t.handle) for t in feature.text]
+        texts += [(t.priority, len(texts) + i, t.handle) for i, t in enumerate(feature.text)]
         comp.group += feature.group
         comp.personal_data += feature.personal_data
         comp.config += [c for c in feature.config if c not in comp.config]
@@ -220,10 +220,10 @@ def compose(features: Iterable[Feature]) -> Composition:
             claims["hook"].claim(hook, name)
             setattr(comp.hooks, hook, value)
         if feature.first_contact is not None:
-            claims["singleton"].claim("first-contact handler", name)
+            claims["singleton"].claim("chào người nhắn lần đầu", name)
             comp.first_contact = feature.first_contact
         if feature.fallback is not None:
-            claims["singleton"].claim("fallback handler", name)
+            claims["singleton"].claim("trả lời khi không ai nhận tin", name)
             comp.fallback = feature.fallback
     for feature in found:
         for prefix, handler in feature.placeholders.items():
