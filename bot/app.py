@@ -62,6 +62,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.ask",
     "handlers.link",
     "handlers.dashboard_login",
+    "handlers.employer",
 )
 
 

@@ -18,6 +18,10 @@ async def start(ctx: Ctx) -> list[Outgoing]:
     """/start (with or without a deep-link payload) and first contact: greet, disclose, menu."""
     if ctx.flow:
         ctx.clear_flow()
+    # A feature's own deep link (`/start employer`) opens that feature instead of the menu.
+    linked = ctx.services.hooks.start_links.get((ctx.inbound.args or "").strip().lower())
+    if linked is not None:
+        return list(await linked(ctx) or [])
     referral = ctx.services.hooks.start_payload
     outs: list[Outgoing] = []
     if referral is not None and ctx.inbound.args:
@@ -36,7 +40,12 @@ async def show_help(ctx: Ctx) -> list[Outgoing]:
 
 
 async def show_contact(ctx: Ctx) -> list[Outgoing]:
-    return [menu(ctx, "contact.text")]
+    """ "Liên hệ", also the way in for employers: the main menu keeps five buttons, the most a
+    Zalo OA message shows as buttons."""
+    options = [(ctx.t(label), payload) for label, payload in MENU]
+    if ctx.services.hooks.start_links.get("employer") is not None:
+        options.insert(-1, (ctx.t("employer.menu"), "employer:index"))
+    return [ctx.choices(ctx.t("contact.text"), options)]
 
 
 async def cancel(ctx: Ctx) -> list[Outgoing]:

@@ -30,6 +30,7 @@ from bot.core.payloads import Payload
 from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
+from storage import employers as employers_repo
 from storage import enterprises as leads_repo
 from storage import people as people_repo
 from storage.enterprises import LeadView
@@ -151,10 +152,11 @@ def lead_line(t: T, areas: AreaIndex, view: LeadView, n: int, mine: bool = False
     status = status_label(t, lead.status)
     if mine:
         status = t("leads.status.mine", status=status)
+    name = t("employer.vol.line_mark", name=ent.name) if lead.employer_request else ent.name
     return t(
         "leads.vol.line",
         n=n,
-        name=ent.name,
+        name=name,
         area=area_name(t, areas, lead.area_code),
         size=t(f"leads.size.{ent.size_band}"),
         reports=lead.report_count,
@@ -397,6 +399,25 @@ def _phone(crypto: Any, token: str) -> str:
         return value
 
 
+async def _employer_lines(ctx: Ctx, view: LeadView, acting: bool) -> str:
+    """The enterprise asked for help itself ("doanh nghiệp đề nghị"): the marker, and the contact
+    person it gave, only for the volunteer working on it (or staff acting on it)."""
+    lines = [ctx.t("employer.vol.marker")]
+    if acting:
+        crypto = ctx.services.crypto
+        for request in await employers_repo.requests_for_lead(ctx.session, view.lead.id):
+            lines.append(
+                ctx.t(
+                    "employer.vol.contact",
+                    person=crypto.decrypt(request.person_enc),
+                    phone=display_phone(crypto.decrypt(request.phone_enc)),
+                    workers=request.workers,
+                    date=fmt_date(request.created_at),
+                )
+            )
+    return "\n".join(lines)
+
+
 async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
     lead, ent = view.lead, view.enterprise
     areas = ctx.services.areas
@@ -418,6 +439,8 @@ async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
         status=status,
         reporters=reporters,
     )
+    if lead.employer_request:
+        text = f"{await _employer_lines(ctx, view, acting)}\n{text}"
     options: list[tuple[str, str]] = []
     if lead.status == "new":
         options.append((ctx.t("leads.vol.claim_button"), vol("claim", lead.id)))

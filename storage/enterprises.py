@@ -40,11 +40,16 @@ from storage.people import Person  # noqa: F401  (the people table must be known
 
 SIZE_BANDS = ("lt20", "20_24", "25_99", "100_499", "500plus", "unknown")
 UNION_STATUSES = ("yes", "no", "unknown")
-SOURCES = ("join", "report")
+SOURCES = ("join", "report", "employer")
 STATUSES = ("new", "claimed", "contacted", "core_group", "founded")
 OPEN_STATUSES = ("new", "claimed", "contacted", "core_group")
 WORKING_STATUSES = ("claimed", "contacted", "core_group")
 PROGRESS_STEPS = ("contacted", "core_group", "founded")
+# "Doanh nghiệp đề nghị": the enterprise itself asked for help founding a CĐCS (handlers/employer).
+# It is a stage of its own in the funnel (a history row, before "new"), not a status: the lead's
+# status keeps following the volunteers' work.
+EMPLOYER_REQUEST = "employer_request"
+FUNNEL_STAGES = (EMPLOYER_REQUEST, "new", "claimed", "contacted", "core_group", "founded")
 
 # The plan's goals: a CĐCS in every enterprise of 25+ workers by 2028, of 20+ by 2033.
 SIZE_TIER = {"25_99": 3, "100_499": 3, "500plus": 3, "20_24": 2, "unknown": 1, "lt20": 0}
@@ -85,12 +90,21 @@ class Lead(Base):
             "ix_leads_queue",
             "area_code",
             "is_open",
+            "employer_request",
             "size_tier",
             "report_count",
             "size_order",
             "id",
         ),
-        Index("ix_leads_rank", "is_open", "size_tier", "report_count", "size_order", "id"),
+        Index(
+            "ix_leads_rank",
+            "is_open",
+            "employer_request",
+            "size_tier",
+            "report_count",
+            "size_order",
+            "id",
+        ),
         Index("ix_leads_claimed", "claimed_by", "status"),
         Index("ix_leads_progress", "status", "last_progress_at"),
         Index("ix_leads_opened", "status", "opened_at"),
@@ -112,6 +126,9 @@ class Lead(Base):
     )
     contact_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(8), default="report")
+    # The enterprise asked for help itself: first in every list (an open door beats a report).
+    employer_request: Mapped[bool] = mapped_column(Boolean, default=False)
+    employer_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), default=None
     )
@@ -125,9 +142,16 @@ class Lead(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# 25+ workers first (the plan's 2028 goal), then 20+ (2033), then by reports; among equals the
-# bigger band, then the newest. All descending, so one index serves it in both databases.
-RANKING = (Lead.size_tier.desc(), Lead.report_count.desc(), Lead.size_order.desc(), Lead.id.desc())
+# Enterprises that asked for help first; then 25+ workers (the plan's 2028 goal), then 20+ (2033),
+# then by reports; among equals the bigger band, then the newest. All descending, so one index
+# serves it in both databases.
+RANKING = (
+    Lead.employer_request.desc(),
+    Lead.size_tier.desc(),
+    Lead.report_count.desc(),
+    Lead.size_order.desc(),
+    Lead.id.desc(),
+)
 
 
 class LeadReport(Base):
@@ -340,6 +364,52 @@ async def report_enterprise(
         raise ValueError(f"union_status must be one of {UNION_STATUSES}")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
+    enterprise, lead = await _enterprise_and_lead(
+        session,
+        name=name,
+        area_code=area_code,
+        band=band,
+        union_status=union_status,
+        tax_code=tax_code,
+        industrial_park=industrial_park,
+        now=now,
+        opener={"reporter_contact_id": reporter_contact_id, "contact_ok": contact_ok,
+                "source": source},
+    )  # fmt: skip
+    enterprise.report_count += 1
+    lead.report_count += 1
+    referrer_id, campaign_id = (credit.referrer_id, credit.campaign_id) if credit else (None, None)
+    session.add(
+        LeadReport(
+            lead_id=lead.id,
+            reporter_contact_id=reporter_contact_id,
+            referrer_id=referrer_id,
+            campaign_id=campaign_id,
+            contact_ok=contact_ok,
+            contact_enc=contact_enc if contact_ok else None,
+            source=source,
+            size_band=band,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return lead
+
+
+async def _enterprise_and_lead(
+    session: AsyncSession,
+    *,
+    name: str,
+    area_code: str | None,
+    band: str,
+    union_status: str,
+    tax_code: str | None,
+    industrial_park: str | None,
+    now: datetime,
+    opener: dict[str, object],
+) -> tuple[Enterprise, Lead]:
+    """The enterprise these details name (created or completed) and its one lead (created with
+    ``opener``'s columns when new), ranking columns refreshed. Counts are the caller's."""
     name = " ".join(name.split())[:300]
     tax = normalise_tax_code(tax_code)
     park = " ".join((industrial_park or "").split())[:200] or None
@@ -370,9 +440,7 @@ async def report_enterprise(
             enterprise.area_code = area_code
         if union_status == "yes" or enterprise.union_status == "unknown":
             enterprise.union_status = union_status
-    enterprise.report_count += 1
     enterprise.last_reported_at = now
-
     lead = await session.scalar(select(Lead).where(Lead.enterprise_id == enterprise.id))
     if lead is None:
         lead = Lead(
@@ -380,36 +448,86 @@ async def report_enterprise(
             status="new",
             is_open=True,
             report_count=0,
-            reporter_contact_id=reporter_contact_id,
-            contact_ok=contact_ok,
-            source=source,
             opened_at=now,
             created_at=now,
+            **opener,
         )
         session.add(lead)
         await session.flush()
         session.add(LeadStatusChange(lead_id=lead.id, to_status="new", created_at=now))
-    lead.report_count += 1
     lead.area_code = enterprise.area_code
     lead.size_tier = SIZE_TIER[enterprise.size_band]
     lead.size_order = SIZE_ORDER[enterprise.size_band]
     lead.updated_at = now
-    referrer_id, campaign_id = (credit.referrer_id, credit.campaign_id) if credit else (None, None)
-    session.add(
-        LeadReport(
-            lead_id=lead.id,
-            reporter_contact_id=reporter_contact_id,
-            referrer_id=referrer_id,
-            campaign_id=campaign_id,
-            contact_ok=contact_ok,
-            contact_enc=contact_enc if contact_ok else None,
-            source=source,
-            size_band=band,
-            created_at=now,
-        )
+    return enterprise, lead
+
+
+async def request_by_employer(
+    session: AsyncSession,
+    *,
+    name: str,
+    area_code: str | None,
+    size_band: str | None,
+    tax_code: str | None,
+    now: datetime,
+) -> Lead:
+    """The enterprise itself asks for help founding a CĐCS: its lead is marked "doanh nghiệp đề
+    nghị" and goes first in every list. A worker's report about the same company is the same
+    enterprise and lead; nothing here (nor in what the caller may show the employer) says
+    whether one exists. The employer is not a reporter: no ``LeadReport`` is written, so the
+    report count and the reporters' consent stay the workers' alone."""
+    band = size_band if size_band in SIZE_BANDS else "unknown"
+    _enterprise, lead = await _enterprise_and_lead(
+        session,
+        name=name,
+        area_code=area_code,
+        band=band,
+        union_status="no",
+        tax_code=tax_code,
+        industrial_park=None,
+        now=now,
+        opener={"source": "employer"},
     )
+    if not lead.employer_request:
+        session.add(
+            LeadStatusChange(
+                lead_id=lead.id, from_status=lead.status, to_status=EMPLOYER_REQUEST,
+                created_at=now,
+            )
+        )  # fmt: skip
+    lead.employer_request = True
+    lead.employer_requested_at = now
     await session.flush()
     return lead
+
+
+async def funnel_counts(
+    session: AsyncSession,
+    area_codes: Sequence[str] | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, int]:
+    """Leads that reached each funnel stage (``FUNNEL_STAGES``) in the period, per stage.
+
+    Counted from the history, so "doanh nghiệp đề nghị" is a stage like the others; a lead is
+    counted once per stage however often it went back and forth."""
+    where: list[ColumnElement[bool]] = [LeadStatusChange.to_status.in_(FUNNEL_STAGES)]
+    if since is not None:
+        where.append(LeadStatusChange.created_at >= since)
+    if until is not None:
+        where.append(LeadStatusChange.created_at < until)
+    query = (
+        select(LeadStatusChange.to_status, func.count(func.distinct(LeadStatusChange.lead_id)))
+        .join(Lead, Lead.id == LeadStatusChange.lead_id)
+        .where(*where, *_scope(area_codes))
+        .group_by(LeadStatusChange.to_status)
+    )
+    counts = dict.fromkeys(FUNNEL_STAGES, 0)
+    if area_codes is not None and not area_codes:
+        return counts
+    for stage, n in await session.execute(query):
+        counts[str(stage)] = int(n)
+    return counts
 
 
 async def union_recorded(session: AsyncSession, name: str, area_code: str | None) -> bool:

@@ -23,7 +23,7 @@ CONSTANTS = {"hotline", "federation"}
 CHANNEL_LIMIT = 2000
 # Texts a worker reads as one screen on a phone.
 SCREEN_LIMIT = 600
-SCREEN_PREFIXES = ("rights.body.",)
+SCREEN_PREFIXES = ("rights.body.", "employer.info.")
 _CALL_NAMES = {"t", "say", "texts", "raw"}
 
 Checker = Callable[[Path], list[str]]

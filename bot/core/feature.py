@@ -85,6 +85,8 @@ class Hooks:
     start_payload: Callable[[Ctx, str], Awaitable[Any]] | None = None  # /start <args>: referral
     faq: Handler | None = None  # ask: the FAQ answers free text (and routes join/lead intents)
     arrival: list[Handler] = field(default_factory=list)  # extra replies on a first message
+    # /start <word> deep links that open a feature (employer: "/start employer"), by word
+    start_links: dict[str, Handler] = field(default_factory=dict)
 
     @classmethod
     def names(cls) -> set[str]:
@@ -216,6 +218,11 @@ def compose(features: Iterable[Feature]) -> Composition:
                 raise StartupError(f"{name} đưa ra móc nối lạ {hook!r}; các móc nối có: {known}")
             if hook == "arrival":
                 comp.hooks.arrival.append(value)
+                continue
+            if hook == "start_links":
+                for word, handler in value.items():
+                    claims["hook"].claim(f"start_links.{word}", name)
+                    comp.hooks.start_links[word] = handler
                 continue
             claims["hook"].claim(hook, name)
             setattr(comp.hooks, hook, value)

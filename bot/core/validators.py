@@ -144,3 +144,19 @@ def _capitalise(word: str) -> str:
         out.append(ch.upper() if upper_next else ch.lower())
         upper_next = ch in _JOINERS
     return unicodedata.normalize("NFC", "".join(out))
+
+
+# Weights of the check digit of a Vietnamese tax code (mã số thuế, 10 digits; a branch adds
+# "-NNN"): the tenth digit is 10 - (sum of the first nine times these weights) mod 11.
+_TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
+
+
+def valid_tax_code(digits: str) -> bool:
+    """Is this (10 or 13 digits, separators removed) a tax code with a correct check digit?
+
+    Catches a mistyped digit before a volunteer spends a visit on the wrong company."""
+    if not digits.isdigit() or len(digits) not in (10, 13):
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], _TAX_WEIGHTS, strict=True))
+    check = 10 - total % 11
+    return check < 10 and int(digits[9]) == check

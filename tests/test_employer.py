@@ -1,0 +1,283 @@
+"""The employer track: information, the request for help founding a CĐCS, employer cases, and
+that an employer never learns anything about workers, whatever they type."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.core.validators import valid_tax_code
+from handlers.employer import TOPICS, asks_about_workers
+from storage import enterprises as enterprises_repo
+from storage.employers import EmployerRequest
+from storage.enterprises import Enterprise, Lead, LeadStatusChange
+from storage.membership import ConsentRecord
+from tests.driver import CaptureChannel, Chat
+from tests.test_leads import (
+    LE_CHAN,
+    SECRET_NAME,
+    flush,
+    person_chat,
+    press_payload,
+    recruit_app,
+    register,
+    report,
+    sent_to,
+    worker,
+)
+
+COMPANY = "Công ty TNHH May Mặc Hải Phòng"
+WORKER_PHONE = "0987 654 321"
+CONTACT_PERSON = "Phạm Văn Giám Đốc"
+CONTACT_PHONE = "0912 345 678"
+
+
+def with_check_digit(first_nine: str) -> str:
+    """A tax code with a correct check digit (to type into the form)."""
+    for last in range(10):
+        if valid_tax_code(first_nine + str(last)):
+            return first_nine + str(last)
+    raise AssertionError(f"{first_nine} has no valid check digit")
+
+
+TAX = with_check_digit("020123456")
+OTHER_TAX = with_check_digit("020765431")
+
+
+def employer(app: Any, channel: CaptureChannel, user_id: str = "7001") -> Chat:
+    return Chat(app, channel, user_id=user_id, name="Chủ doanh nghiệp")
+
+
+async def request_help(
+    chat: Chat,
+    company: str = COMPANY,
+    tax: str = TAX,
+    area: str = "Lê Chân",
+    workers: str = "khoảng 120 người",
+) -> str:
+    """The employer's request from the deep link to "Gửi"; returns the reply text."""
+    await chat.send("/start employer")
+    assert "employer.index" in chat.keys, chat.keys
+    await chat.press("Đề nghị hỗ trợ thành lập công đoàn")
+    assert "privacy.employer.notice" in chat.keys
+    await chat.press("Đồng ý")
+    assert "employer.ask.company" in chat.keys, chat.text
+    await chat.send(company)
+    assert "employer.ask.tax_code" in chat.keys, chat.text
+    await chat.send(tax)
+    assert "employer.ask.area" in chat.keys, chat.text
+    await chat.send(area)
+    await chat.press(chat.options()[0][1])
+    assert "employer.ask.workers" in chat.keys, chat.text
+    await chat.send(workers)
+    assert "employer.ask.person" in chat.keys, chat.text
+    await chat.send(CONTACT_PERSON)
+    assert "employer.ask.phone" in chat.keys, chat.text
+    await chat.send(CONTACT_PHONE)
+    assert "employer.form.confirm" in chat.keys, chat.text
+    await chat.press("Gửi")
+    assert "employer.request.done" in chat.keys, chat.text
+    return chat.text
+
+
+# -- information ----------------------------------------------------------------------------------
+
+
+async def test_menu_and_deep_link_open_the_employer_track_and_every_topic_cites_law(
+    make_app,
+) -> None:
+    channel = CaptureChannel("telegram")
+    app = await make_app(channel)
+    chat = employer(app, channel)
+    await chat.send("/start")
+    await chat.press("Liên hệ")
+    await chat.press("Tôi là chủ doanh nghiệp")
+    assert "employer.index" in chat.keys and "trợ lý tự động" in chat.text
+    await chat.press("Công đoàn cơ sở giúp gì")
+    seen = []
+    for topic in TOPICS:
+        assert f"employer.info.{topic}" in chat.keys, chat.keys
+        assert len(chat.text) < 600
+        assert re.search(r"Điều \d+", chat.text), chat.text  # the article beside the claim
+        seen.append(topic)
+        if topic != TOPICS[-1]:
+            await chat.press("Mục tiếp theo")
+    assert seen == list(TOPICS)
+    assert any(p == "employer:request" for _, p in chat.options())
+
+    first = employer(app, channel, "7002")  # never talked to the bot: the QR's deep link
+    await first.send("/start employer")
+    assert first.keys[-1] == "employer.index" or "employer.index" in first.keys
+    assert "welcome.text" not in first.keys
+
+
+def test_tax_code_check_digit() -> None:
+    assert valid_tax_code("0300588569") and valid_tax_code("0100109106")
+    assert valid_tax_code("0300588569001")  # a branch keeps its parent's check digit
+    assert not valid_tax_code("0300588568") and not valid_tax_code("030058856")
+    assert not valid_tax_code("03005885ab")
+
+
+def test_questions_about_workers_are_recognised() -> None:
+    for text in (
+        "ai đã báo cáo công ty tôi",
+        "ai da bao cao cong ty toi",
+        "cho tôi danh sách đoàn viên",
+        "bao nhieu nguoi da vao cong doan",
+        "Người nào phản ánh vậy?",
+        TAX,
+        f"{TAX[:4]} {TAX[4:]}",
+        "sdt nguoi khieu nai",
+    ):
+        assert asks_about_workers(text), text
+    for text in ("kinh phí công đoàn đóng khi nào", "thương lượng tập thể", "chào bạn"):
+        assert not asks_about_workers(text), text
+
+
+# -- the request ----------------------------------------------------------------------------------
+
+
+async def test_request_marks_the_lead_first_in_the_volunteers_list_with_its_contact(
+    make_app,
+) -> None:
+    app, channel = await recruit_app(make_app)
+    await register(app, "9001", "volunteer", (LE_CHAN,))
+    # A bigger enterprise reported twice by workers ranks below an employer's request.
+    for uid in ("w1", "w2"):
+        await report(worker(app, channel, uid), company="Công ty CP Thép Lớn", size="Từ 500")
+
+    boss = employer(app, channel)
+    await boss.send("/start employer")
+    await boss.press("Đề nghị hỗ trợ thành lập công đoàn")
+    await boss.press("Đồng ý")
+    await boss.send(COMPANY)
+    await boss.send(TAX[:-1] + str((int(TAX[-1]) + 1) % 10))  # one digit wrong
+    assert "employer.error.tax_code_check" in boss.keys
+    await boss.send("12345")
+    assert "employer.error.tax_code_format" in boss.keys
+    await boss.send(TAX)
+    await boss.send("Lê Chân")
+    await boss.press(boss.options()[0][1])
+    await boss.send("từ 50 đến 100")
+    assert "employer.error.workers" in boss.keys
+    await boss.send("khoảng 1.200 người")
+    await boss.send(CONTACT_PERSON)
+    await boss.send(CONTACT_PHONE)
+    assert "employer.form.confirm" in boss.keys and "1.200" in boss.text
+    await boss.press("Gửi")
+    assert "employer.request.done" in boss.keys
+    reference = re.search(r"DN-\d{4}-\d{6}", boss.text)
+    assert reference, boss.text
+
+    async with app.db.session() as session:
+        consent = (await session.scalars(select(ConsentRecord))).all()
+        request = (await session.scalars(select(EmployerRequest))).one()
+        lead = (await session.scalars(select(Lead).where(Lead.employer_request.is_(True)))).one()
+        history = [c.to_status for c in await enterprises_repo.history_of(session, lead.id)]
+        funnel = await enterprises_repo.funnel_counts(session, [LE_CHAN])
+        queue, _ = await enterprises_repo.open_leads(session, [LE_CHAN])
+    assert [c.purpose for c in consent] == ["employer_request"]
+    assert consent[0].notice_version.startswith("2026-12-1+")
+    assert request.reference == reference.group(0) and request.workers == 1200
+    assert CONTACT_PERSON not in request.person_enc and "912" not in request.phone_enc
+    assert (lead.source, lead.area_code, lead.report_count) == ("employer", LE_CHAN, 0)
+    assert history == ["new", "employer_request"]
+    assert funnel["employer_request"] == 1 and funnel["new"] == 2
+    assert queue[0].lead.id == lead.id  # first, before the bigger, twice-reported one
+
+    await flush(app)
+    notes = [o for o in sent_to(channel, "9001") if (o.tag or "").startswith("lead:employer:")]
+    assert len(notes) == 1 and "Doanh nghiệp đề nghị" in notes[0].text
+    assert CONTACT_PHONE not in notes[0].text and CONTACT_PERSON not in notes[0].text
+
+    volunteer = person_chat(app, channel, "9001")
+    await volunteer.send("/leads")
+    listing = volunteer.text
+    assert "🏢 " + COMPANY in listing and listing.index("🏢") < listing.index("Thép Lớn")
+    await press_payload(volunteer, f"vol:show:{lead.id}")
+    assert "employer.vol.marker" in volunteer.keys
+    assert CONTACT_PHONE not in volunteer.text  # not before the volunteer takes it on
+    await volunteer.press("Nhận hỗ trợ")
+    await press_payload(volunteer, f"vol:show:{lead.id}")
+    assert CONTACT_PERSON in volunteer.text and "0912" in volunteer.text.replace(" ", "")
+
+
+async def test_employer_learns_nothing_about_workers_whatever_they_type(make_app) -> None:
+    app, channel = await recruit_app(make_app)
+    await register(app, "9001", "volunteer", (LE_CHAN,))
+    w = worker(app, channel, "4242")
+    await report(w, company=COMPANY, tax=TAX, contact=True, phone=WORKER_PHONE)
+
+    boss = employer(app, channel, "7001")
+    reported = await request_help(boss, company="Cty TNHH May Mac Hai Phong", tax=TAX)
+    reported_keys = list(boss.keys)
+    other = employer(app, channel, "7002")
+    fresh = await request_help(other, company="Công ty TNHH Giày Mới", tax=OTHER_TAX)
+    # The same words whether or not workers reported the company (only what was typed differs).
+    strip = re.compile(r"DN-\d{4}-\d{6}|Cty TNHH May Mac Hai Phong|Công ty TNHH Giày Mới")
+    assert strip.sub("_", reported) == strip.sub("_", fresh)
+    assert reported_keys == other.keys
+
+    async with app.db.session() as session:
+        enterprises = (await session.scalars(select(Enterprise))).all()
+        leads = (await session.scalars(select(Lead).order_by(Lead.id))).all()
+    # For staff the worker's report and the employer's request are one enterprise.
+    assert len(enterprises) == 2 and leads[0].employer_request and leads[0].report_count == 1
+
+    probes = [
+        "ai đã báo cáo công ty tôi",
+        "ai da bao cao cong ty toi vay",
+        "ai đã gia nhập công đoàn ở công ty tôi",
+        "bao nhiêu người đã vào công đoàn",
+        "cho tôi danh sách đoàn viên công ty",
+        "số điện thoại người phản ánh",
+        TAX,
+        COMPANY,
+        "Cty May Mac Hai Phong",
+        "4242",
+        "/trangthai",
+        "/dulieucuatoi",
+        "/leads",
+        "/donmoi",
+    ]
+    for text in probes:
+        await boss.send(text)
+        said = boss.text
+        assert SECRET_NAME not in said and "4242" not in said, (text, said)
+        assert "987" not in said.replace(" ", ""), (text, said)
+        shown = ("leads.vol.line", "leads.vol.detail", "leads.done", "join.staff.item")
+        assert not any(k.startswith(shown) for k in boss.keys), (text, boss.keys)
+        if text in probes[:7]:
+            assert "employer.no_worker_data" in boss.keys, (text, boss.keys)
+
+
+async def test_employer_sees_and_erases_their_request(make_app) -> None:
+    app, channel = await recruit_app(make_app)
+    boss = employer(app, channel)
+    await request_help(boss)
+    await boss.send("/dulieucuatoi")
+    assert "employer.mydata.request" in boss.keys and CONTACT_PERSON in boss.text
+    await boss.send("/xoadulieu")
+    await boss.press(boss.options()[0][1])
+    async with app.db.session() as session:
+        assert (await session.scalars(select(EmployerRequest))).all() == []
+        lead = (await session.scalars(select(Lead))).one()
+        changes = (await session.scalars(select(LeadStatusChange))).all()
+    assert lead.employer_request  # the company did ask; only the contact details are gone
+    assert "employer_request" in [c.to_status for c in changes]
+
+
+def test_meeting_qr_opens_the_employer_track(tmp_path, monkeypatch, capsys) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    from bot.cli import main
+
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "CongDoanHP_bot")
+    out = tmp_path / "qr.png"
+    assert main(["employer", "qr", "--out", str(out)]) == 0
+    [found] = zxingcpp.read_barcodes(Image.open(out))
+    assert found.text == "https://t.me/CongDoanHP_bot?start=employer"
+    assert "start=employer" in capsys.readouterr().out
