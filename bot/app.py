@@ -429,5 +429,6 @@ async def build_app(
     app.dashboard = build_dashboard(
         engine, db, after_commit=app._outbox_kick.set, pages=comp.dashboard_pages
     )
+    await app.dashboard.load_area_mapping()
     engine.jobs.append(Job("prune-dedupe-keys", 3600, app.prune_job))
     return app

@@ -114,11 +114,11 @@ def _cli_commands() -> dict[str, CliCommand]:
     those the features declare (ask, faq, export, …), each with HELP, add_arguments(parser)
     and run(args) -> int."""
     from bot.app import FEATURES, load_feature
-    from bot.commands import dashboard, people, staff
+    from bot.commands import dashboard, people, report, staff
 
     found: dict[str, CliCommand] = {}
     owner: dict[str, str] = {}
-    for module in (people, staff, dashboard):
+    for module in (people, staff, dashboard, report):
         name = module.__name__.rsplit(".", 1)[1]
         found[name] = CliCommand(name, module.HELP, module.add_arguments, module.run)
         owner[name] = "bot.cli"

@@ -542,3 +542,34 @@ async def application_in_scope(
     if lock:
         query = query.with_for_update()
     return await session.scalar(query)
+
+
+async def stale_leads(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    claimed_days: int,
+    unclaimed_days: int,
+    area_codes: Sequence[str] | None = None,
+    limit: int = 50,
+) -> list[tuple[Lead, Enterprise]]:
+    """Leads going nowhere: claimed without progress for ``claimed_days``, or nobody has claimed
+    them for ``unclaimed_days``; the longest forgotten first."""
+    where = [
+        Lead.is_open.is_(True),
+        or_(
+            and_(Lead.status != "new", Lead.last_progress_at <= now - timedelta(days=claimed_days)),
+            and_(Lead.status == "new", Lead.opened_at <= now - timedelta(days=unclaimed_days)),
+        ),
+    ]
+    if area_codes is not None:
+        where.append(Lead.area_code.in_(list(area_codes)))
+    since = func.coalesce(Lead.last_progress_at, Lead.opened_at)
+    rows = await session.execute(
+        select(Lead, Enterprise)
+        .join(Enterprise, Enterprise.id == Lead.enterprise_id)
+        .where(*where)
+        .order_by(since, Lead.id)
+        .limit(limit)
+    )
+    return [(lead, ent) for lead, ent in rows]

@@ -44,6 +44,16 @@ BODY_A = "Công đoàn phường Lê Chân"
 BODY_B = "Công đoàn các khu công nghiệp"
 
 
+CITY_PAGES = (
+    ("doanhnghiep", "Doanh nghiệp"),
+    ("tuvan", "Tư vấn pháp luật"),
+    ("cauhoi", "Câu hỏi chưa trả lời được"),
+    ("chiendich", "Chiến dịch"),
+    ("muctieu", "Mục tiêu và đơn vị"),
+    ("baocao", "Báo cáo quý"),
+)
+
+
 class Browser:
     """Selenium is synchronous; every call runs in a thread so the bot's event loop (which
     serves the pages) keeps running while the browser waits for it."""
@@ -225,6 +235,10 @@ async def test_staff_dashboard_in_chromium(make_app, tmp_path: Path) -> None:
             city = await browser.text()
             assert BODY_B in city and BODY_A in city
             await browser.shot("09-tong-quan-thanh-pho")
+            for n, (path, heading) in enumerate(CITY_PAGES, start=10):
+                await browser.get(base + path)
+                assert heading in await browser.text("h1"), path
+                await browser.shot(f"{n:02d}-{path.split('?')[0].replace('/', '-')}")
         finally:
             browser.quit()
         fake.assert_clean()

@@ -60,7 +60,7 @@ class Overview:
         return min(1.0, self.members_now / self.goal.members) if self.goal.members else 0.0
 
 
-def _review_days(services: Services) -> int:
+def review_days(services: Services) -> int:
     join = services.section("join")
     return int(join.review_days) if join is not None else 7
 
@@ -89,13 +89,27 @@ async def overview(
         year_target=year_target,
         goal=goal,
         members_now=members_now,
-        waiting=await reports.waiting(session, now, _review_days(services), scope),
+        waiting=await reports.waiting(session, now, review_days(services), scope),
         weeks=[(w.start.date(), n) for w, n in zip(weeks, counts, strict=True)],
         bodies=await reports.by_union_body(
             session, periods["quarter"], periods["year"], year, scope
         ),
         arrivals=await reports.arrivals(session, periods["quarter"], scope),
     )
+
+
+async def legal(
+    session: Any, services: Services, period: reports.Bounds, now: datetime
+) -> reports.LegalFigures:
+    """Legal-advice figures for a period, timed in the centre's working hours ([legal])."""
+    config = services.section("legal")
+    office = config.office if config is not None else None
+
+    def working(start: datetime, end: datetime) -> timedelta:
+        return office.working_between(start, end) if office is not None else end - start
+
+    target_hours = float(getattr(config, "answer_within_hours", 4) or 4)
+    return await reports.legal_figures(session, period, now, working, target_hours)
 
 
 @dataclass(frozen=True)
@@ -132,18 +146,7 @@ async def quarter_report(
     scope = None if union_body is None else [union_body]
     counts = await reports.admitted_counts(session, {"quarter": bounds, "ytd": ytd}, scope)
     targets = await reports.targets_for(session, year)
-    legal_config = services.section("legal")
-    office = legal_config.office if legal_config is not None else None
-
-    def working(start: datetime, end: datetime) -> timedelta:
-        return office.working_between(start, end) if office is not None else end - start
-
-    target_hours = float(getattr(legal_config, "answer_within_hours", 4) or 4)
-    weeks = []
-    first = bounds.start
-    while first < bounds.end:
-        weeks.append(reports.Bounds(first, min(first + timedelta(days=7), bounds.end)))
-        first += timedelta(days=7)
+    weeks = quarter_weeks(bounds)
     week_counts = await reports.weekly_admitted(session, weeks, scope)
     campaigns = [
         c
@@ -162,11 +165,55 @@ async def quarter_report(
         founded=await reports.founded_in(session, bounds),
         funnel=await reports.lead_funnel(session),
         without_union=await reports.without_union(session),
-        waiting=await reports.waiting(session, now, _review_days(services), scope),
-        legal=await reports.legal_figures(
-            session, bounds, min(now, bounds.end), working, target_hours
-        ),
+        waiting=await reports.waiting(session, now, review_days(services), scope),
+        legal=await legal(session, services, bounds, now),
         campaigns=await reports.campaign_results(session, campaigns),
         bodies=await reports.by_union_body(session, bounds, year_bounds(year), year, scope),
+        weeks=[(w.start.date(), n) for w, n in zip(weeks, week_counts, strict=True)],
+    )
+
+
+@dataclass(frozen=True)
+class BodyQuarter:
+    """One union body's quarter, for its own sheet of the workbook."""
+
+    union_body: str
+    admitted: int
+    admitted_year_to_date: int
+    year_target: int | None
+    waiting: reports.Waiting
+    weeks: list[tuple[date, int]]
+
+
+def quarter_weeks(bounds: reports.Bounds) -> list[reports.Bounds]:
+    """The quarter cut into 7-day spans from its first day (the last one may be shorter)."""
+    weeks = []
+    first = bounds.start
+    while first < bounds.end:
+        weeks.append(reports.Bounds(first, min(first + timedelta(days=7), bounds.end)))
+        first += timedelta(days=7)
+    return weeks
+
+
+async def body_quarter(
+    session: Any,
+    services: Services,
+    year: int,
+    quarter: int,
+    union_body: str,
+    now: datetime,
+) -> BodyQuarter:
+    bounds = quarter_bounds(year, quarter)
+    ytd = reports.Bounds(year_bounds(year).start, bounds.end)
+    scope = [union_body]
+    counts = await reports.admitted_counts(session, {"quarter": bounds, "ytd": ytd}, scope)
+    weeks = quarter_weeks(bounds)
+    week_counts = await reports.weekly_admitted(session, weeks, scope)
+    return BodyQuarter(
+        union_body=union_body,
+        admitted=counts["quarter"],
+        admitted_year_to_date=counts["ytd"],
+        year_target=(await reports.targets_for(session, year)).get(union_body),
+        waiting=await reports.waiting(session, now, review_days(services), scope),
         weeks=[(w.start.date(), n) for w, n in zip(weeks, week_counts, strict=True)],
     )

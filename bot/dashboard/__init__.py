@@ -21,6 +21,12 @@ PAGE_MODULES: tuple[str, ...] = (
     "bot.dashboard.signin",
     "bot.dashboard.overview",
     "bot.dashboard.applications",
+    "bot.dashboard.enterprises",
+    "bot.dashboard.legal",
+    "bot.dashboard.misses",
+    "bot.dashboard.campaigns",
+    "bot.dashboard.targets",
+    "bot.dashboard.report_download",
 )
 
 

@@ -68,9 +68,8 @@ def bar_chart(
 
 
 def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
-    """Horizontal bars, one per stage, widest first; the figure is written beside each bar."""
-    width, row = 640, 46
-    label_w = 250
+    """One bar per stage, its label above it and its figure beside it (readable on a phone)."""
+    width, row = 640, 76
     height = row * len(stages) + 8
     top_value = max((v for _, v in stages), default=0) or 1
     parts = [
@@ -80,12 +79,14 @@ def funnel_chart(stages: Sequence[tuple[str, int]], *, title: str) -> Markup:
     ]
     for i, (label, value) in enumerate(stages):
         y = 4 + i * row
-        w = (width - label_w - 70) * value / top_value
-        parts.append(f'<text x="{label_w - 8}" y="{y + 30}" text-anchor="end" font-size="22" '
-                     f'fill="{INK}">{escape(label)}</text>')  # fmt: skip
-        parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 10}" '
-                     f'fill="{BAR}" opacity="{1 - i * 0.12:.2f}"/>')  # fmt: skip
-        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 30}" font-size="22" '
-                     f'fill="{INK}">{fmt_number(value)}</text>')  # fmt: skip
+        w = max(2.0, (width - 140) * value / top_value)
+        parts.append(
+            f'<text x="0" y="{y + 26}" font-size="26" fill="{INK}">{escape(label)}</text>'
+            f'<rect x="0" y="{y + 36}" width="{w:.1f}" height="30" fill="{BAR}" '
+            f'opacity="{1 - i * 0.12:.2f}">'
+            f"<title>{escape(label)}: {fmt_number(value)}</title></rect>"
+            f'<text x="{w + 10:.1f}" y="{y + 60}" font-size="26" font-weight="bold" '
+            f'fill="{INK}">{fmt_number(value)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -24,11 +24,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from sqlalchemy.exc import DBAPIError
 
 from bot.core.engine import Engine
 from bot.core.roles import Who
 from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime, fmt_number
+from bot.dashboard.area_mapping import apply_area_mapping
 from storage import membership as membership_repo
 from storage import web_sessions
 from storage.db import Database
@@ -198,7 +200,18 @@ class Dashboard:
         self.engine = engine
         self.db = db
         self.pages: list[Page] = []
+        self.file_areas = engine.services.areas  # content/areas.csv as loaded, before edits
         self.after_commit = after_commit
+
+    async def load_area_mapping(self) -> None:
+        """Route the chat by the commune → union body mapping edited on the dashboard.
+
+        A database not migrated yet has no mapping table: the file's mapping stands."""
+        try:
+            async with self.db.session() as session:
+                await apply_area_mapping(session, self.engine.services, self.file_areas)
+        except DBAPIError:
+            log.warning("area mapping table missing; run `congdoan-bot db upgrade`")
 
     @property
     def clock(self) -> Callable[[], datetime]:
