@@ -63,6 +63,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.link",
     "handlers.dashboard_login",
     "handlers.employer",
+    "handlers.weekly_report",
 )
 
 
