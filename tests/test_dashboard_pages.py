@@ -1,0 +1,187 @@
+"""The dashboard's editing pages: leads by area, targets, the commune → union body mapping,
+campaigns; each validated, scoped and audited."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_web_app
+from storage import enterprises as leads_repo
+from storage import membership as repo
+from storage import reports
+from storage.people import add_person
+from storage.recruitment import campaign_by_code
+from tests.driver import CaptureChannel, Chat
+
+STAFF, VOLUNTEER = "7501", "7502"
+MINE, OTHER = "10507", "10525"  # Phường Thành Đông (the volunteer's), Phường Hải Dương
+
+
+@pytest.fixture
+async def site(make_app: Any, clock: Any) -> Any:
+    channel = CaptureChannel("telegram")
+    app = await make_app(channel, extra={"staff": {"staff": [STAFF]}})
+    crypto = app.engine.services.crypto
+    async with app.db.transaction() as s:
+        vol = await add_person(
+            s,
+            role="volunteer",
+            external_id=VOLUNTEER,
+            area_codes=[MINE],
+            name_enc=crypto.encrypt("Đỗ Văn Tình"),
+        )
+        leads = {}
+        for code, name in ((MINE, "Công ty TNHH Sao Mai"), (OTHER, "Công ty CP Biển Xanh")):
+            lead = await leads_repo.report_enterprise(
+                s,
+                name=name,
+                area_code=code,
+                size_band="25_99",
+                union_status="no",
+                reporter_contact_id=None,
+                contact_ok=False,
+                source="report",
+                now=clock(),
+            )
+            leads[code] = lead.id
+    clients = []
+
+    async def client_for(user: str) -> TestClient:
+        client = TestClient(TestServer(build_web_app(app)))
+        await client.start_server()
+        clients.append(client)
+        chat = Chat(app, channel, user_id=user)
+        await chat.send("/dangnhap")
+        token = re.search(r"/dangnhap/(\S+)", chat.text).group(1)
+        await client.post(f"/dangnhap/{token}")
+        return client
+
+    yield app, client_for, leads, vol.id
+    for client in clients:
+        await client.close()
+
+
+async def csrf_of(client: TestClient, path: str) -> str:
+    page = await (await client.get(path)).text()
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+async def audit(app: Any, action: str) -> list[repo.AuditEntry]:
+    async with app.db.session() as session:
+        return await repo.audit_entries(session, action=action)
+
+
+async def test_volunteer_sees_and_claims_only_own_area(site: Any) -> None:
+    app, client_for, leads, vol_id = site
+    client = await client_for(VOLUNTEER)
+    page = await (await client.get("/doanhnghiep")).text()
+    assert "Sao Mai" in page and "Biển Xanh" not in page
+    csrf = await csrf_of(client, "/doanhnghiep")
+    other = await client.post(f"/doanhnghiep/{leads[OTHER]}/nhan", data={"csrf": csrf})
+    assert other.status == 404
+    mine = await client.post(
+        f"/doanhnghiep/{leads[MINE]}/nhan", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert mine.status == 303
+    async with app.db.session() as session:
+        lead = await session.get(leads_repo.Lead, leads[MINE])
+        assert lead.status == "claimed" and lead.claimed_by == vol_id
+    assert (await client.get("/muctieu")).status == 404  # city staff's page
+
+
+async def test_staff_assign_a_lead_and_see_the_funnel(site: Any) -> None:
+    app, client_for, leads, vol_id = site
+    client = await client_for(STAFF)
+    page = await (await client.get("/doanhnghiep")).text()
+    assert "Đỗ Văn Tình" in page and "Biển Xanh" in page  # names for the one who assigns
+    csrf = await csrf_of(client, "/doanhnghiep")
+    done = await client.post(
+        f"/doanhnghiep/{leads[OTHER]}/giao",
+        data={"csrf": csrf, "nguoi": str(vol_id)},
+        allow_redirects=False,
+    )
+    assert done.status == 303
+    async with app.db.session() as session:
+        assert (await session.get(leads_repo.Lead, leads[OTHER])).claimed_by == vol_id
+        assert await reports.lead_funnel(session) == {
+            "new": 2,
+            "claimed": 1,
+            "contacted": 0,
+            "core_group": 0,
+            "founded": 0,
+        }
+    assert [e.subject for e in await audit(app, "web.lead_assigned")] == [f"lead:{leads[OTHER]}"]
+
+
+async def test_targets_are_validated_and_audited(site: Any, clock: Any) -> None:
+    app, client_for, _, _ = site
+    client = await client_for(STAFF)
+    csrf = await csrf_of(client, "/muctieu")
+    bad = await client.post(
+        "/muctieu/chitieu", data={"csrf": csrf, "nam": "2026", "so": "-5", "don_vi": ""}
+    )
+    assert bad.status == 400 and "Chỉ tiêu từ 0" in await bad.text()
+    ok = await client.post(
+        "/muctieu/chitieu",
+        data={"csrf": csrf, "nam": "2026", "so": "12.000", "don_vi": ""},
+        allow_redirects=False,
+    )
+    assert ok.status == 303
+    async with app.db.session() as session:
+        assert await reports.targets_for(session, 2026) == {reports.CITY: 12000}
+    [entry] = await audit(app, "web.target_set")
+    assert entry.detail["after"] == 12000 and entry.detail["before"] is None
+    overview = await (await client.get("/tongquan")).text()
+    assert "chỉ tiêu 12.000" in overview
+
+
+async def test_area_mapping_edit_routes_the_chat_and_exports_the_file(site: Any) -> None:
+    app, client_for, _, _ = site
+    client = await client_for(STAFF)
+    csrf = await csrf_of(client, "/muctieu")
+    body = "Công đoàn phường Thành Đông"
+    refused = await client.post(
+        "/muctieu/donvi", data={"csrf": csrf, "xa": MINE, "don_vi": "Hội phụ nữ"}
+    )
+    assert refused.status == 400 and "Công đoàn" in await refused.text()
+    done = await client.post(
+        "/muctieu/donvi", data={"csrf": csrf, "xa": MINE, "don_vi": body}, allow_redirects=False
+    )
+    assert done.status == 303
+    assert app.engine.services.areas.by_code(MINE).union_body == body  # the chat routes by it
+    twin = await client.post(
+        "/muctieu/donvi", data={"csrf": csrf, "xa": OTHER, "don_vi": "Cong doan phuong Thanh Dong"}
+    )
+    assert twin.status == 400 and f"“{body}”" in await twin.text()
+    csv_text = await (await client.get("/muctieu/areas.csv")).text()
+    assert csv_text.startswith("code,name,type,aliases,union_body\n")
+    assert f"{MINE},Phường Thành Đông,phường,thành phố Hải Dương,{body}" in csv_text
+    [entry] = await audit(app, "web.area_mapped")
+    assert entry.subject == f"area:{MINE}" and entry.detail["after"] == body
+
+
+async def test_campaign_saved_with_validation(site: Any) -> None:
+    app, client_for, _, _ = site
+    client = await client_for(STAFF)
+    csrf = await csrf_of(client, "/chiendich")
+    form = {
+        "csrf": csrf,
+        "ma": "t5-2028",
+        "ten": "Tháng Công nhân 2028",
+        "tu": "2028-05-31",
+        "den": "2028-05-01",
+    }
+    backwards = await client.post("/chiendich", data=form)
+    assert backwards.status == 400 and "kết thúc phải sau" in await backwards.text()
+    form.update(tu="2028-05-01", den="2028-05-31")
+    saved = await client.post("/chiendich", data=form, allow_redirects=False)
+    assert saved.status == 303
+    async with app.db.session() as session:
+        campaign = await campaign_by_code(session, "T5-2028")
+    assert campaign is not None and campaign.name == "Tháng Công nhân 2028"
+    page = await (await client.get("/chiendich?ma=T5-2028")).text()
+    assert "Tháng Công nhân 2028" in page and "bảng xếp hạng" in page
