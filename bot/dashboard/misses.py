@@ -11,13 +11,13 @@ from bot.dashboard.site import Dashboard, PageRequest
 from storage import reports
 
 # The matcher's decisions (bot/core/matcher.py ACTIONS) as editors read them; a thumbs-down on
-# an answer is recorded by the FAQ feature under "down".
+# an answer is recorded by the FAQ feature under "thumbs_down" (handlers/ask.py FEEDBACK_MISS).
 ACTIONS = {
     "suggest": "Gợi ý vài câu, chưa chắc",
     "escalate": "Chuyển luật sư",
     "out_of_scope": "Ngoài phạm vi",
     "unknown": "Không hiểu",
-    "down": "Câu trả lời bị chấm 👎",
+    "thumbs_down": "Câu trả lời bị chấm 👎",
 }
 
 
