@@ -37,6 +37,7 @@ from bot.core.forms import FormRunner, load_forms
 from bot.core.roles import Roles
 from bot.core.services import Services
 from bot.core.texts import Texts
+from bot.logs import quiet_payload_loggers
 from storage import contacts as contacts_repo
 from storage import events as events_repo
 from storage import outbox as outbox_repo
@@ -52,6 +53,7 @@ MAX_CONCURRENT = 8  # events handled at once; more wait their turn in arrival or
 FEATURES: tuple[str, ...] = (
     "handlers.start",
     "handlers.rights",
+    "handlers.consent",
     "handlers.join",
     "handlers.data_rights",
     "handlers.membership_staff",
@@ -60,6 +62,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.referral",
     "handlers.relay",
     "handlers.ask",
+    "handlers.faq_misses",
     "handlers.link",
     "handlers.dashboard_login",
     "handlers.employer",
@@ -390,6 +393,7 @@ async def build_app(
     constants = {"hotline": settings.hotline, "federation": settings.federation}
     texts = Texts.load(texts_dir, constants)
     cipher = DataCipher(settings.data_key) if settings.data_key else DataCipher.ephemeral()
+    quiet_payload_loggers()  # whoever set up logging, SQL parameters never reach the log
     forms = FormRunner(load_forms(settings.content_dir / "flows"), cipher)
     loaded = [f if isinstance(f, Feature) else load_feature(f) for f in features]
     comp = compose([forms.feature(), *loaded])

@@ -19,8 +19,13 @@ log = logging.getLogger("congdoan-bot")
 
 
 async def _chat(settings: Settings) -> None:
+    from bot import logs
     from bot.app import build_app
     from bot.channels.console import ConsoleChannel
+
+    # The terminal is the chat: log lines go to a file instead of between the messages.
+    logs.configure(logging.getLogger().level <= logging.INFO, log_file=logs.CONSOLE_LOG)
+    print(f"Nhật ký (log) ghi vào {logs.CONSOLE_LOG}.", file=sys.stderr)
 
     console = ConsoleChannel(media_dir=Path("data/console-media"))
     app = await build_app(settings, channels=[console])
@@ -163,12 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiogram logs every update at INFO; keep the log for what needs attention.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    from bot import logs
+
+    logs.configure(args.verbose)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "chat":

@@ -35,10 +35,10 @@ from bot.core.answers import (
 from bot.core.engine import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_FAQ, CliCommand, Feature, TextHandler
-from bot.core.matcher import Match, Matcher, normalise_query
+from bot.core.matcher import Match, Matcher
 from bot.core.payloads import button
 from bot.core.textnorm import fold
-from storage import cases as cases_repo
+from handlers.faq_misses import note_miss
 
 FEEDBACK_MISS = "thumbs_down"  # the action a 👎 is stored under in faq misses
 # Typed feedback right after an answer (the whole message, folded): yes / no in workers' words.
@@ -52,6 +52,16 @@ FEEDBACK_DOWN = frozenset(
 
 def matcher_of(ctx: Ctx) -> Matcher:
     return ctx.services.matcher
+
+
+def remember_question(ctx: Ctx, question: str) -> None:
+    """The last question, for "Hỏi tư vấn viên" and 👎: kept encrypted in the state row."""
+    ctx.data["_ask_q"] = ctx.services.crypto.encrypt(question)
+
+
+def remembered_question(ctx: Ctx, *, forget: bool = False) -> str | None:
+    token = ctx.data.pop("_ask_q", None) if forget else ctx.data.get("_ask_q")
+    return ctx.services.crypto.decrypt(token) if token else None
 
 
 def typed_feedback(text: str) -> str | None:
@@ -68,10 +78,9 @@ def typed_feedback(text: str) -> str | None:
 
 async def record_feedback(ctx: Ctx, verdict: str, faq_id: str) -> list[Outgoing]:
     """Thank the worker; a 👎 is counted in faq misses with the question and the entry."""
-    question = ctx.data.get("_ask_q") or ""
+    question = remembered_question(ctx) or ""
     if verdict == "down":
-        normalised = normalise_query(question) or faq_id
-        await cases_repo.record_miss(ctx.session, normalised, FEEDBACK_MISS, faq_id, ctx.now)
+        await note_miss(ctx, question or faq_id, FEEDBACK_MISS, faq_id)
         options = [
             button(ctx.t("ask.btn.human"), AskPayload("human")),
             button(ctx.t("ask.btn.other"), AskPayload("start")),
@@ -96,14 +105,12 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
     if match.action in MISS_ACTIONS or (
         match.action == "unknown" and len(question.split()) >= UNKNOWN_MISS_MIN_WORDS
     ):
-        normalised = normalise_query(question)
-        if normalised:
-            faq_id = match.entry.id if match.entry else None
-            await cases_repo.record_miss(ctx.session, normalised, match.action, faq_id, ctx.now)
+        faq_id = match.entry.id if match.entry else None
+        await note_miss(ctx, question, match.action, faq_id)
     if match.action == "unknown":
         return None
     if match.action != "smalltalk":
-        ctx.data["_ask_q"] = question[:MAX_REMEMBERED_QUESTION]
+        remember_question(ctx, question[:MAX_REMEMBERED_QUESTION])
     if match.action == "answer" and match.entry is not None:
         ctx.data["_ask_answered"] = match.entry.id
     text, options = reply_for(match, ctx.t)
@@ -126,7 +133,7 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
         return [_prompt(ctx, "ask.gone")]
     start_question = ctx.services.hooks.start_question
     if pressed.action == "human" and start_question is not None:
-        return list(await start_question(ctx, ctx.data.pop("_ask_q", None)) or [])
+        return list(await start_question(ctx, remembered_question(ctx, forget=True)) or [])
     ctx.data.pop("_ask_q", None)
     return [_prompt(ctx, "ask.prompt")]
 

@@ -12,7 +12,6 @@ that has no union. Personal fields are stored only as ciphertext plus the phone'
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -21,12 +20,13 @@ from typing import Any, Self
 from bot.config import ConfigReader
 from bot.core.answers import JOIN_START, MAIN_MENU, JoinPayload, menu
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
+from bot.core.consent import Purpose
 from bot.core.engine import Ctx, JobContext, reachable_address
-from bot.core.events import Address, Kind, Outgoing, Text
+from bot.core.events import Address, Outgoing, Text
 from bot.core.feature import Feature, Job, TextHandler
 from bot.core.forms import Candidates, Invalid, Result, Valid
-from bot.core.textnorm import fold, folded_tokens
-from bot.core.texts import fmt_date, fmt_datetime
+from bot.core.textnorm import folded_tokens
+from bot.core.texts import fmt_date
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
 from handlers.membership_view import ApplicationView
 from storage import enterprises
@@ -36,7 +36,6 @@ from storage import recruitment as recruit_repo
 log = logging.getLogger(__name__)
 
 FORM = "join"
-CONSENT_FLOW = "join_consent"
 PURPOSE = "join"
 AREA_UNKNOWN = "none"
 COMPANY_MAX = 120
@@ -44,11 +43,6 @@ DEFAULT_REVIEW_DAYS = 7
 DEFAULT_RETURNED_RETENTION_DAYS = 90
 NO_UNION = ("no", "unknown")
 
-CONSENT_YES = JoinPayload("consent", "yes").pack()
-CONSENT_NO = JoinPayload("consent", "no").pack()
-
-_ACCEPT_WORDS = {"dong y", "toi dong y", "em dong y"}
-_DECLINE_WORDS = {"khong dong y", "khong", "ko", "k", "thoi", "huy"}
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -98,47 +92,7 @@ async def start_join(ctx: Ctx) -> list[Outgoing]:
     existing = await repo.latest_active_of(ctx.session, ctx.contact_id)
     if existing is not None:
         return [_already(ctx, existing)]
-    ctx.start_flow(CONSENT_FLOW, "consent")
-    return [ctx.say("join.intro"), _notice(ctx)]
-
-
-def notice_text(ctx: Ctx) -> str:
-    return ctx.t("privacy.join.notice", returned_days=returned_retention_days(ctx))
-
-
-def notice_version(ctx: Ctx) -> str:
-    """The editors' version plus a fingerprint of the exact words the worker read."""
-    digest = hashlib.sha256(notice_text(ctx).encode("utf-8")).hexdigest()[:8]
-    return f"{ctx.t('privacy.join.version')}+{digest}"
-
-
-def _notice(ctx: Ctx) -> Outgoing:
-    return ctx.choices(
-        notice_text(ctx),
-        [
-            (ctx.t("privacy.join.accept"), CONSENT_YES),
-            (ctx.t("privacy.join.decline"), CONSENT_NO),
-        ],
-    )
-
-
-async def consent_step(ctx: Ctx) -> list[Outgoing] | None:
-    """The notice is on screen: only an explicit "Đồng ý" starts the form (silence is no)."""
-    inbound = ctx.inbound
-    payload = inbound.payload or ""
-    if inbound.kind is Kind.BUTTON:
-        if payload == CONSENT_YES:
-            return await _accept(ctx)
-        if payload == CONSENT_NO:
-            return _decline(ctx)
-        ctx.clear_flow()  # another feature's button: leave the notice and let it answer
-        return None
-    typed = fold(inbound.text or "").strip(" .!")
-    if typed in _ACCEPT_WORDS:
-        return await _accept(ctx)
-    if typed in _DECLINE_WORDS:
-        return _decline(ctx)
-    return [ctx.say("privacy.join.use_buttons"), _notice(ctx)]
+    return [ctx.say("join.intro"), *await NOTICE.ask(ctx, every_time=True)]
 
 
 def _audit(ctx: Ctx, action: str, *, subject: str | None = None, **detail: Any) -> None:
@@ -154,26 +108,21 @@ def _audit(ctx: Ctx, action: str, *, subject: str | None = None, **detail: Any) 
     )
 
 
-async def _accept(ctx: Ctx) -> list[Outgoing]:
-    version = notice_version(ctx)
-    await repo.record_consent(
-        ctx.session,
-        contact_id=ctx.contact_id,
-        purpose=PURPOSE,
-        notice_version=version,
-        channel=ctx.inbound.channel,
-        now=ctx.now,
-    )
-    _audit(ctx, "consent.given", purpose=PURPOSE, notice_version=version)
-    ctx.clear_flow()
+async def _accepted(ctx: Ctx, carry: Any = None) -> list[Outgoing]:
+    """After "Đồng ý" (bot/core/consent.py recorded it with the notice's fingerprint)."""
     started = ctx.say("join.started")
     return [started, *await ctx.services.forms.start(ctx, FORM)]
 
 
-def _decline(ctx: Ctx) -> list[Outgoing]:
-    ctx.clear_flow()
-    _audit(ctx, "consent.declined", purpose=PURPOSE)
+async def _declined(ctx: Ctx) -> list[Outgoing]:
     return [menu(ctx, "join.declined")]
+
+
+def _notice_params(ctx: Ctx) -> dict[str, Any]:
+    return {"returned_days": returned_retention_days(ctx)}
+
+
+NOTICE = Purpose(PURPOSE, _accepted, _declined, params=_notice_params)
 
 
 async def _resume_form(ctx: Ctx) -> list[Outgoing]:
@@ -182,12 +131,10 @@ async def _resume_form(ctx: Ctx) -> list[Outgoing]:
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
-    """join:start, join:status, and consent buttons pressed after the notice was left."""
+    """join:start and join:status."""
     pressed = JoinPayload.unpack(ctx.inbound.payload) or JoinPayload("start")
     if pressed.action == "status":
         return await show_status(ctx)
-    if pressed == JoinPayload("consent", "no") and ctx.flow != FORM:
-        return _decline(ctx)
     return await start_join(ctx)
 
 
@@ -445,7 +392,7 @@ async def show_status(ctx: Ctx) -> list[Outgoing]:
         if app.status in (repo.RETURNED, repo.WITHDRAWN):
             options.insert(0, (ctx.t("join.join_button"), JOIN_START))
         outs.append(ctx.choices(text, options))
-    if ctx.flow in (FORM, CONSENT_FLOW):
+    if ctx.flow in (FORM, NOTICE.flow):
         outs.append(ctx.say("join.status.in_form"))
     return outs
 
@@ -455,60 +402,37 @@ async def show_status(ctx: Ctx) -> list[Outgoing]:
 
 @dataclass
 class MembershipData:
-    """What this feature holds about a worker: consents, applications, a half-filled form."""
+    """What this feature holds about a worker: applications, a half-filled form (the consent
+    records are handlers/consent.py's)."""
 
     async def describe(self, ctx: Ctx) -> list[str]:
         lines = []
-        for consent in await repo.consents_of(ctx.session, ctx.contact_id):
-            lines.append(_consent_line(ctx, consent))
         crypto = ctx.services.crypto
         for app in await repo.applications_of(ctx.session, ctx.contact_id):
             lines.append(_application_line(ctx, app, crypto))
-        if ctx.flow in (FORM, CONSENT_FLOW) and ctx.data.get("form"):
+        if ctx.flow in (FORM, NOTICE.flow) and ctx.data.get("form"):
             lines.append(ctx.t("privacy.mydata.in_form"))
         return lines
 
     async def withdraw(self, ctx: Ctx) -> bool:
-        """Stop processing: consents withdrawn, pending applications stopped, fields wiped."""
-        consents = await repo.withdraw_consents(ctx.session, ctx.contact_id, now=ctx.now)
+        """Stop processing: pending applications stopped, fields wiped."""
         refs = await repo.withdraw_applications(ctx.session, ctx.contact_id, now=ctx.now)
         forgotten = await _forget_lead_reporter(ctx)
-        in_form = ctx.flow in (FORM, CONSENT_FLOW)
+        in_form = ctx.flow in (FORM, NOTICE.flow)
         if in_form:
             ctx.clear_flow()
-        return bool(consents or refs or forgotten or in_form)
+        return bool(refs or forgotten or in_form)
 
     async def erase(self, ctx: Ctx) -> None:
         await repo.delete_applications(ctx.session, ctx.contact_id)
-        await repo.delete_consents(ctx.session, ctx.contact_id)
         await _forget_lead_reporter(ctx)
-        if ctx.flow in (FORM, CONSENT_FLOW):
+        if ctx.flow in (FORM, NOTICE.flow):
             ctx.clear_flow()
 
 
 async def _forget_lead_reporter(ctx: Ctx) -> int:
     """The join form may have named the worker on a lead (with their agreement): unlink it."""
     return await enterprises.forget_reporter(ctx.session, ctx.contact_id)
-
-
-def _consent_line(ctx: Ctx, consent: repo.ConsentRecord) -> str:
-    purpose = consent.purpose
-    if f"privacy.purpose.{purpose}" in ctx.texts:
-        purpose = ctx.t(f"privacy.purpose.{purpose}")
-    if consent.withdrawn_at is not None:
-        return ctx.t(
-            "privacy.mydata.consent_withdrawn",
-            purpose=purpose,
-            time=fmt_datetime(consent.given_at),
-            version=consent.notice_version,
-            withdrawn=fmt_datetime(consent.withdrawn_at),
-        )
-    return ctx.t(
-        "privacy.mydata.consent_active",
-        purpose=purpose,
-        time=fmt_datetime(consent.given_at),
-        version=consent.notice_version,
-    )
 
 
 def _application_line(ctx: Ctx, app: repo.MemberApplication, crypto: Any) -> str:
@@ -555,8 +479,8 @@ def register() -> Feature:
     return Feature(
         name=__name__,
         commands={"trangthai": show_status},
-        payloads={JoinPayload.prefix: on_button},
-        flows={CONSENT_FLOW: consent_step},
+        payloads={JoinPayload.prefix: on_button, **NOTICE.payloads()},
+        flows=NOTICE.flows(),
         text=(TextHandler(on_text),),
         jobs=(Job("join.retention", 6 * 3600, retention_job),),
         personal_data=(MembershipData(),),

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.answers import MENU, LeadPayload
+from bot.core.consent import Purpose
 from bot.core.engine import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
@@ -34,10 +35,17 @@ PARK_MAX = 120
 
 
 async def start_report(ctx: Ctx) -> list[Outgoing]:
-    """Begin a report: a short reassurance, then the first question. The FAQ matcher, the menu
-    and invite links for reports call this."""
-    runner = ctx.services.forms
-    return [ctx.say("leads.intro"), *await runner.start(ctx, FORM)]
+    """Begin a report: the report's data notice (bot/core/consent.py), then the form. The FAQ
+    matcher, the menu and invite links for reports call this."""
+    return await NOTICE.ask(ctx)
+
+
+async def _open_form(ctx: Ctx, carry: Any = None) -> list[Outgoing]:
+    """After "Đồng ý": a short reassurance, then the first question."""
+    return [ctx.say("leads.intro"), *await ctx.services.forms.start(ctx, FORM)]
+
+
+NOTICE = Purpose("lead", _open_form)
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
@@ -176,7 +184,8 @@ class LeadData:
 def register() -> Feature:
     return Feature(
         name=__name__,
-        payloads={LeadPayload.prefix: on_button},
+        payloads={LeadPayload.prefix: on_button, **NOTICE.payloads()},
+        flows=NOTICE.flows(),
         validators={
             "lead_company": validate_company,
             "lead_area": validate_area,

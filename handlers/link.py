@@ -96,7 +96,7 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
         # This contact's state is gone; the kept one's state stays as it was, minus the
         # numbered choices it showed last (this reply shows none).
         state = await contacts_repo.load_state(session, keep)
-        data = {k: v for k, v in (state.data or {}).items() if k != "_choices"}
+        data = {k: v for k, v in (state.data or {}).items() if k not in ("_choices", "_labels")}
         contacts_repo.save_state(
             state, flow=state.flow, step=state.step, data=data, flow_version=state.flow_version
         )

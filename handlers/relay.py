@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.core.answers import MAIN_MENU, menu
-from bot.core.engine import Ctx, Handler
+from bot.core.consent import Purpose
+from bot.core.engine import Ctx, Handler, JobContext
 from bot.core.events import Kind, Outgoing
-from bot.core.feature import Feature, TextHandler
+from bot.core.feature import Feature, Job, TextHandler
 from bot.core.forms import Invalid, Result, Valid
 from bot.core.payloads import button
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FORM = "question"
 MORE_FLOW = "case_more"
+PURPOSE = "question"
 QUESTION_MIN_WORDS = 3
 QUESTION_MAX_CHARS = 1500
 WORKPLACE_MAX_CHARS = 200
@@ -89,6 +92,11 @@ async def validate_phone(ctx: Ctx, text: str) -> Result:
 
 
 async def start_question(ctx: Ctx, question: str | None = None) -> list[Outgoing]:
+    """The question's data notice first (bot/core/consent.py), then the form."""
+    return await NOTICE.ask(ctx, question)
+
+
+async def _open_form(ctx: Ctx, question: str | None = None) -> list[Outgoing]:
     """Open the question form; a question the worker already typed is filled in for them."""
     runner = ctx.services.forms
     ctx.data.pop("_q_media", None)
@@ -101,6 +109,11 @@ async def start_question(ctx: Ctx, question: str | None = None) -> list[Outgoing
         return await runner.start(ctx, FORM)
     said = ctx.say("relay.form.prefilled", question=prefill["question"][1])
     return [said, *await runner.start(ctx, FORM, prefill=prefill)]
+
+
+NOTICE = Purpose(
+    PURPOSE, _open_form, params=lambda ctx: {"case_days": legal_config(ctx).retention_days}
+)
 
 
 async def accept_media(ctx: Ctx, resume: Handler) -> list[Outgoing] | None:
@@ -298,8 +311,13 @@ class PersonalData:
         return lines
 
     async def withdraw(self, ctx: Ctx) -> bool:
-        """A question asked is answered to the end: nothing to stop (erase deletes it)."""
-        return False
+        """Stop: open cases close, and every case's question, messages, name and phone go."""
+        wiped = await cases_repo.wipe_contact(ctx.session, ctx.contact_id, now=ctx.now)
+        in_form = ctx.flow in (FORM, MORE_FLOW, NOTICE.flow)
+        if in_form:
+            ctx.clear_flow()
+        ctx.data.pop("_q_media", None)
+        return bool(wiped or in_form)
 
     async def erase(self, ctx: Ctx) -> None:
         """Delete the cases with their messages, links and ratings; leave any case form."""
@@ -307,6 +325,14 @@ class PersonalData:
         if ctx.flow in (FORM, MORE_FLOW):
             ctx.clear_flow()
         ctx.data.pop("_q_media", None)
+
+
+async def retention_job(job: JobContext) -> None:
+    """Closed cases lose their words (question, messages, name, phone) after the period the
+    question's notice states; the case number and dates stay for the centre's figures."""
+    before = job.now - timedelta(days=job.services.config(LegalConfig).retention_days)
+    async with job.db.transaction() as session:
+        await cases_repo.wipe_closed_before(session, before)
 
 
 # -- wiring --------------------------------------------------------------------------------
@@ -317,8 +343,8 @@ def register() -> Feature:
     staff = relay_staff.feature_parts()
     return Feature(
         name=__name__,
-        flows={MORE_FLOW: more_flow},
-        payloads={CasePayload.prefix: on_button},
+        flows={MORE_FLOW: more_flow, **NOTICE.flows()},
+        payloads={CasePayload.prefix: on_button, **NOTICE.payloads()},
         text=(TextHandler(awaiting_text),),
         validators={
             "relay_question": validate_question,
@@ -332,6 +358,6 @@ def register() -> Feature:
         offers={"start_question": start_question},
         config=(LegalConfig,),
         group=staff.group,
-        jobs=staff.jobs,
+        jobs=(*staff.jobs, Job("relay.retention", 6 * 3600, retention_job)),
         delivery_hooks=staff.delivery_hooks,
     )

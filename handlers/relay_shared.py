@@ -119,6 +119,7 @@ class LegalConfig:
     answer_within_hours: float = 4.0
     repost_after_hours: float = 4.0
     duty_lead_after_hours: float = 9.5
+    retention_days: int = 365  # after closing, a case's words are wiped (said in the notice)
 
     SECTION = "legal"
 
@@ -155,6 +156,7 @@ class LegalConfig:
             answer_within_hours=reader.number("answer_within_hours", 4),
             repost_after_hours=reader.number("repost_after_hours", 4),
             duty_lead_after_hours=reader.number("duty_lead_after_hours", 9.5),
+            retention_days=reader.integer("retention_days", 365, minimum=1),
         )
 
 

@@ -14,8 +14,23 @@ from bot.core.feature import Feature
 __all__ = ["MENU", "menu", "register"]
 
 
+def _half_filled(ctx: Ctx) -> list[Outgoing] | None:
+    """A form in progress is never dropped by /start, a deep link or /menu: the worker chooses
+    "Tiếp tục" or "Bỏ đơn" (the console sends /start at every start, so this is also how a
+    half-filled form resumes there)."""
+    runner = ctx.services.forms
+    if runner.in_form(ctx) is None:
+        return None
+    if ctx.inbound.args:
+        ctx.data["_start_args"] = ctx.inbound.args  # the invite link still counts after "Bỏ đơn"
+    return list(runner.offer_resume(ctx))
+
+
 async def start(ctx: Ctx) -> list[Outgoing]:
     """/start (with or without a deep-link payload) and first contact: greet, disclose, menu."""
+    pending = _half_filled(ctx)
+    if pending is not None:
+        return pending
     if ctx.flow:
         ctx.clear_flow()
     # A feature's own deep link (`/start employer`) opens that feature instead of the menu.
@@ -30,6 +45,9 @@ async def start(ctx: Ctx) -> list[Outgoing]:
 
 
 async def show_menu(ctx: Ctx) -> list[Outgoing]:
+    pending = _half_filled(ctx)
+    if pending is not None:
+        return pending
     if ctx.flow:
         ctx.clear_flow()
     return [menu(ctx)]

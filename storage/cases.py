@@ -12,6 +12,7 @@ repository never sees plain text and never builds messages.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,12 +25,14 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, utcnow
+from storage.redaction import redact
 
 OPEN = "open"  # waiting for the first staff answer
 ANSWERED = "answered"  # staff answered at least once; the worker may follow up
@@ -366,8 +369,11 @@ async def rating_of(session: AsyncSession, case_id: int) -> int | None:
 async def record_miss(
     session: AsyncSession, question: str, action: str, faq_id: str | None, now: datetime
 ) -> FaqMiss:
-    """Count one more occurrence of a normalised question; safe when two workers race."""
-    question = question[:300]
+    """Count one more occurrence of a normalised question; safe when two workers race.
+
+    Whatever the caller did, the stored text is redacted (phones, e-mails, ID numbers, a bare
+    name) and short: misses are kept without the worker's consent and tied to nobody."""
+    question = redact(question)
     query = select(FaqMiss).where(FaqMiss.question == question)
     miss = await session.scalar(query)
     if miss is None:
@@ -394,6 +400,23 @@ async def record_miss(
     return miss
 
 
+async def forget_misses(session: AsyncSession, ids: list[int]) -> int:
+    """A worker erases their data: each miss they added counts one less, and goes at zero."""
+    if not ids:
+        return 0
+    await session.execute(
+        update(FaqMiss).where(FaqMiss.id.in_(ids)).values(count=FaqMiss.count - 1)
+    )
+    await session.execute(delete(FaqMiss).where(FaqMiss.id.in_(ids), FaqMiss.count <= 0))
+    return len(ids)
+
+
+async def expire_misses(session: AsyncSession, before: datetime) -> int:
+    """Misses not seen since ``before`` are deleted (``[privacy] faq_miss_days``)."""
+    result = await session.execute(delete(FaqMiss).where(FaqMiss.last_seen < before))
+    return result.rowcount or 0
+
+
 async def top_misses(session: AsyncSession, limit: int = 50) -> list[FaqMiss]:
     rows = await session.scalars(
         select(FaqMiss).order_by(FaqMiss.count.desc(), FaqMiss.last_seen.desc()).limit(limit)
@@ -402,6 +425,40 @@ async def top_misses(session: AsyncSession, limit: int = 50) -> list[FaqMiss]:
 
 
 # -- personal data -------------------------------------------------------------------------
+
+
+async def _wipe(session: AsyncSession, where: Any) -> list[int]:
+    """Remove the words of the cases ``where`` selects: question, workplace, name, phone and
+    every message body and media id. The case row (number, status, dates) remains."""
+    ids = list(await session.scalars(select(LegalCase.id).where(where)))
+    if not ids:
+        return []
+    await session.execute(
+        update(LegalCase)
+        .where(LegalCase.id.in_(ids))
+        .values(question_enc="", workplace_enc=None, name_enc=None, phone_enc=None, phone_hash=None)
+    )
+    await session.execute(
+        update(CaseMessage).where(CaseMessage.case_id.in_(ids)).values(body_enc=None, media=[])
+    )
+    return ids
+
+
+async def wipe_contact(session: AsyncSession, contact_id: int, *, now: datetime) -> int:
+    """Consent withdrawn: the worker's open cases close and all their cases lose their words."""
+    await session.execute(
+        update(LegalCase)
+        .where(LegalCase.contact_id == contact_id, LegalCase.status != CLOSED)
+        .values(status=CLOSED, closed_at=now, awaiting_worker=False)
+    )
+    unwiped = (LegalCase.contact_id == contact_id) & (LegalCase.question_enc != "")
+    return len(await _wipe(session, unwiped))
+
+
+async def wipe_closed_before(session: AsyncSession, before: datetime) -> int:
+    """Retention: cases closed before ``before`` lose their words."""
+    due = (LegalCase.status == CLOSED) & (LegalCase.closed_at < before)
+    return len(await _wipe(session, due & (LegalCase.question_enc != "")))
 
 
 async def erase_contact(session: AsyncSession, contact_id: int) -> int:

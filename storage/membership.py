@@ -396,6 +396,23 @@ async def has_consent(session: AsyncSession, contact_id: int, purpose: str) -> b
     return found is not None
 
 
+async def has_consent_version(
+    session: AsyncSession, contact_id: int, purpose: str, notice_version: str
+) -> bool:
+    """An active (not withdrawn) consent to exactly this notice version and fingerprint."""
+    found = await session.scalar(
+        select(ConsentRecord.id)
+        .where(
+            ConsentRecord.contact_id == contact_id,
+            ConsentRecord.purpose == purpose,
+            ConsentRecord.notice_version == notice_version,
+            ConsentRecord.withdrawn_at.is_(None),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def withdraw_consents(session: AsyncSession, contact_id: int, *, now: datetime) -> int:
     result = await session.execute(
         update(ConsentRecord)

@@ -206,6 +206,8 @@ async def test_ask_a_lawyer_after_an_answer_carries_the_question_into_a_case(
     question = "cty no luong 2 thang thi lam sao"
     await ask_chat.send(question)
     await ask_chat.press("Hỏi tư vấn viên")
+    assert "privacy.question.summary" in ask_chat.keys
+    await ask_chat.press("Đồng ý")
     assert "relay.form.prefilled" in ask_chat.keys
     assert "relay.form.workplace.prompt" in ask_chat.keys  # the question step is already done
     await ask_chat.press("Bỏ qua")

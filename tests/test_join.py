@@ -51,7 +51,7 @@ async def start_and_consent(chat: Chat) -> None:
     await chat.send("/menu")
     await chat.press("Gia nhập công đoàn")
     assert "join.intro" in chat.keys
-    assert "privacy.join.notice" in chat.keys
+    assert "privacy.join.summary" in chat.keys
     await chat.press("Đồng ý")
     assert "join.ask.full_name" in chat.keys
 
@@ -332,7 +332,7 @@ async def test_menu_button_during_the_form_resumes_it(make_app) -> None:
     await press_payload(chat, "join:start")
     assert "join.resume" in chat.keys
     assert "join.ask.phone" in chat.keys
-    assert "privacy.join.notice" not in chat.keys
+    assert "privacy.join.summary" not in chat.keys
 
 
 # -- consent ---------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ async def test_consent_declined_ends_politely_with_the_menu(make_app) -> None:
     chat = await new_chat(make_app)
     await chat.send("/menu")
     await chat.press("Gia nhập công đoàn")
-    assert [label for label, _ in chat.options()] == ["Đồng ý", "Không đồng ý"]
+    assert [label for label, _ in chat.options()] == ["Đồng ý", "Xem đầy đủ", "Không đồng ý"]
     await chat.press("Không đồng ý")
     assert "join.declined" in chat.keys
     assert "Gia nhập công đoàn" in [label for label, _ in chat.options()]
@@ -357,8 +357,8 @@ async def test_nothing_but_an_explicit_yes_is_consent(make_app) -> None:
     await chat.send("/menu")
     await chat.press("Gia nhập công đoàn")
     await chat.send("Nguyễn Thị Hoa")  # an answer before agreeing is not agreement
-    assert "privacy.join.use_buttons" in chat.keys
-    assert "privacy.join.notice" in chat.keys
+    assert "privacy.notice.use_buttons" in chat.keys
+    assert "privacy.join.summary" in chat.keys
     await chat.send("dong y")
     assert "join.ask.full_name" in chat.keys
     async with chat.app.db.session() as session:
@@ -370,6 +370,8 @@ async def test_the_notice_names_the_law_controller_and_commands(make_app) -> Non
     await chat.send("/menu")
     await chat.press("Gia nhập công đoàn")
     text = chat.text
+    await chat.press("Xem đầy đủ")
+    text += chat.text
     for words in (
         "91/2025/QH15",
         "356/2025/NĐ-CP",
@@ -414,7 +416,7 @@ async def test_free_text_starts_joining_without_the_faq_matcher(make_app) -> Non
     await chat.send("/menu")
     await chat.send("lam sao de vao cong doan")
     assert "join.intro" in chat.keys
-    assert "privacy.join.notice" in chat.keys
+    assert "privacy.join.summary" in chat.keys
 
 
 async def test_the_faq_matcher_routes_join_phrases_when_installed(make_app) -> None:
@@ -435,7 +437,7 @@ async def test_same_chat_applying_again_is_told_its_reference(make_app) -> None:
     await chat.press("Gia nhập công đoàn")
     assert "join.already" in chat.keys
     assert reference in chat.text
-    assert "privacy.join.notice" not in chat.keys
+    assert "privacy.join.summary" not in chat.keys
     assert len(await applications(chat)) == 1
 
 

@@ -250,7 +250,7 @@ async def test_report_invitation_credits_an_anonymous_lead_without_naming_the_wo
     code = await _code_of(app, channel, "2001", "baocao")
     w = worker(app, channel, "4001")
     await w.send(f"/start {code}")
-    assert "recruit.arrive.lead" in w.keys and "leads.ask.company" in w.keys
+    assert "recruit.arrive.lead" in w.keys and "privacy.lead.summary" in w.keys
     await w.send("/huy")
     await report(w, company="Công ty TNHH Mời Báo")
     async with app.db.session() as session:

@@ -137,6 +137,8 @@ async def submit_question(
 ) -> str:
     await chat.send("/start")
     await chat.deliver(chat._inbound(Kind.BUTTON, payload="case:new"))
+    if any(payload.startswith("consent_") for _, payload in chat.options()):
+        await chat.press("Đồng ý")  # the question's data notice, once per notice version
     assert "relay.form.question.prompt" in chat.keys
     await chat.send(question)
     assert "relay.form.workplace.prompt" in chat.keys
@@ -218,6 +220,7 @@ async def test_photos_during_the_form_are_attached_and_copied_to_the_group(make_
     chat = Chat(app, channel)
     await chat.send("/start")
     await chat.deliver(chat._inbound(Kind.BUTTON, payload="case:new"))
+    await chat.press("Đồng ý")
     await chat.send("Công ty trừ lương vì đi muộn 5 phút, có đúng không?")
     photo = await chat.send_media(Kind.MEDIA)
     assert "relay.media.got" in chat.keys
@@ -254,6 +257,7 @@ async def test_the_form_checks_what_the_worker_types(make_app) -> None:
     chat = Chat(app, channel)
     await chat.send("/start")
     await chat.deliver(chat._inbound(Kind.BUTTON, payload="case:new"))
+    await chat.press("Đồng ý")
     await chat.send("lương")
     assert "relay.form.question.too_short" in chat.keys
     await chat.send("Công ty không trả lương tháng 10 cho cả xưởng")

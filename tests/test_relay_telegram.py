@@ -68,13 +68,15 @@ async def _ask(fake: FakeTelegram) -> str:
     answer = (await fake.wait_for(WORKER, 2))[-1]
     assert "Điều 97" in answer.text
     fake.press_button(WORKER, answer, _button(answer, "Hỏi tư vấn viên"))
-    workplace = (await fake.wait_for(WORKER, 4))[-1]  # "we use your question" + workplace
+    notice = (await fake.wait_for(WORKER, 3))[-1]  # the question's data notice
+    fake.press_button(WORKER, notice, _button(notice, "Đồng ý"))
+    workplace = (await fake.wait_for(WORKER, 5))[-1]  # "we use your question" + workplace
     fake.press_button(WORKER, workplace, _button(workplace, "Bỏ qua"))
-    share = (await fake.wait_for(WORKER, 5))[-1]
+    share = (await fake.wait_for(WORKER, 6))[-1]
     fake.press_button(WORKER, share, _button(share, "Ẩn danh"))
-    confirm = (await fake.wait_for(WORKER, 6))[-1]
+    confirm = (await fake.wait_for(WORKER, 7))[-1]
     fake.press_button(WORKER, confirm, _button(confirm, "Gửi"))
-    done = (await fake.wait_for(WORKER, 7))[-1]
+    done = (await fake.wait_for(WORKER, 8))[-1]
     number = next(word for word in done.text.split() if word.startswith("TV-")).rstrip(".")
     assert len(number) == len("TV-2026-000001")
     return number
@@ -107,27 +109,27 @@ async def test_plain_group_staff_reply_to_the_card_reaches_the_worker(
         chat_type="supergroup",
         reply_to=card,
     )
-    reply = (await fake.wait_for(WORKER, 8))[-1]
+    reply = (await fake.wait_for(WORKER, 9))[-1]
     assert f"Tư vấn viên trả lời ({number})" in reply.text and "phiếu lương" in reply.text
-    assert len(fake.sent_to(WORKER)) == 8  # the stranger's text never reached the worker
+    assert len(fake.sent_to(WORKER)) == 9  # the stranger's text never reached the worker
 
     # The worker answers with a photo of the payslip: copied into the group.
     fake.send_text(WORKER, "Dạ em gửi ảnh ạ")
-    await fake.wait_for(WORKER, 9)
-    fake.send_photo(WORKER, "phiếu lương tháng 10")
     await fake.wait_for(WORKER, 10)
+    fake.send_photo(WORKER, "phiếu lương tháng 10")
+    await fake.wait_for(WORKER, 11)
     copies = [s for s in await fake.wait_for(GROUP, 5) if s.method == "copyMessage"]
     assert copies and "phiếu lương tháng 10" in copies[-1].text
 
     # Closing from the group asks the worker for a rating; a later reply is refused clearly.
     fake.send_text(LAWYER, "/dong", chat_id=GROUP, chat_type="supergroup", reply_to=card)
-    rating = (await fake.wait_for(WORKER, 11))[-1]
+    rating = (await fake.wait_for(WORKER, 12))[-1]
     assert number in rating.text and len(rating.buttons) == 5
     fake.press_button(WORKER, rating, _button(rating, "4"))
-    await fake.wait_for(WORKER, 12)
+    await fake.wait_for(WORKER, 13)
     fake.send_text(LAWYER, "bổ sung", chat_id=GROUP, chat_type="supergroup", reply_to=card)
     await fake.wait_until(lambda: any("KHÔNG" in s.text for s in _group_messages(fake)))
-    assert len(fake.sent_to(WORKER)) == 12
+    assert len(fake.sent_to(WORKER)) == 13
     fake.assert_clean()
     await app.stop()
 
@@ -151,14 +153,14 @@ async def test_forum_group_gets_a_topic_per_case_and_replies_in_it_reach_the_wor
         chat_type="supergroup",
         thread_id=thread_id,
     )
-    reply = (await fake.wait_for(WORKER, 8))[-1]
+    reply = (await fake.wait_for(WORKER, 9))[-1]
     assert "bao lâu rồi" in reply.text and number in reply.text
     fake.send_text(WORKER, "Dạ 3 năm")
-    await fake.wait_for(WORKER, 9)
+    await fake.wait_for(WORKER, 10)
     back = (await fake.wait_for(GROUP, 3))[-1]  # card, first-answer ack, follow-up
     assert back.thread_id == thread_id and "3 năm" in back.text
     fake.send_text(LAWYER, "/dong", chat_id=GROUP, chat_type="supergroup", thread_id=thread_id)
-    rating = (await fake.wait_for(WORKER, 10))[-1]
+    rating = (await fake.wait_for(WORKER, 11))[-1]
     assert len(rating.buttons) == 5
     fake.assert_clean()
     await app.stop()

@@ -46,7 +46,7 @@ async def test_a_second_menu_command_stops_start_up_naming_both_features(setting
     ("field", "value", "needle"),
     [
         ("payloads", {"join": _hello}, "Tiền tố nút bấm 'join'"),
-        ("flows", {"join_consent": _hello}, "Luồng hội thoại 'join_consent'"),
+        ("flows", {"consent_join": _hello}, "Luồng hội thoại 'consent_join'"),
         ("offers", {"start_join": _hello}, "Móc nối 'start_join'"),
     ],
 )

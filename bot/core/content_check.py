@@ -78,8 +78,7 @@ def _flow_keys(flows_dir: Path) -> tuple[set[str], list[str]]:
             problems.append(f"{path.name}: invalid TOML: {exc}")
             continue
         keys.add(raw.get("confirm", ""))
-        if "cancelled" in raw:
-            keys.add(raw["cancelled"])
+        keys.update(raw[name] for name in ("cancelled", "title") if name in raw)
         for slot in raw.get("slot", []):
             keys.update({slot.get("prompt", ""), slot.get("label", "")})
             keys.update(c.get("label", "") for c in slot.get("choices", []))

@@ -32,6 +32,7 @@ from bot.core.events import (
     RequestContact,
     Text,
     content_to_json,
+    pick_by_label,
     pick_by_number,
 )
 from bot.core.roles import Who
@@ -401,7 +402,9 @@ class Engine:
         return list(outs or [])
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
-        """On channels without buttons a typed number picks the option shown last."""
+        """A typed label presses the button shown last; on channels without buttons a typed
+        number picks the option too."""
+        inbound = pick_by_label(inbound, data.get("_choices"), data.get("_labels"))
         if inbound.channel not in self.buttonless_channels:
             return inbound
         return pick_by_number(inbound, data.get("_choices"))
@@ -442,8 +445,10 @@ class Engine:
         last_choices = [o.content for o in outs if isinstance(o.content, Choices | RequestContact)]
         if last_choices:
             data["_choices"] = [c.payload for c in last_choices[-1].options]
+            data["_labels"] = [c.label for c in last_choices[-1].options]
         else:
             data.pop("_choices", None)
+            data.pop("_labels", None)
         contacts_repo.save_state(
             state, flow=ctx.flow, step=ctx.step, data=data, flow_version=ctx.flow_version
         )

@@ -259,3 +259,20 @@ def pick_by_number(inbound: Inbound, payloads: list[str] | None) -> Inbound:
     if index is None or not 1 <= index <= len(payloads):
         return inbound
     return replace(inbound, kind=Kind.BUTTON, payload=payloads[index - 1])
+
+
+def pick_by_label(
+    inbound: Inbound, payloads: list[str] | None, labels: list[str] | None
+) -> Inbound:
+    """Typed text that is a button's label ("tiep tuc" for "▶️ Tiếp tục") presses that button,
+    on every channel: workers often type what they see instead of pressing it."""
+    from dataclasses import replace
+
+    from bot.core.textnorm import pick_label, typed_words
+
+    if inbound.kind is not Kind.TEXT or not payloads or not labels or len(labels) != len(payloads):
+        return inbound
+    index = pick_label(typed_words(inbound.text), labels)
+    if index is None:
+        return inbound
+    return replace(inbound, kind=Kind.BUTTON, payload=payloads[index])

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.core.answers import menu
 from bot.core.engine import Ctx, Handler
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
 from bot.core.feature import Feature
 from bot.core.payloads import Payload
-from bot.core.textnorm import fold, typed_number
+from bot.core.textnorm import pick_label, typed_number, typed_words
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ MediaOption = Callable[[Ctx, Handler], Awaitable[list[Outgoing] | None]]
 class SlotChoice:
     value: str
     label_key: str
+    # A range of numbers this choice stands for ("300" typed at a size question is 100–499).
+    low: int | None = None
+    high: int | None = None
+
+    def covers(self, number: int) -> bool:
+        if self.low is None and self.high is None:
+            return False
+        return (self.low or 0) <= number <= (self.high if self.high is not None else number)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class FormSpec:
     confirm: str
     submit: str
     cancelled: str = "form.cancelled"
+    title: str = "form.title"  # what the form is, in words: "đơn gia nhập công đoàn"
 
     def slot(self, name: str) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -115,7 +125,10 @@ def load_form(path: Path) -> FormSpec:
             input=s.get("input", "choice" if s.get("choices") else "text"),
             optional=bool(s.get("optional", False)),
             personal=bool(s.get("personal", False)),
-            choices=tuple(SlotChoice(c["value"], c["label"]) for c in s.get("choices", [])),
+            choices=tuple(
+                SlotChoice(c["value"], c["label"], c.get("min"), c.get("max"))
+                for c in s.get("choices", [])
+            ),
             when=s.get("when"),
         )
         for s in raw["slot"]
@@ -127,6 +140,7 @@ def load_form(path: Path) -> FormSpec:
         confirm=raw["confirm"],
         submit=raw.get("submit", raw["name"]),
         cancelled=raw.get("cancelled", "form.cancelled"),
+        title=raw.get("title", "form.title"),
     )
 
 
@@ -156,8 +170,14 @@ def condition_holds(expr: str | None, values: dict[str, Any]) -> bool:
     return value not in items
 
 
-_BACK_WORDS = {"quay lai", "quay lại", "lui", "back", "/back"}
-_CANCEL_WORDS = {"huy", "huỷ", "hủy", "thoat", "cancel", "dung", "dừng"}
+# Button labels a worker may type instead of pressing (folded: with or without diacritics).
+_BACK_WORDS = {"quay lai", "lui", "lui lai", "tro lai", "back", "/back"}
+_CANCEL_WORDS = {"huy", "huy bo", "thoat", "cancel", "dung", "dung lai", "bo don", "huy don"}
+_SKIP_WORDS = {"bo qua", "bo", "skip", "khong ghi", "khong muon ghi", "khong co", "qua"}
+_SUBMIT_WORDS = {"gui", "gui di", "gui don", "xac nhan", "dong y", "ok", "oke", "dung roi"}
+# Kept while a form runs; "_start_args" is a deep link that arrived mid-form (handlers/start.py).
+_NAV_KEYS = ("_back", "_cands", "_editing", "_start_args")
+_PEOPLE_WORDS = {"nguoi", "khoang", "tam", "chung", "tren", "duoi", "hon", "gan", "cong", "nhan"}
 
 
 class FormRunner:
@@ -190,6 +210,8 @@ class FormRunner:
         self, ctx: Ctx, name: str, prefill: dict[str, tuple[Any, str]] | None = None
     ) -> list[Outgoing]:
         spec = self.forms[name]
+        for key in _NAV_KEYS:
+            ctx.data.pop(key, None)  # left by an earlier form ("_" keys outlive a flow)
         ctx.start_flow(name, None, {"form": {}, "shown": {}}, spec.version)
         for slot_name, (value, shown) in (prefill or {}).items():
             self._store(ctx, spec.slot(slot_name), value, shown)
@@ -200,8 +222,31 @@ class FormRunner:
         spec = self.forms[ctx.flow or ""]
         ctx.flow_version = spec.version
         ctx.step = None
-        ctx.data.pop("_editing", None)
+        for key in _NAV_KEYS:
+            ctx.data.pop(key, None)
         return self._next(ctx, spec)
+
+    # -- a form left half-filled ("/start", "/menu", a deep link, a restart) ----------------
+    def in_form(self, ctx: Ctx) -> FormSpec | None:
+        return self.forms.get(ctx.flow or "")
+
+    def offer_resume(self, ctx: Ctx) -> list[Outgoing]:
+        """Never drop a half-filled form silently: ask whether to carry on or to drop it."""
+        spec = self.forms[ctx.flow or ""]
+        text = ctx.t("form.half_filled", form=ctx.t(spec.title))
+        options = [(ctx.t("form.resume"), _form("resume")), (ctx.t("form.drop"), _form("drop"))]
+        return [ctx.choices(text, options)]
+
+    async def _drop(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
+        """ "Bỏ đơn": the answers go, the menu follows, and an invite link that arrived while
+        the form was open (``_start_args``) is honoured now."""
+        args = ctx.data.pop("_start_args", None)
+        ctx.clear_flow()
+        outs = [ctx.say("form.dropped", form=ctx.t(spec.title)), menu(ctx)]
+        referral = ctx.services.hooks.start_payload
+        if referral is not None and args:
+            outs += await referral(ctx, args)
+        return outs
 
     def values(self, ctx: Ctx) -> dict[str, Any]:
         """Decrypted values of the active form."""
@@ -229,12 +274,19 @@ class FormRunner:
             ctx.step = None  # resume at the first slot without a valid value
         payload = inbound.payload or ""
         pressed = FormPayload.unpack(payload)
-        typed = fold(inbound.text).strip() if inbound.kind is Kind.TEXT else ""
-        if (pressed and pressed.action == "cancel") or typed in _CANCEL_WORDS:
+        typed = typed_words(inbound.text) if inbound.kind is Kind.TEXT else ""
+        action = pressed.action if pressed else ""
+        if action == "cancel" or typed in _CANCEL_WORDS:
             ctx.clear_flow()
             return [ctx.say(spec.cancelled)]
-        if (pressed and pressed.action == "back") or typed in _BACK_WORDS:
+        if action == "resume":
+            return [ctx.say("form.resumed"), *self.resume(ctx)]
+        if action == "drop":
+            return await self._drop(ctx, spec)
+        if action == "back" or typed in _BACK_WORDS:
             return self._back(ctx, spec)
+        if ctx.step == "_confirm" and typed in _SUBMIT_WORDS:
+            pressed = FormPayload("submit")
         if ctx.step is None or (ctx.step != "_confirm" and spec.slot(ctx.step) is None):
             return self._next(ctx, spec)
         if ctx.step == "_confirm":
@@ -254,11 +306,15 @@ class FormRunner:
         self, ctx: Ctx, spec: FormSpec, slot: Slot, pressed: FormPayload | None
     ) -> list[Outgoing]:
         inbound = ctx.inbound
-        action = pressed.action if pressed else ""
-        if action == "skip" and slot.optional:
+        typed = typed_words(inbound.text) if inbound.kind is Kind.TEXT else ""
+        if slot.optional and ((pressed and pressed.action == "skip") or typed in _SKIP_WORDS):
             self._store(ctx, slot, None, ctx.t("form.skipped"))
             return self._after_store(ctx, spec, slot)
-        if pressed is not None and action == "pick":
+        if typed and ctx.data.get("_cands"):
+            picked_value = _match_candidate(ctx.data["_cands"], inbound.text)
+            if picked_value is not None:
+                pressed = FormPayload("pick", picked_value)
+        if pressed is not None and pressed.action == "pick":
             value = pressed.arg
             shown = self._pick_shown(ctx, slot, value)
             if shown is None:
@@ -273,6 +329,8 @@ class FormRunner:
             return [ctx.say("form.need_text"), *self._ask(ctx, spec, slot)]
         if slot.choices:
             picked = _match_choice(ctx, slot, text)
+            if isinstance(picked, Invalid):
+                return [ctx.say(picked.error_key, **picked.params), *self._ask(ctx, spec, slot)]
             if picked is not None:
                 self._store(ctx, slot, picked.value, ctx.t(picked.label_key))
                 return self._after_store(ctx, spec, slot)
@@ -293,6 +351,14 @@ class FormRunner:
         ctx.data.pop("_cands", None)
         if ctx.data.pop("_editing", False):
             return self._confirm(ctx, spec)
+        if ctx.data.get("_back"):
+            # The worker stepped back: walk forward one question at a time, as they came.
+            active = self._active_slots(spec, ctx.data.get("form", {}))
+            names = [s.name for s in active]
+            if slot.name in names and names.index(slot.name) + 1 < len(active):
+                following = active[names.index(slot.name) + 1]
+                ctx.step = following.name
+                return self._ask(ctx, spec, following)
         return self._next(ctx, spec)
 
     async def _at_confirm(
@@ -319,17 +385,25 @@ class FormRunner:
         values = ctx.data.get("form", {})
         active = self._active_slots(spec, values)
         names = [s.name for s in active]
-        ctx.data.pop("_editing", None)
-        ctx.data.pop("_cands", None)
-        if ctx.step == "_confirm":
-            target = active[-1] if active else None
+        current = spec.slot(ctx.step or "")
+        if ctx.data.pop("_cands", None) is not None and current is not None:
+            # Back from a list of candidates is the question that produced it.
+            return self._ask(ctx, spec, current)
+        if ctx.data.pop("_editing", False):
+            return self._confirm(ctx, spec)  # back from changing one answer: the summary
+        if ctx.step == "_confirm" and active:
+            target = active[-1]
         elif ctx.step in names and names.index(ctx.step) > 0:
             target = active[names.index(ctx.step) - 1]
         else:
-            ctx.clear_flow()
-            return [ctx.say(spec.cancelled)]
-        assert target is not None
+            # The first question: nothing to go back to, and nothing is thrown away silently.
+            first = current or (active[0] if active else None)
+            if first is None:
+                return self._next(ctx, spec)
+            ctx.step = first.name
+            return [ctx.say("form.back_first"), *self._ask(ctx, spec, first)]
         ctx.step = target.name
+        ctx.data["_back"] = True
         return self._ask(ctx, spec, target)
 
     def _next(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
@@ -342,6 +416,7 @@ class FormRunner:
 
     def _confirm(self, ctx: Ctx, spec: FormSpec) -> list[Outgoing]:
         ctx.step = "_confirm"
+        ctx.data.pop("_back", None)
         values = ctx.data.get("form", {})
         shown = ctx.data.get("shown", {})
         crypto = self.crypto
@@ -359,6 +434,12 @@ class FormRunner:
         return [ctx.choices(text, options)]
 
     def _ask(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
+        if slot.personal:
+            # What comes next may be a name or phone even if the form is left: the FAQ misses
+            # must not keep it (handlers/faq_misses.py).
+            ctx.data["_asked_personal"] = ctx.now.isoformat()
+        else:
+            ctx.data.pop("_asked_personal", None)
         text = ctx.t(slot.prompt)
         options = [(ctx.t(c.label_key), _form("pick", c.value)) for c in slot.choices]
         if slot.optional:
@@ -401,15 +482,47 @@ class FormRunner:
         ctx.data["shown"] = {**ctx.data.get("shown", {}), slot.name: shown}
 
 
-def _match_choice(ctx: Ctx, slot: Slot, text: str) -> SlotChoice | None:
+_NUMBER_IN_TEXT = re.compile(r"\d{1,3}(?:[.,]\d{3})+|\d+")
+
+
+def _number_in(text: str) -> int | None:
+    found = _NUMBER_IN_TEXT.search(text)
+    return int(re.sub(r"[.,]", "", found.group(0))) if found else None
+
+
+def _match_choice(ctx: Ctx, slot: Slot, text: str) -> SlotChoice | Invalid | None:
+    """The choice a typed answer means: its number in the list, its label (with or without
+    diacritics, or just the label's first word), or for a range question a count of people."""
+    choices = slot.choices
     number = typed_number(text)
-    if number is not None and 1 <= number <= len(slot.choices):
-        return slot.choices[number - 1]
-    typed = fold(text).strip().strip(".")
-    for choice in slot.choices:
-        if fold(ctx.t(choice.label_key)) == typed or choice.value == typed:
-            return choice
+    if number is not None and 1 <= number <= len(choices):
+        return choices[number - 1]
+    typed = typed_words(text)
+    by_value = next((c for c in choices if c.value == typed), None)
+    if by_value is not None:
+        return by_value
+    index = pick_label(typed, [ctx.t(c.label_key) for c in choices], prefix=True)
+    if index is not None:
+        return choices[index]
+    ranged = [c for c in choices if c.low is not None or c.high is not None]
+    count = _number_in(typed)
+    if ranged and count is not None:
+        has_words = bool(set(typed.split()) & _PEOPLE_WORDS)
+        if has_words or count >= 10:  # "7" alone is a wrong option number, "70" people
+            return next((c for c in ranged if c.covers(count)), None)
+    if number is not None:
+        return Invalid("form.bad_number", {"count": len(choices)})
     return None
+
+
+def _match_candidate(candidates: dict[str, str], text: str) -> str | None:
+    """A candidate (e.g. a commune) picked by typing its number or its name instead of a press."""
+    values = list(candidates)
+    number = typed_number(text)
+    if number is not None and 1 <= number <= len(values):
+        return values[number - 1]
+    index = pick_label(typed_words(text), list(candidates.values()), prefix=True)
+    return values[index] if index is not None else None
 
 
 async def _plain_text(ctx: Ctx, text: str) -> Result:

@@ -69,3 +69,42 @@ def typed_number(text: str) -> int | None:
     """The number a worker typed to pick from a numbered list ("2", "số 2", " 2. "), if any."""
     match = _TYPED_NUMBER.match(text or "")
     return int(match.group(1)) if match else None
+
+
+# Short answers that mean the same as a label's first word ("không" for "Chưa").
+_ALIASES = {
+    "khong": ("chua",),
+    "chua": ("khong",),
+    "ko": ("khong", "chua"),
+    "k": ("khong", "chua"),
+    "chua co": ("chua", "khong"),
+    "co roi": ("co",),
+    "roi": ("co",),
+    "co": ("co",),
+    "khong ro": ("khong biet",),
+    "khong biet": ("khong ro",),
+    "ko biet": ("khong biet", "khong ro"),
+    "ko ro": ("khong ro", "khong biet"),
+}
+_PLAIN_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def typed_words(text: str) -> str:
+    """What was typed or shown, folded to plain words: "✅ Gửi" and "gui" are both "gui"."""
+    return " ".join(_PLAIN_WORDS.findall(fold(text or "")))
+
+
+def pick_label(typed: str, labels: list[str], *, prefix: bool = False) -> int | None:
+    """Which label a typed answer means: the whole label or its first clause ("có" for "Có,
+    được liên hệ"), or a same-meaning short word ("không" for "Chưa"). With ``prefix``, also
+    the one label that starts with the typed words ("không rõ" for "Không rõ xã/phường")."""
+    if not typed:
+        return None
+    for candidate in (typed, *_ALIASES.get(typed, ())):
+        for index, label in enumerate(labels):
+            if candidate in (typed_words(label), typed_words(label.split(",")[0])):
+                return index
+    if not prefix:
+        return None
+    starting = [i for i, lbl in enumerate(labels) if f"{typed_words(lbl)} ".startswith(f"{typed} ")]
+    return starting[0] if len(starting) == 1 else None

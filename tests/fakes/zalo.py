@@ -701,7 +701,9 @@ async def question_on_zalo(worker: Worker, texts: Any, question: str) -> str:
 
     answer = _joined(await worker.say(question))
     assert "Hỏi tư vấn viên" in answer, answer  # the way to a person is always offered
-    prefilled = _joined(await worker.press("Hỏi tư vấn viên"))
+    notice = _joined(await worker.press("Hỏi tư vấn viên"))
+    assert "91/2025/QH15" in notice, notice  # the question's data notice first
+    prefilled = _joined(await worker.press("Đồng ý"))
     assert texts("relay.form.workplace.prompt") in prefilled, prefilled
     await worker.press("Bỏ qua")
     await worker.press("Ẩn danh")
@@ -714,7 +716,9 @@ async def question_on_zalo(worker: Worker, texts: Any, question: str) -> str:
 async def lead_on_zalo(worker: Worker, texts: Any, company: str) -> str:
     """ "Công ty chưa có công đoàn": the report form to "Gửi"; the worker's last reply."""
     await worker.say("/menu")
-    asked = _joined(await worker.press(texts("menu.lead")))
+    notice = _joined(await worker.press(texts("menu.lead")))
+    assert "91/2025/QH15" in notice, notice  # the report's data notice first
+    asked = _joined(await worker.press("Đồng ý"))
     assert texts("leads.ask.company") in asked, asked
     await worker.say(company)
     picks = _joined(await worker.say("Lê Chân"))
