@@ -44,7 +44,6 @@ DEFAULT_RETURNED_RETENTION_DAYS = 90
 NO_UNION = ("no", "unknown")
 
 
-
 # -- configuration ---------------------------------------------------------------------------
 
 
