@@ -55,6 +55,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.rights",
     "handlers.consent",
     "handlers.join",
+    "handlers.correction",
     "handlers.data_rights",
     "handlers.membership_staff",
     "handlers.leads",

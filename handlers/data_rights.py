@@ -26,7 +26,8 @@ from storage import membership as repo
 
 @dataclass(frozen=True)
 class ErasePayload(Payload, prefix="data"):
-    """The two buttons under "erase everything?": ``data:erase:<id>`` / ``data:keep:<id>``."""
+    """The buttons under "erase everything?" (``data:erase:<id>`` / ``data:keep:<id>``) and
+    "withdraw consent?" (``data:withdraw:<id>`` / ``data:stay:<id>``)."""
 
     action: str
     request_id: int
@@ -88,30 +89,47 @@ async def my_data(ctx: Ctx) -> list[Outgoing]:
     return [ctx.text(text)]
 
 
-async def withdraw(ctx: Ctx) -> list[Outgoing]:
-    """/rutdongy: stop processing at once; keep only the proof that consent was given."""
-    await _record(ctx, "withdraw")
+async def _ask_to_confirm(
+    ctx: Ctx, kind: str, texts: str, actions: tuple[str, str], audit: str
+) -> list[Outgoing]:
+    """A request recorded now and carried out after one confirmation (two buttons)."""
+    request = await _record(ctx, kind, done=False)
+    _audit(ctx, audit, request=request.id)
+    yes, no = actions
+    return [
+        ctx.choices(
+            ctx.t(f"{texts}.confirm"),
+            [
+                button(ctx.t(f"{texts}.yes"), ErasePayload(yes, request.id)),
+                button(ctx.t(f"{texts}.no"), ErasePayload(no, request.id)),
+            ],
+        )
+    ]
+
+
+async def withdraw_request(ctx: Ctx) -> list[Outgoing]:
+    """/rutdongy: says what stops, and stops it after one confirmation."""
+    return await _ask_to_confirm(
+        ctx, "withdraw", "privacy.withdraw", ("withdraw", "stay"), "consent.withdraw_requested"
+    )
+
+
+async def _withdraw(ctx: Ctx, request: repo.DataRightsRequest) -> list[Outgoing]:
+    """Stop processing at once; keep only the proof that consent was given."""
     changed = False
     for provider in providers(ctx):
         if await provider.withdraw(ctx):
             changed = True
-    _audit(ctx, "consent.withdrawn", changed=changed)
+    repo.close_request(request, "done", ctx.now)
+    _audit(ctx, "consent.withdrawn", request=request.id, changed=changed)
     return [ctx.say("privacy.withdraw.done" if changed else "privacy.withdraw.nothing")]
 
 
 async def erase_request(ctx: Ctx) -> list[Outgoing]:
     """/xoadulieu: acknowledged and recorded now, carried out after one confirmation."""
-    request = await _record(ctx, "erase", done=False)
-    _audit(ctx, "data.erase_requested", request=request.id)
-    return [
-        ctx.choices(
-            ctx.t("privacy.erase.confirm"),
-            [
-                button(ctx.t("privacy.erase.yes"), ErasePayload("erase", request.id)),
-                button(ctx.t("privacy.erase.no"), ErasePayload("keep", request.id)),
-            ],
-        )
-    ]
+    return await _ask_to_confirm(
+        ctx, "erase", "privacy.erase", ("erase", "keep"), "data.erase_requested"
+    )
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:
@@ -121,6 +139,12 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
         request = await repo.get_request(ctx.session, pressed.request_id, ctx.contact_id)
     if pressed is None or request is None or request.status != "awaiting_confirmation":
         return [ctx.say("privacy.erase.stale")]
+    if pressed.action == "withdraw":
+        return await _withdraw(ctx, request)
+    if pressed.action == "stay":
+        repo.close_request(request, "cancelled", ctx.now)
+        _audit(ctx, "consent.withdraw_cancelled", request=request.id)
+        return [ctx.say("privacy.withdraw.kept")]
     if pressed.action != "erase":
         repo.close_request(request, "cancelled", ctx.now)
         _audit(ctx, "data.erase_cancelled", request=request.id)
@@ -137,6 +161,10 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
 def register() -> Feature:
     return Feature(
         name=__name__,
-        commands={"dulieucuatoi": my_data, "rutdongy": withdraw, "xoadulieu": erase_request},
+        commands={
+            "dulieucuatoi": my_data,
+            "rutdongy": withdraw_request,
+            "xoadulieu": erase_request,
+        },
         payloads={ErasePayload.prefix: on_button},
     )

@@ -371,13 +371,14 @@ def status_detail(ctx: Ctx, app: repo.MemberApplication) -> str:
 
 
 async def show_status(ctx: Ctx) -> list[Outgoing]:
-    """/trangthai: the worker's latest application, its status and what comes next."""
+    """/trangthai: the worker's latest application and what comes next, their questions to the
+    legal centre (``hooks.status``), and a half-filled form to carry on — never "no application
+    yet, press join" while the join form is open."""
     apps = await repo.applications_of(ctx.session, ctx.contact_id)
+    runner = ctx.services.forms
+    in_form = runner.in_form(ctx) is not None
     outs: list[Outgoing] = []
-    if not apps:
-        options = [(ctx.t("join.join_button"), JOIN_START), (ctx.t("join.menu"), MAIN_MENU)]
-        outs.append(ctx.choices(ctx.t("join.status.none"), options))
-    else:
+    if apps:
         app = apps[0]
         text = ctx.t(
             "join.status.show",
@@ -388,11 +389,19 @@ async def show_status(ctx: Ctx) -> list[Outgoing]:
             detail=status_detail(ctx, app),
         )
         options = [(ctx.t("join.menu"), MAIN_MENU)]
-        if app.status in (repo.RETURNED, repo.WITHDRAWN):
+        if app.status in (repo.RETURNED, repo.WITHDRAWN) and not in_form:
             options.insert(0, (ctx.t("join.join_button"), JOIN_START))
         outs.append(ctx.choices(text, options))
-    if ctx.flow in (FORM, NOTICE.flow):
-        outs.append(ctx.say("join.status.in_form"))
+    other: list[str] = []
+    for lines in ctx.services.hooks.status:
+        other += await lines(ctx)
+    if other:
+        outs.append(ctx.text("\n".join([ctx.t("join.status.others"), *other])))
+    if in_form:
+        outs += runner.offer_resume(ctx)
+    elif not apps:
+        options = [(ctx.t("join.join_button"), JOIN_START), (ctx.t("join.menu"), MAIN_MENU)]
+        outs.append(ctx.choices(ctx.t("join.status.none"), options))
     return outs
 
 

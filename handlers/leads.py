@@ -158,15 +158,18 @@ class LeadData:
     async def describe(self, ctx: Ctx) -> list[str]:
         lines = []
         for report, company in await repo.reports_by(ctx.session, ctx.contact_id):
-            how_key = (
-                "leads.mydata.report_phone" if report.contact_enc else "leads.mydata.report_chat"
-            )
+            if report.contact_enc:
+                # The number a volunteer who takes this company on may see, in full.
+                phone = display_phone(ctx.services.crypto.decrypt(report.contact_enc))
+                how = ctx.t("leads.mydata.report_phone", phone=phone)
+            else:
+                how = ctx.t("leads.mydata.report_chat")
             lines.append(
                 ctx.t(
                     "leads.mydata.report",
                     company=company,
                     date=fmt_date(report.created_at),
-                    how=ctx.t(how_key),
+                    how=how,
                 )
             )
         return lines

@@ -285,6 +285,29 @@ def _closed_offer(ctx: Ctx, case: LegalCase) -> Outgoing:
 # -- personal data -------------------------------------------------------------------------
 
 
+async def status_lines(ctx: Ctx) -> list[str]:
+    """/trangthai: the worker's questions to the legal centre, newest first."""
+    office = legal_config(ctx).office
+    lines = []
+    for case in reversed(await cases_repo.cases_of_contact(ctx.session, ctx.contact_id)):
+        lines.append(
+            ctx.t(
+                "relay.status.case",
+                number=case.number,
+                status=_case_status(ctx, case),
+                when=fmt_when(case.created_at, office.tz),
+            )
+        )
+    return lines
+
+
+def _case_status(ctx: Ctx, case: LegalCase) -> str:
+    return {
+        cases_repo.OPEN: ctx.t("relay.data.status_open"),
+        cases_repo.ANSWERED: ctx.t("relay.data.status_answered"),
+    }.get(case.status, ctx.t("relay.data.status_closed"))
+
+
 class PersonalData:
     """The worker's cases for /dulieucuatoi and /xoadulieu (handlers/data_rights.py)."""
 
@@ -294,10 +317,7 @@ class PersonalData:
         office = legal_config(ctx).office
         lines = []
         for case in await cases_repo.cases_of_contact(ctx.session, ctx.contact_id):
-            status = {
-                cases_repo.OPEN: ctx.t("relay.data.status_open"),
-                cases_repo.ANSWERED: ctx.t("relay.data.status_answered"),
-            }.get(case.status, ctx.t("relay.data.status_closed"))
+            status = _case_status(ctx, case)
             identity = ctx.t("relay.data.named") if case.named else ctx.t("relay.data.anonymous")
             lines.append(
                 ctx.t(
@@ -355,7 +375,7 @@ def register() -> Feature:
         submitters={FORM: submit_question},
         form_media={FORM: accept_media},
         personal_data=(PersonalData(),),
-        offers={"start_question": start_question},
+        offers={"start_question": start_question, "status": status_lines},
         config=(LegalConfig,),
         group=staff.group,
         jobs=(*staff.jobs, Job("relay.retention", 6 * 3600, retention_job)),

@@ -113,6 +113,7 @@ async def test_withdrawing_consent_stops_processing(make_app) -> None:
     chat = await new_chat(make_app)
     reference = await join(chat)
     await chat.send("/rutdongy")
+    await chat.press("Rút đồng ý")
     assert "privacy.withdraw.done" in chat.keys
     assert "mã đơn" in chat.text  # says what is kept
 
@@ -149,6 +150,7 @@ async def test_withdrawing_mid_form_drops_the_form(make_app) -> None:
     await start_and_consent(chat)
     await chat.send(NAME)
     await chat.send("/rutdongy")
+    await chat.press("Rút đồng ý")
     assert "privacy.withdraw.done" in chat.keys
     async with chat.app.db.session() as session:
         state = await load_state(session, 1)
@@ -158,6 +160,7 @@ async def test_withdrawing_mid_form_drops_the_form(make_app) -> None:
 async def test_withdrawing_with_nothing_held(make_app) -> None:
     chat = await new_chat(make_app)
     await chat.send("/rutdongy")
+    await chat.press("Rút đồng ý")
     assert "privacy.withdraw.nothing" in chat.keys
     [request] = await requests(chat)
     assert request.kind == "withdraw"
@@ -168,6 +171,7 @@ async def test_withdrawal_unlinks_the_worker_from_a_lead(make_app) -> None:
     chat = await new_chat(make_app)
     await join(chat, union="Chưa", contact="Có, được liên hệ")
     await chat.send("/rutdongy")
+    await chat.press("Rút đồng ý")
     async with chat.app.db.session() as session:
         [report] = list(await session.scalars(select(enterprises.LeadReport)))
     assert report.reporter_contact_id is None
@@ -264,6 +268,7 @@ async def test_data_rights_on_migrated_database(make_app, db_url: str) -> None:
     chat = await new_chat(make_app, url=db_url, create_schema=False)
     await join(chat)
     await chat.send("/rutdongy")
+    await chat.press("Rút đồng ý")
     await chat.send("/xoadulieu")
     await chat.press("Xóa dữ liệu")
     assert "privacy.erase.done" in chat.keys

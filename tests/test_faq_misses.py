@@ -92,7 +92,7 @@ async def test_erase_takes_the_workers_misses_back(make_app: Any) -> None:
     await chat.send("/dulieucuatoi")
     assert "privacy.mydata.misses" in chat.keys and "2 câu hỏi" in chat.text
     await chat.send("/xoadulieu")
-    await chat.press("Xoá dữ liệu")
+    await chat.press("Xóa dữ liệu")
     [left] = await _misses(chat)
     assert left.count == 1  # the other worker's asking is still counted
 

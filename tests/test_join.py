@@ -143,7 +143,7 @@ async def test_happy_path_stores_one_encrypted_application(make_app) -> None:
         actions = [e.action for e in await repo.audit_entries(session)]
     assert [h.status for h in history] == [repo.PENDING]
     assert consent.purpose == "join"
-    assert consent.notice_version.startswith("2026-12-1+")
+    assert consent.notice_version.startswith("2026-12-2+")
     assert consent.channel == "test"
     assert consent.withdrawn_at is None
     assert actions[:2] == ["consent.given", "application.submitted"]

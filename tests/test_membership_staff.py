@@ -184,6 +184,7 @@ async def test_withdrawn_or_erased_applications_disappear_for_officers(make_app)
     await officer.send("/donmoi")
     admit = officer.find_payload("Duyệt")
     await worker.send("/rutdongy")
+    await worker.press("Rút đồng ý")
     await press_payload(officer, admit)
     assert "join.staff.not_found" in officer.keys
     await officer.send("/donmoi")

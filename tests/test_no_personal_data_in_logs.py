@@ -12,6 +12,7 @@ import pytest
 from bot.app import FEATURES
 from bot.core.events import Kind
 from tests.driver import CaptureChannel, Chat
+from tests.worker_steps import ask_a_lawyer_named, report_a_lead_by_phone
 
 NAME = "Phạm Thị Hương"
 PHONE = "0987654321"
@@ -49,29 +50,8 @@ async def test_a_full_join_question_and_lead_report_leave_no_personal_data_in_th
     await chat.send("công nhân may")
     await chat.press("Gửi")
     assert "join.done" in chat.keys
-    # a question to the legal centre, named
-    await chat.send(QUESTION)
-    await chat.press("Hỏi tư vấn viên")
-    await chat.press("Đồng ý")
-    await chat.send(WORKPLACE)
-    await chat.press("Cho biết tên")
-    await chat.send(NAME)
-    await chat.send(PHONE)
-    await chat.press("Gửi")
-    assert "relay.submitted.open" in chat.keys or "relay.submitted.closed" in chat.keys
-    # a lead report with a phone
-    await chat.send("/menu")
-    await chat.press("Công ty chưa có công đoàn")
-    await chat.press("Đồng ý")
-    await chat.send(LEAD)
-    await chat.press("Bỏ qua")
-    await chat.press("25–99")
-    await chat.press("Bỏ qua")
-    await chat.press("Bỏ qua")
-    await chat.press("Gọi điện")
-    await chat.send(LEAD_PHONE)
-    await chat.press("Gửi")
-    assert "leads.done.by_phone" in chat.keys
+    await ask_a_lawyer_named(chat, QUESTION, NAME, PHONE, WORKPLACE)
+    await report_a_lead_by_phone(chat, LEAD, LEAD_PHONE)
     await app.flush_outbox()
     again = chat._inbound(Kind.TEXT, text=NAME)
     await chat.deliver(again)

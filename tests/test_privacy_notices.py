@@ -18,7 +18,7 @@ RIGHTS_AND_HOW = (
     ("Xem dữ liệu", "/dulieucuatoi"),
     ("bản sao", "/dulieucuatoi"),
     ("Sửa dữ liệu", "/suadulieu"),
-    ("Xoá dữ liệu", "/xoadulieu"),
+    ("Xóa dữ liệu", "/xoadulieu"),
     ("Hạn chế xử lý", "1800.888864"),
     ("phản đối", "1800.888864"),
     ("Khiếu nại", "1800.888864"),
@@ -137,3 +137,19 @@ async def test_join_says_a_volunteer_may_see_the_phone_where_the_worker_decides(
     await chat.press("100–499")
     assert "join.ask.contact_ok" in chat.keys
     assert "tình nguyện viên" in chat.text and "số điện thoại" in chat.text
+
+
+# Commands for staff, volunteers and operators, and aliases of the listed ones.
+NOT_FOR_WORKERS = {
+    "start", "help", "cancel", "donmoi", "leads", "chiendich", "moithanhvien", "dangnhap",
+    "thamgia", "phone", "dong", "nhan", "chuyen", "mo", "cho",
+}  # fmt: skip
+
+
+async def test_help_lists_every_worker_command(make_app: Any) -> None:
+    chat = await _chat(make_app)
+    await chat.send("/trogiup")
+    commands = set(chat.app.engine.commands) - NOT_FOR_WORKERS
+    assert {"trangthai", "suadulieu", "rutdongy", "xoadulieu", "dulieucuatoi"} <= commands
+    for command in sorted(commands):
+        assert f"/{command} " in chat.text, command

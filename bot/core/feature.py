@@ -87,6 +87,8 @@ class Hooks:
     arrival: list[Handler] = field(default_factory=list)  # extra replies on a first message
     # /start <word> deep links that open a feature (employer: "/start employer"), by word
     start_links: dict[str, Handler] = field(default_factory=dict)
+    # /trangthai: each returns the lines about one kind of request (applications, cases)
+    status: list[Callable[[Ctx], Awaitable[list[str]]]] = field(default_factory=list)
 
     @classmethod
     def names(cls) -> set[str]:
@@ -216,8 +218,8 @@ def compose(features: Iterable[Feature]) -> Composition:
             if hook not in Hooks.names():
                 known = ", ".join(sorted(Hooks.names()))
                 raise StartupError(f"{name} đưa ra móc nối lạ {hook!r}; các móc nối có: {known}")
-            if hook == "arrival":
-                comp.hooks.arrival.append(value)
+            if hook in ("arrival", "status"):
+                getattr(comp.hooks, hook).append(value)
                 continue
             if hook == "start_links":
                 for word, handler in value.items():
