@@ -189,8 +189,8 @@ def _notice(ctx: Ctx) -> Outgoing:
     return ctx.choices(
         ctx.t("privacy.employer.notice"),
         [
-            (ctx.t("privacy.join.accept"), "employer:consent:yes"),
-            (ctx.t("privacy.join.decline"), "employer:consent:no"),
+            (ctx.t("privacy.notice.accept"), "employer:consent:yes"),
+            (ctx.t("privacy.notice.decline"), "employer:consent:no"),
         ],
     )
 
@@ -214,7 +214,7 @@ async def consent_step(ctx: Ctx) -> list[Outgoing] | None:
         return await _accept(ctx)
     if typed in _DECLINE_WORDS:
         return _decline(ctx)
-    return [ctx.say("privacy.join.use_buttons"), _notice(ctx)]
+    return [ctx.say("privacy.employer.use_buttons"), _notice(ctx)]
 
 
 def _audit(ctx: Ctx, action: str, **detail: Any) -> None:
