@@ -178,8 +178,10 @@ async def test_request_marks_the_lead_first_in_the_volunteers_list_with_its_cont
         history = [c.to_status for c in await enterprises_repo.history_of(session, lead.id)]
         funnel = await enterprises_repo.funnel_counts(session, [LE_CHAN])
         queue, _ = await enterprises_repo.open_leads(session, [LE_CHAN])
-    assert [c.purpose for c in consent] == ["employer_request"]
-    assert consent[0].notice_version.startswith("2026-12-1+")
+    # the workers who reported the company agreed to the lead notice; the employer to its own
+    assert sorted({c.purpose for c in consent}) == ["employer_request", "lead"]
+    consent = [c for c in consent if c.purpose == "employer_request"]
+    assert len(consent) == 1 and consent[0].notice_version.startswith("2026-12-1+")
     assert request.reference == reference.group(0) and request.workers == 1200
     assert CONTACT_PERSON not in request.person_enc and "912" not in request.phone_enc
     assert (lead.source, lead.area_code, lead.report_count) == ("employer", LE_CHAN, 0)

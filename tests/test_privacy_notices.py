@@ -142,7 +142,7 @@ async def test_join_says_a_volunteer_may_see_the_phone_where_the_worker_decides(
 # Commands for staff, volunteers and operators, and aliases of the listed ones.
 NOT_FOR_WORKERS = {
     "start", "help", "cancel", "donmoi", "leads", "chiendich", "moithanhvien", "dangnhap",
-    "thamgia", "phone", "dong", "nhan", "chuyen", "mo", "cho",
+    "thamgia", "phone", "dong", "nhan", "chuyen", "mo", "cho", "doanhnghiep",
 }  # fmt: skip
 
 
