@@ -36,6 +36,7 @@ from bench._machine import machine, peak_rss_mb  # noqa: E402
 from bot.app import FEATURES, build_app, build_web_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from storage.crypto import new_key  # noqa: E402
+from tests.pgdb import PG_ADMIN_URL, fresh_pg_database, pg_reachable_async  # noqa: E402
 
 BODIES = 20
 NOW = recruit.NOW  # 2027-05-15: the second quarter of 2027 is the one reported
@@ -144,7 +145,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the full sizes")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--pg", default=recruit.PG_ADMIN)
+    parser.add_argument("--pg", default=PG_ADMIN_URL)
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
@@ -161,15 +162,11 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.no_pg:
         result["postgresql"] = {"skipped": "--no-pg"}
     else:
-        name = await recruit._pg_database(args.pg)
-        if name is None:
+        if not await pg_reachable_async(args.pg):
             result["postgresql"] = {"skipped": f"PostgreSQL not reachable at {args.pg}"}
         else:
-            base = args.pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-            try:
-                result["postgresql"] = await run_one(f"{base}/{name}", args.scale, args.runs)
-            finally:
-                await recruit._drop_pg(args.pg, name)
+            async with fresh_pg_database(args.pg, prefix="congdoan_bench") as url:
+                result["postgresql"] = await run_one(url, args.scale, args.runs)
     return result
 
 

@@ -31,7 +31,7 @@ async def application(
     at: datetime,
     channel: str = "telegram",
     name: str = "Nguyễn Thị Lan",
-    phone: str = "0912345678",
+    phone: str = "+84912345678",  # stored as the join form stores it (E.164)
     status: str = repo.PENDING,
     decided_at: datetime | None = None,
 ) -> repo.MemberApplication:
