@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.core.answers import MAIN_MENU, menu
 from bot.core.consent import Purpose
-from bot.core.engine import Ctx, Handler, JobContext
+from bot.core.engine import MAX_TEXT, Ctx, Handler, JobContext
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature, Job, TextHandler
 from bot.core.forms import Invalid, Result, Valid
@@ -44,7 +44,8 @@ FORM = "question"
 MORE_FLOW = "case_more"
 PURPOSE = "question"
 QUESTION_MIN_WORDS = 3
-QUESTION_MAX_CHARS = 1500
+QUESTION_DETAIL_WORDS = 6  # shorter than this: asked once for one more detail, then joined
+QUESTION_MAX_CHARS = MAX_TEXT  # all a message can hold; long ones reach staff in several posts
 WORKPLACE_MAX_CHARS = 200
 MAX_FORM_MEDIA = 10
 
@@ -52,9 +53,17 @@ MAX_FORM_MEDIA = 10
 
 
 async def validate_question(ctx: Ctx, text: str) -> Result:
+    """A question lawyers can work with: a very short one ("bi giam doc danh") is asked once
+    for one more detail, and the two answers are joined."""
     text = text.strip()
+    earlier = ctx.data.pop("_q_short", None)
+    if earlier:
+        text = f"{ctx.services.crypto.decrypt(earlier)}. {text}"
     if len(text.split()) < QUESTION_MIN_WORDS:
         return Invalid("relay.form.question.too_short")
+    if len(text.split()) < QUESTION_DETAIL_WORDS and not earlier:
+        ctx.data["_q_short"] = ctx.services.crypto.encrypt(text)
+        return Invalid("relay.form.question.more_detail")
     if len(text) > QUESTION_MAX_CHARS:
         return Invalid("relay.form.question.too_long", {"limit": QUESTION_MAX_CHARS})
     return Valid(text, text)
@@ -179,7 +188,10 @@ def _submitted(ctx: Ctx, case: LegalCase) -> Outgoing:
     cfg = legal_config(ctx)
     office = cfg.office
     due = fmt_when(office.add_working(ctx.now, cfg.answer_within_hours), office.tz)
-    if office.is_open(ctx.now):
+    if not cfg.group_chat_id:
+        # No lawyers' group is configured: promise no reply time, give the hotline.
+        text = ctx.t("relay.submitted.no_group", number=case.number)
+    elif office.is_open(ctx.now):
         text = ctx.t("relay.submitted.open", number=case.number, due=due)
     else:
         opens = fmt_when(office.next_open(ctx.now), office.tz)

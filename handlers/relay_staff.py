@@ -82,10 +82,13 @@ def card_text(services: Services, case: LegalCase, *, header_key: str | None = N
     else:
         who = t("relay.staff.who_anonymous")
     how = t("relay.staff.how_topic") if case.thread_id else t("relay.staff.how_reply")
+    question = question_parts(decrypt(services, case.question_enc))
+    if len(question) > 1:
+        question[0] += f" {t('relay.staff.continued')}"
     card = t(
         "relay.staff.card",
         number=case.number,
-        question=decrypt(services, case.question_enc),
+        question=question[0],
         workplace=decrypt(services, case.workplace_enc) or t("relay.staff.not_given"),
         who=who,
         when=fmt_when(case.created_at, cfg.office.tz),
@@ -95,6 +98,21 @@ def card_text(services: Services, case: LegalCase, *, header_key: str | None = N
         return card
     hours = _fmt_hours(cfg.repost_after_hours)
     return f"{t(header_key, number=case.number, hours=hours)}\n\n{card}"
+
+
+CARD_QUESTION_CHARS = 3000  # the card's other lines fit beside this in Telegram's 4,096
+
+
+def question_parts(question: str, size: int = CARD_QUESTION_CHARS) -> list[str]:
+    """A long question in pieces cut between words, never mid-word, so it reaches staff whole."""
+    parts: list[str] = []
+    rest = question.strip()
+    while len(rest) > size:
+        cut = rest.rfind(" ", 0, size)
+        cut = cut if cut > size // 2 else size
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return [*parts, rest]
 
 
 def _shown_phone(phone: str) -> str:
@@ -153,6 +171,11 @@ async def _card_and_media(services: Services, session: AsyncSession, case: Legal
     assert address is not None
     case.card_posted = True
     outs = [Outgoing(address, Text(card_text(services, case)), tag=f"casecard:{case.id}")]
+    parts = question_parts(decrypt(services, case.question_enc))
+    for number, part in enumerate(parts[1:], 2):
+        body = services.texts("relay.staff.part", number=case.number, part=number,
+                              parts=len(parts), text=part)  # fmt: skip
+        outs.append(Outgoing(address, Text(body), tag=f"casemsg:{case.id}"))
     for msg in await cases_repo.messages_of(session, case.id):
         if msg.direction == "worker" and msg.media:
             outs.append(_media_post(services, cfg, case, msg))

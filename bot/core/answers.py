@@ -86,7 +86,7 @@ PUBLIC_ACTIONS = ("answer", "suggest", "join", "lead", "escalate", "out_of_scope
 MISS_ACTIONS = {"suggest", "escalate", "out_of_scope"}
 UNKNOWN_MISS_MIN_WORDS = 3
 MAX_SUGGESTIONS = 3
-MAX_REMEMBERED_QUESTION = 1500
+MAX_REMEMBERED_QUESTION = 4000  # the engine keeps at most this much of a message
 # The button an answer offers next, by the entry's ``offer`` (founding a union -> the lead form).
 OFFER_BUTTONS = {"lead": ("menu.lead", LEAD_START), "join": ("menu.join", JOIN_START)}
 
