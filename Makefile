@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean browser
+.PHONY: run test lint format bench clean browser fonts
 
 # The dashboard's browser tests drive Debian's Chromium through its chromedriver.
 CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
 CHROMEDRIVER := $(shell command -v chromedriver)
+
+# The membership card is drawn with DejaVu Sans (Vietnamese diacritics): Debian's fonts-dejavu-core.
+CARD_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,15 +18,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-run: $(BIN)/.installed
+run: $(BIN)/.installed fonts
 	$(BIN)/congdoan-bot run
+
+fonts:
+ifeq ($(wildcard $(CARD_FONT)),)
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-dejavu-core
+endif
 
 browser:
 ifeq ($(and $(CHROMIUM),$(CHROMEDRIVER)),)
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
 endif
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed browser fonts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/congdoan-bot content check

@@ -68,6 +68,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.dashboard_login",
     "handlers.employer",
     "handlers.weekly_report",
+    "handlers.card",
 )
 
 

@@ -53,7 +53,8 @@ def make_web_app(
     if services is not None:
         app[SERVICES_KEY] = services
     for route in routes:
-        app.router.add_route(route.method.upper(), route.path, route.handler)
+        handler = _plain(route.handler) if route.plain else route.handler
+        app.router.add_route(route.method.upper(), route.path, handler)
     ready_checks: dict[str, Check] = {"database": db.reachable, **(checks or {})}
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -77,3 +78,22 @@ def make_web_app(
     for add_routes in install:
         add_routes(app)
     return app
+
+
+def _plain(handler: Callable[..., Awaitable[Any]]) -> Callable[[web.Request], Awaitable[Any]]:
+    """A feature's plain page as an aiohttp handler (``WebRoute(plain=True)``)."""
+
+    async def serve(request: web.Request) -> web.Response:
+        result = await handler(request.app[SERVICES_KEY], dict(request.match_info),
+                               request.remote or "")  # fmt: skip
+        kind, _, charset = result.content_type.partition("; charset=")
+        response = web.Response(status=result.status, body=result.body, content_type=kind)
+        if charset:
+            response.charset = charset
+        # A public page about a person: never cached, indexed or passed on as a referrer.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return serve

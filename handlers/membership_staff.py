@@ -21,6 +21,7 @@ from bot.core.engine import Ctx, reachable_address
 from bot.core.events import Kind, Outgoing, Text
 from bot.core.feature import Feature
 from bot.core.payloads import Payload, button
+from bot.core.services import Services
 from bot.core.texts import Texts, fmt_date
 from handlers.join import status_label
 from handlers.membership_view import ApplicationView
@@ -145,7 +146,7 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
 async def _admit(ctx: Ctx, app: repo.MemberApplication) -> list[Outgoing]:
     for out in await admit_application(
         ctx.session, ctx.texts, app, actor=officer_ref(ctx), channel=ctx.inbound.channel,
-        now=ctx.now,
+        now=ctx.now, services=ctx.services,
     ):  # fmt: skip
         ctx.notify(out)
     return [ctx.say("join.staff.admitted", reference=app.reference)]
@@ -159,13 +160,18 @@ async def admit_application(
     actor: str,
     channel: str,
     now: datetime,
+    services: Services | None = None,
 ) -> list[Outgoing]:
     """Admit a pending application: status, audit entry, and the worker's message to send
-    (through the outbox). /donmoi and the web dashboard both decide through here."""
+    (through the outbox). /donmoi and the web dashboard both decide through here; with the
+    services, the ``admitted`` hooks add theirs (the membership card)."""
     repo.set_status(session, app, repo.ADMITTED, actor=actor, now=now)
     _audit_decision(session, app, "application.admitted", actor, channel, now)
     text = texts("join.notify.admitted", reference=app.reference, union_body=app.union_body)
-    return await _worker_message(session, app, text, now)
+    outs = await _worker_message(session, app, text, now)
+    for hook in services.hooks.admitted if services is not None else ():
+        outs += await hook(session, services, app, now)
+    return outs
 
 
 async def return_application(

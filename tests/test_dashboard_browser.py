@@ -212,8 +212,9 @@ async def test_staff_dashboard_in_chromium(make_app, tmp_path: Path) -> None:
             await browser.click("#duyet")
             assert "Đã xử lý đơn" in await browser.text("#thong-bao")
             await browser.shot("07-da-duyet")
-            sent = await fake.wait_for(WORKER_A, before + 1, timeout=10)
-            told = sent[-1].text
+            sent = await fake.wait_for(WORKER_A, before + 2, timeout=10)
+            told = sent[before].text
+            assert "/thedoanvien" in sent[before + 1].text  # then the membership card
             assert ref_a in told and f"đã được {BODY_A} duyệt" in told
             async with app.db.session() as session:
                 row = await session.get(repo.MemberApplication, app_a)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.core.areas import Area, AreaIndex
+from bot.core.events import Photo
 from storage import membership as repo
 from storage.migrate import upgrade_async
 from storage.people import add_person
@@ -83,7 +84,8 @@ async def test_officer_admits_and_the_worker_is_told(make_app) -> None:
 
     before = len(worker.channel.to("1001"))
     await worker.app.flush_outbox()
-    [told] = worker.channel.to("1001")[before:]
+    told, card = worker.channel.to("1001")[before:]  # the decision, then the card image
+    assert isinstance(card.content, Photo) and "/thedoanvien" in card.content.caption
     assert reference in told.text
     assert "đã được" in told.text and "duyệt" in told.text
     assert told.address.channel == "telegram"

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from bot.core.engine import Ctx, DeliveryHook, JobRun
     from bot.core.forms import MediaOption, Submit, Validator
     from bot.core.services import PersonalData
@@ -59,7 +57,10 @@ class WebRoute:
 
     method: str
     path: str
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    handler: Callable[..., Awaitable[Any]]
+    # A plain page for a feature that must not import aiohttp: ``handler(services, params,
+    # client)`` returns an object with ``status``, ``content_type`` and ``body`` (bot/web.py).
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Hooks:
     start_links: dict[str, Handler] = field(default_factory=dict)
     # /trangthai: each returns the lines about one kind of request (applications, cases)
     status: list[Callable[[Ctx], Awaitable[list[str]]]] = field(default_factory=list)
+    # After an application is admitted (chat or dashboard): ``hook(session, services, app, now)``
+    # returns messages for the member (card: the membership card)
+    admitted: list[Callable[..., Awaitable[Any]]] = field(default_factory=list)
 
     @classmethod
     def names(cls) -> set[str]:
@@ -218,7 +222,7 @@ def compose(features: Iterable[Feature]) -> Composition:
             if hook not in Hooks.names():
                 known = ", ".join(sorted(Hooks.names()))
                 raise StartupError(f"{name} đưa ra móc nối lạ {hook!r}; các móc nối có: {known}")
-            if hook in ("arrival", "status"):
+            if hook in ("arrival", "status", "admitted"):
                 getattr(comp.hooks, hook).append(value)
                 continue
             if hook == "start_links":

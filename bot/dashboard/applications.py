@@ -129,7 +129,13 @@ async def admit(req: PageRequest) -> web.StreamResponse:
         return await _decided_elsewhere(req, app)
     assert req.staff is not None
     outs = await admit_application(
-        req.session, req.engine.texts, app, actor=req.staff.ref, channel="web", now=req.now
+        req.session,
+        req.engine.texts,
+        app,
+        actor=req.staff.ref,
+        channel="web",
+        now=req.now,
+        services=req.engine.services,
     )
     enqueue_outgoing(req.session, outs, req.now)
     return req.redirect(f"/don?xong={app.reference}")
