@@ -108,6 +108,7 @@ def _index(ctx: Ctx) -> Outgoing:
     options = [(ctx.t(f"employer.title.{topic}"), f"employer:{topic}") for topic in TOPICS]
     options += [
         (ctx.t("employer.request_button"), "employer:request"),
+        (ctx.t("employer.ask_button"), "employer:ask"),
         (ctx.t("common.back_to_menu"), "menu:main"),
     ]
     return ctx.choices(ctx.t("employer.index"), options)
@@ -142,6 +143,11 @@ async def on_button(ctx: Ctx) -> list[Outgoing]:
         return [_topic(ctx, action)]
     if action == "request":
         return start_request(ctx)
+    start_question = ctx.services.hooks.start_question
+    if action == "ask" and start_question is not None:
+        # An employer case at the legal centre, apart from workers' (storage/cases.py).
+        asked = await start_question(ctx, None, audience="employer")
+        return [ctx.say("employer.ask.intro"), *asked]
     if action == "consent:yes" and ctx.flow == CONSENT_FLOW:
         return await _accept(ctx)
     if action == "consent:no":

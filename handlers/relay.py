@@ -31,6 +31,7 @@ from handlers.relay_shared import (
     CasePayload,
     LegalConfig,
     fmt_when,
+    group_for,
     legal_config,
     record_inbound,
     stash_media,
@@ -100,8 +101,14 @@ async def validate_phone(ctx: Ctx, text: str) -> Result:
     return Valid(phone, display_phone(phone))
 
 
-async def start_question(ctx: Ctx, question: str | None = None) -> list[Outgoing]:
-    """The question's data notice first (bot/core/consent.py), then the form."""
+async def start_question(
+    ctx: Ctx, question: str | None = None, *, audience: str = cases_repo.WORKER
+) -> list[Outgoing]:
+    """The question's data notice first (bot/core/consent.py), then the form.
+
+    ``audience`` "employer" (the employer track) makes the case an employer case; it waits in
+    the state through the notice."""
+    ctx.data["_q_audience"] = audience
     return await NOTICE.ask(ctx, question)
 
 
@@ -150,6 +157,8 @@ async def submit_question(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     name = values.get("name") if named else None
     phone = values.get("phone") if named else None
     workplace = values.get("workplace")
+    audience = ctx.data.pop("_q_audience", None) or cases_repo.WORKER
+    group = group_for(cfg, audience)
     local_year = ctx.now.astimezone(cfg.office.tz).year
     case = await cases_repo.create_case(
         ctx.session,
@@ -163,8 +172,9 @@ async def submit_question(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         phone_hash=crypto.lookup_hash(str(phone)) if phone else None,
         year=local_year,
         now=ctx.now,
-        staff_channel=cfg.channel if cfg.group_chat_id else None,
-        staff_chat_id=cfg.group_chat_id,
+        staff_channel=cfg.channel if group else None,
+        staff_chat_id=group,
+        audience=audience,
     )
     for item in ctx.data.pop("_q_media", None) or []:
         cases_repo.add_message(

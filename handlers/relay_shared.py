@@ -19,7 +19,7 @@ from bot.core.engine import Ctx, JobContext
 from bot.core.payloads import Payload
 from bot.core.services import Services
 from storage import cases as cases_repo
-from storage.cases import LegalCase
+from storage.cases import EMPLOYER, LegalCase
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,8 @@ class LegalConfig:
     office: OfficeHours
     channel: str = "telegram"
     group_chat_id: str | None = None
+    # Employers' questions go to their own group when one is set (else the same group, marked).
+    employer_group_chat_id: str | None = None
     topics: bool = False
     duty_lead: str | None = None
     answer_within_hours: float = 4.0
@@ -144,6 +146,11 @@ class LegalConfig:
             holidays=frozenset(_read_date(reader, d) for d in reader.items("holidays")),
         )
         group = reader.override("CONGDOAN_LEGAL_GROUP") or reader.text("group_chat_id") or None
+        employer_group = (
+            reader.override("CONGDOAN_LEGAL_EMPLOYER_GROUP")
+            or reader.text("employer_group_chat_id")
+            or None
+        )
         topics_env = reader.override("CONGDOAN_LEGAL_TOPICS")
         topics = reader.flag("topics", False, topics_env) if topics_env else reader.flag("topics")
         duty = reader.override("CONGDOAN_LEGAL_DUTY_LEAD") or reader.text("duty_lead") or None
@@ -151,6 +158,7 @@ class LegalConfig:
             office=office,
             channel=reader.text("channel", "telegram"),
             group_chat_id=group,
+            employer_group_chat_id=employer_group,
             topics=topics,
             duty_lead=duty,
             answer_within_hours=reader.number("answer_within_hours", 4),
@@ -158,6 +166,17 @@ class LegalConfig:
             duty_lead_after_hours=reader.number("duty_lead_after_hours", 9.5),
             retention_days=reader.integer("retention_days", 365, minimum=1),
         )
+
+
+def group_for(cfg: LegalConfig, audience: str) -> str | None:
+    """The staff group a case of this audience is posted to."""
+    if audience == EMPLOYER and cfg.employer_group_chat_id:
+        return cfg.employer_group_chat_id
+    return cfg.group_chat_id
+
+
+def staff_groups(cfg: LegalConfig) -> set[str]:
+    return {g for g in (cfg.group_chat_id, cfg.employer_group_chat_id) if g}
 
 
 def _read_time(reader: ConfigReader, name: str, default: str) -> time:

@@ -47,9 +47,11 @@ from handlers.relay_shared import (
     LegalConfig,
     decrypt,
     fmt_when,
+    group_for,
     legal_config,
     rating_request,
     record_inbound,
+    staff_groups,
 )
 from storage import cases as cases_repo
 from storage.cases import CaseMessage, LegalCase
@@ -58,15 +60,16 @@ log = logging.getLogger(__name__)
 
 CLOCK_SECONDS = 300
 TOPIC_SNIPPET = 60
-_NUMBER = re.compile(r"TV-\d{4}-\d{6}", re.IGNORECASE)
+_NUMBER = re.compile(r"TV(?:DN)?-\d{4}-\d{6}", re.IGNORECASE)
 
 # -- what the bot posts to the group -------------------------------------------------------
 
 
 def _group_address(cfg: LegalConfig, case: LegalCase) -> Address | None:
-    if not cfg.group_chat_id:
+    group = group_for(cfg, case.audience)
+    if not group:
         return None
-    return Address(cfg.channel, cfg.group_chat_id, case.thread_id)
+    return Address(cfg.channel, group, case.thread_id)
 
 
 def card_text(services: Services, case: LegalCase, *, header_key: str | None = None) -> str:
@@ -94,6 +97,8 @@ def card_text(services: Services, case: LegalCase, *, header_key: str | None = N
         when=fmt_when(case.created_at, cfg.office.tz),
         how=how,
     )
+    if case.audience == cases_repo.EMPLOYER:
+        card = f"{t('relay.staff.employer_case')}\n{card}"
     if header_key is None:
         return card
     hours = _fmt_hours(cfg.repost_after_hours)
@@ -295,11 +300,7 @@ async def _case_of(ctx: Ctx, *, from_args: bool = False) -> LegalCase | None:
 async def on_group(ctx: Ctx) -> list[Outgoing] | None:
     cfg = legal_config(ctx)
     inbound = ctx.inbound
-    if (
-        not cfg.group_chat_id
-        or inbound.channel != cfg.channel
-        or inbound.address.chat_id != cfg.group_chat_id
-    ):
+    if inbound.channel != cfg.channel or inbound.address.chat_id not in staff_groups(cfg):
         return None  # not the staff group: not ours
     if inbound.kind is Kind.COMMAND:
         command = COMMANDS.get(inbound.command or "")

@@ -38,6 +38,12 @@ OPEN = "open"  # waiting for the first staff answer
 ANSWERED = "answered"  # staff answered at least once; the worker may follow up
 CLOSED = "closed"
 STATUSES = (OPEN, ANSWERED, CLOSED)
+# Whose question it is. Employers' questions (handlers/employer.py) are kept apart from workers':
+# their own number series (TVDN-…), their own staff group when one is set, and a header.
+WORKER = "worker"
+EMPLOYER = "employer"
+AUDIENCES = (WORKER, EMPLOYER)
+NUMBER_PREFIX = {WORKER: "TV", EMPLOYER: "TVDN"}
 
 
 class LegalCase(Base):
@@ -52,6 +58,7 @@ class LegalCase(Base):
     channel: Mapped[str] = mapped_column(String(32))  # where the worker asked
     chat_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default=OPEN)
+    audience: Mapped[str] = mapped_column(String(8), default=WORKER, server_default=WORKER)
     question_enc: Mapped[str] = mapped_column(Text)
     workplace_enc: Mapped[str | None] = mapped_column(Text, default=None)
     named: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -139,9 +146,10 @@ class FaqMiss(Base):
 # -- cases ---------------------------------------------------------------------------------
 
 
-def case_number(year: int, case_id: int) -> str:
-    """``TV-2026-000123``: the year the question arrived (local time) and the row id."""
-    return f"TV-{year}-{case_id:06d}"
+def case_number(year: int, case_id: int, audience: str = WORKER) -> str:
+    """``TV-2026-000123`` (``TVDN-…`` for an employer): the year the question arrived (local
+    time) and the row id."""
+    return f"{NUMBER_PREFIX[audience]}-{year}-{case_id:06d}"
 
 
 async def create_case(
@@ -159,9 +167,13 @@ async def create_case(
     phone_hash: str | None = None,
     staff_channel: str | None = None,
     staff_chat_id: str | None = None,
+    audience: str = WORKER,
 ) -> LegalCase:
     """A new open case; the number comes from the row id, so two workers never share one."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}")
     case = LegalCase(
+        audience=audience,
         contact_id=contact_id,
         channel=channel,
         chat_id=chat_id,
@@ -178,7 +190,7 @@ async def create_case(
     )
     session.add(case)
     await session.flush()
-    case.number = case_number(year, case.id)
+    case.number = case_number(year, case.id, audience)
     await session.flush()
     return case
 

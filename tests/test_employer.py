@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.core.validators import valid_tax_code
 from handlers.employer import TOPICS, asks_about_workers
 from storage import enterprises as enterprises_repo
+from storage.cases import LegalCase
 from storage.employers import EmployerRequest
 from storage.enterprises import Enterprise, Lead, LeadStatusChange
 from storage.membership import ConsentRecord
@@ -27,6 +28,7 @@ from tests.test_leads import (
     sent_to,
     worker,
 )
+from tests.test_relay import GROUP, Group, legal_extra
 
 COMPANY = "Công ty TNHH May Mặc Hải Phòng"
 WORKER_PHONE = "0987 654 321"
@@ -253,6 +255,47 @@ async def test_employer_learns_nothing_about_workers_whatever_they_type(make_app
         assert not any(k.startswith(shown) for k in boss.keys), (text, boss.keys)
         if text in probes[:7]:
             assert "employer.no_worker_data" in boss.keys, (text, boss.keys)
+
+
+async def test_questions_from_employers_are_employer_cases_apart_from_workers(make_app) -> None:
+    channel = CaptureChannel("telegram")
+    extra = legal_extra()
+    app = await make_app(channel, extra=extra)
+    boss = employer(app, channel)
+    await boss.send("/doanhnghiep")
+    await boss.press("Hỏi tư vấn viên")
+    assert "employer.ask.intro" in boss.keys
+    if any(payload.startswith("consent_") for _, payload in boss.options()):
+        await boss.press("Đồng ý")  # the question's data notice
+    assert "relay.form.question.prompt" in boss.keys, boss.keys
+    await boss.send("Doanh nghiệp tạm dừng sản xuất thì có được tạm dừng đóng kinh phí không?")
+    await boss.send("Công ty TNHH Giày Mới")
+    await boss.press("Ẩn danh")
+    await boss.press("Gửi")
+    number = re.search(r"TVDN-\d{4}-\d{6}", boss.text)
+    assert number, boss.text
+
+    w = Chat(app, channel, user_id="4243")
+    await w.send("/start")
+    await press_payload(w, "case:new")
+    if any(payload.startswith("consent_") for _, payload in w.options()):
+        await w.press("Đồng ý")
+    await w.send("Công ty nợ lương tôi ba tháng rồi, tôi phải làm gì?")
+    await w.press("Bỏ qua")
+    await w.press("Ẩn danh")
+    await w.press("Gửi")
+    assert re.search(r"\bTV-\d{4}-\d{6}", w.text), w.text
+
+    async with app.db.session() as session:
+        cases = (await session.scalars(select(LegalCase).order_by(LegalCase.id))).all()
+    assert [c.audience for c in cases] == ["employer", "worker"]
+    await flush(app)
+    cards = [o for o in channel.to(GROUP) if (o.tag or "").startswith("casecard:")]
+    assert "CÂU HỎI CỦA DOANH NGHIỆP" in cards[0].text and number.group(0) in cards[0].text
+    assert "DOANH NGHIỆP" not in cards[1].text
+    # Staff find the employer case by its number like any other.
+    await Group(app, channel).send(f"/nhan {number.group(0)}")
+    assert number.group(0) in channel.sent[-1].text
 
 
 async def test_employer_sees_and_erases_their_request(make_app) -> None:

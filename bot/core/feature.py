@@ -82,7 +82,8 @@ class Hooks:
 
     start_join: Handler | None = None  # join: consent notice, then the join form
     start_report: Handler | None = None  # leads: the "report an enterprise" form
-    start_question: Callable[[Ctx, str | None], Awaitable[Any]] | None = None  # relay
+    # relay: (ctx, question, audience="worker" | "employer")
+    start_question: Callable[..., Awaitable[Any]] | None = None
     start_payload: Callable[[Ctx, str], Awaitable[Any]] | None = None  # /start <args>: referral
     faq: Handler | None = None  # ask: the FAQ answers free text (and routes join/lead intents)
     arrival: list[Handler] = field(default_factory=list)  # extra replies on a first message
