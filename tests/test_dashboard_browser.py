@@ -31,9 +31,9 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CITY_STAFF = 5001
@@ -80,7 +80,7 @@ class Browser:
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.CSS_SELECTOR, css).click()
         wait = WebDriverWait(self.driver, 20)
-        wait.until(expected_conditions.staleness_of(old))
+        wait.until(_left(old))
         wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     async def submit_without_csrf(self, form_css: str) -> None:
@@ -93,7 +93,7 @@ class Browser:
                 "f.querySelector('input[name=csrf]').remove(); f.submit();",
                 form_css,
             )
-            WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+            WebDriverWait(self.driver, 20).until(_left(old))
 
         await asyncio.to_thread(run)
 
@@ -120,6 +120,20 @@ class Browser:
 
     def quit(self) -> None:
         self.driver.quit()
+
+
+def _left(old: Any) -> Any:
+    """The page was replaced: like staleness_of, but Chromium sometimes reports a node of the
+    old document as "does not belong to the document" instead of stale, which means the same."""
+
+    def check(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return check
 
 
 async def login_link_from_bot(fake: Any, user_id: int) -> str:
