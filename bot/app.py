@@ -61,6 +61,7 @@ FEATURES: tuple[str, ...] = (
     "handlers.leads",
     "handlers.volunteers",
     "handlers.referral",
+    "handlers.broadcast",  # before relay and ask: typed "dừng" stops announcements
     "handlers.relay",
     "handlers.ask",
     "handlers.faq_misses",
@@ -430,6 +431,7 @@ async def build_app(
     )
     engine.install(comp)
     app = App(settings, db, engine, texts, comp, {c.name: c for c in channel_list})
+    services.channels = app.channels
     engine.after_commit.append(app._outbox_kick.set)
     from bot.dashboard import build_dashboard
 

@@ -70,6 +70,9 @@ class Services:
     clock: Any  # () -> aware datetime; the engine's clock, so tests can move it
     personal_data: list[PersonalData] = field(default_factory=list)
     hooks: Hooks = field(default_factory=Hooks)
+    # The channel adapters by name (``send`` and ``capabilities``), set by build_app: for work
+    # that sends on its own schedule with its own exactly-once bookkeeping (announcements).
+    channels: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] | None = None  # None: the process environment
     _configs: dict[type, Any] = field(default_factory=dict)
 
