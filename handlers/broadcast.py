@@ -16,39 +16,27 @@ list, so a typed number answers the poll.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from bot.core.answers import AskPayload, RightsPayload
 from bot.core.engine import Ctx, JobContext
 from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_COMMAND_WORDS, CliCommand, Feature, Job, TextHandler
-from bot.core.payloads import Payload
 from bot.core.textnorm import fold
 from bot.core.texts import fmt_datetime
+from handlers.broadcast_send import (
+    STALE_CLAIM,
+    STOP_PAYLOAD,
+    AnnouncementPayload,
+    BroadcastConfig,
+    Broadcaster,
+    NewsPayload,
+)
 from storage import broadcasts as repo
 
 STOP_WORDS = frozenset({"dung", "huy dang ky", "stop", "dung nhan tin", "huy nhan tin"})
 SCHEDULER_SECONDS = 30
 
 
-@dataclass(frozen=True)
-class NewsPayload(Payload, prefix="news"):
-    """Subscription buttons: start, topic (with its name), all, stop, done."""
-
-    action: str
-    topic: str = ""
-
-
-@dataclass(frozen=True)
-class AnnouncementPayload(Payload, prefix="bc"):
-    """The buttons under an announcement: its own button, or a poll answer (1-based)."""
-
-    action: str  # btn | poll
-    broadcast_id: int
-    option: int = 0
-
-
-STOP_PAYLOAD = NewsPayload("stop").pack()
 # Where "Quyền lợi" and "Hỏi đáp" lead (the join button starts the join form directly).
 BUTTON_TARGETS = {
     "rights": ("news.button.rights", RightsPayload("index").pack()),
@@ -221,7 +209,7 @@ async def scheduler_job(job: JobContext) -> None:
     """Start scheduled announcements whose time has come, and take over a running one that no
     process has claimed rows of for a while (its process stopped). The start is one atomic
     UPDATE, so with several processes only one starts each announcement."""
-    from handlers.broadcast_send import STALE_CLAIM, BroadcastConfig, Broadcaster
+    from handlers.broadcast_send import BroadcastConfig
 
     services = job.services
     if not services.channels:
@@ -244,8 +232,6 @@ def _cli() -> CliCommand:
 
 
 def register() -> Feature:
-    from handlers.broadcast_send import BroadcastConfig
-
     return Feature(
         name=__name__,
         commands={"nhantin": show_topics, "dungtin": stop},

@@ -38,8 +38,8 @@ from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, ConfigReader
 from bot.core.events import Address, Choice, Choices, Content, Outgoing, Photo, Receipt
+from bot.core.payloads import Payload
 from bot.core.texts import Texts
-from handlers.broadcast import STOP_PAYLOAD, AnnouncementPayload
 from storage import broadcasts as repo
 from storage import contacts as contacts_repo
 from storage.db import Database
@@ -134,6 +134,27 @@ class BroadcastConfig:
 
 
 # -- composing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewsPayload(Payload, prefix="news"):
+    """Subscription buttons: start, topic (with its name), all, stop, done."""
+
+    action: str
+    topic: str = ""
+
+
+@dataclass(frozen=True)
+class AnnouncementPayload(Payload, prefix="bc"):
+    """The buttons under an announcement: its own button, or a poll answer (1-based)."""
+
+    action: str  # btn | poll
+    broadcast_id: int
+    option: int = 0
+
+
+STOP_PAYLOAD = NewsPayload("stop").pack()
+
 
 BUTTONS = ("join", "rights", "ask")
 
