@@ -3,8 +3,8 @@
 Subscriptions per topic (the consent records), announcements, one row per recipient, poll
 answers, button clicks and Zalo OA promotion slots (storage/broadcasts.py).
 
-Revision ID: 0009_broadcasts
-Revises: 0008_dashboard
+Revision ID: 0012_broadcasts
+Revises: 0011_employer_cases
 Create Date: 2026-12-02 18:30:46.285061
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import storage.models
 
-revision = "0009_broadcasts"
-down_revision = "0008_dashboard"
+revision = "0012_broadcasts"
+down_revision = "0011_employer_cases"
 branch_labels = None
 depends_on = None
 
