@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
+import secrets
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +32,7 @@ from bot.core.events import (
     Outgoing,
     Receipt,
     SendStatus,
+    TryLater,
     content_from_json,
     inbound_from_json,
     inbound_to_json,
@@ -40,13 +45,22 @@ from bot.core.texts import Texts
 from bot.logs import quiet_payload_loggers
 from storage import contacts as contacts_repo
 from storage import events as events_repo
+from storage import health as health_repo
+from storage import jobs as jobs_repo
 from storage import outbox as outbox_repo
 from storage.crypto import DataCipher
-from storage.db import Database
+from storage.db import Database, is_unavailable
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT = 8  # events handled at once; more wait their turn in arrival order
+INBOX_LEASE = timedelta(seconds=30)  # a process that holds an event longer has died or hung
+INBOX_SWEEP_SECONDS = 2.0  # how often events nobody works on are looked for
+INBOX_SETTLE = timedelta(seconds=2)  # a fresh event is its receiver's for this long
+OUTBOX_BATCH = 50
+OUTBOX_IDLE_SECONDS = 2.0  # with nothing due, how long the sender sleeps unless woken
+JOB_LEASE_MIN_SECONDS = 60.0
 
 # Feature modules, composed in this order. Each exposes register() -> Feature
 # (bot/core/feature.py); the order breaks ties between free-text handlers of equal priority.
@@ -73,6 +87,18 @@ FEATURES: tuple[str, ...] = (
 )
 
 
+def process_name() -> str:
+    """Who holds a lease: host, pid and a random suffix (a restarted process is someone new)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def person_key(inbound: Inbound) -> str:
+    """Whose events must keep their order: a private chat's sender, or a whole group chat."""
+    if inbound.chat_type == "private":
+        return f"{inbound.channel}:{inbound.user_id}"
+    return f"{inbound.channel}:chat:{inbound.address.chat_id}"
+
+
 @dataclass
 class App:
     settings: Settings
@@ -82,6 +108,9 @@ class App:
     composition: Composition
     channels: dict[str, Channel] = field(default_factory=dict)
     web_app: web.Application | None = None
+    owner: str = field(default_factory=process_name)
+    inbox_lease: timedelta = INBOX_LEASE
+    outbox_lease: timedelta = outbox_repo.LEASE
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _locks: _KeyedLocks = field(default_factory=_KeyedLocks)
     _outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,6 +119,8 @@ class App:
     dashboard: Any = None  # bot.dashboard.site.Dashboard; served when serve_dashboard is set
     serve_dashboard: bool = False  # the CLI sets it (`run`, `dashboard`); tests start it by hand
     draining: bool = False  # set by stop(): /readyz answers 503 so the balancer looks elsewhere
+    _draining: dict[str, bool] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- inbound ---------------------------------------------------------------------------
     async def process(self, inbound: Inbound) -> list[Outgoing]:
@@ -97,10 +128,18 @@ class App:
 
         At most ``MAX_CONCURRENT`` events are handled at once: a burst then queues in memory
         instead of taking every database connection, so webhooks stay quick to acknowledge.
+        The replies were committed with the event; once sent they are forgotten.
         """
-        async with self._locks.hold((inbound.channel, inbound.user_id)), self._slots:
-            outs = await self.engine.handle(inbound)
-            await self.send(outs)
+        try:
+            async with self._locks.hold(person_key(inbound)), self._slots:
+                outs = await self.engine.handle(inbound)
+                await self.send(outs)
+                if outs:
+                    await self.engine.replies_sent(inbound)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise TryLater(f"database unavailable: {exc!r}"[:300]) from exc
+            raise
         return outs
 
     async def ingest(self, inbound: Inbound) -> None:
@@ -109,34 +148,117 @@ class App:
         Returns once the event is committed, so a webhook acknowledged after this call never
         loses an update; a duplicate delivery is recognised here and dropped.
         """
+        key = person_key(inbound)
         async with self.db.transaction() as session:
             event_id = await events_repo.record_inbox(
-                session, inbound.dedupe_key, inbound.channel, inbound_to_json(inbound)
+                session,
+                inbound.dedupe_key,
+                inbound.channel,
+                inbound_to_json(inbound),
+                user_key=key,
+                sequence=inbound.sequence,
             )
         if event_id is None:
             log.info("duplicate delivery %s acknowledged, not processed", inbound.dedupe_key)
             return
-        self._spawn(self._process_recorded(event_id, inbound), name=f"process:{event_id}")
+        self._drain_soon(key)
 
-    async def _process_recorded(self, event_id: int, inbound: Inbound) -> None:
-        try:
-            await self.process(inbound)
-        except Exception as exc:  # the engine already answers errors; this is delivery
-            log.exception("processing %s failed", inbound.dedupe_key)
-            async with self.db.transaction() as session:
-                await events_repo.finish_inbox(session, event_id, error=repr(exc), give_up=True)
+    def _drain_soon(self, user_key: str) -> None:
+        """Make sure this process works through the person's recorded events."""
+        if user_key in self._draining:
+            self._draining[user_key] = True  # the running drain looks once more before it ends
             return
-        async with self.db.transaction() as session:
-            await events_repo.finish_inbox(session, event_id)
+        self._draining[user_key] = False
+        self._spawn(self._drain(user_key), name=f"process:{user_key}")
 
-    async def recover_inbox(self) -> int:
-        """Process events recorded before a crash but never finished."""
+    async def _drain(self, user_key: str) -> None:
+        try:
+            while True:
+                self._draining[user_key] = False
+                try:
+                    await self._drain_person(user_key)
+                except Exception:  # the database went away between events: the sweep retries
+                    log.exception("inbox: working through %s failed", user_key)
+                    return
+                if not self._draining.get(user_key):
+                    return
+        finally:
+            self._draining.pop(user_key, None)
+
+    async def _drain_person(self, user_key: str) -> int:
+        """Handle the person's pending events one by one, earliest first, while this process
+        can lease them; returns how many were handled. Finishing one event and leasing the
+        next share a transaction."""
         async with self.db.transaction() as session:
-            rows = await events_repo.pending_inbox(session, limit=1000)
-            pending = [(row.id, inbound_from_json(row.payload)) for row in rows]
-        for event_id, inbound in pending:
-            await self._process_recorded(event_id, inbound)
-        return len(pending)
+            claimed = await events_repo.claim_next(
+                session, user_key, self.owner, self.engine.clock(), self.inbox_lease
+            )
+        handled = 0
+        while claimed is not None:
+            event_id, payload = claimed
+            if payload is None:
+                log.error("inbox event %s cannot be opened (data key changed?)", event_id)
+                async with self.db.transaction() as session:
+                    await events_repo.finish_inbox(session, event_id, error="sealed", give_up=True)
+                return handled
+            inbound = inbound_from_json(payload)
+            try:
+                async with self._locks.hold(user_key), self._slots:
+                    outs = await self.engine.handle(inbound)
+                    await self.send(outs)
+            except Exception as exc:
+                log.warning("inbox event %s failed, tried again later: %r", event_id, exc)
+                async with self.db.transaction() as session:
+                    await events_repo.retry_inbox(session, event_id, repr(exc), self.engine.clock())
+                return handled
+            handled += 1
+            async with self.db.transaction() as session:
+                await events_repo.finish_inbox(session, event_id)
+                if outs:
+                    await self.engine.replies_sent(inbound, session)
+                claimed = await events_repo.claim_next(
+                    session, user_key, self.owner, self.engine.clock(), self.inbox_lease
+                )
+        return handled
+
+    async def recover_inbox(self, *, settle: timedelta = timedelta(0)) -> int:
+        """Work through every event nobody is working on (left by a crash, waiting for a
+        retry, or recorded more than ``settle`` ago and not picked up); no cap. Returns how
+        many were handled."""
+        total = 0
+        while True:
+            async with self.db.session() as session:
+                people = await events_repo.people_waiting(
+                    session, self.engine.clock(), utcnow() - settle
+                )
+            people = [p for p in people if p not in self._draining]
+            if not people:
+                return total
+            done = await asyncio.gather(*(self._recover_person(p) for p in people))
+            if not any(done):
+                return total
+            total += sum(done)
+
+    async def _recover_person(self, user_key: str) -> int:
+        if user_key in self._draining:
+            return 0
+        self._draining[user_key] = False
+        try:
+            return await self._drain_person(user_key)
+        except Exception:
+            log.exception("inbox: recovering %s failed", user_key)
+            return 0
+        finally:
+            self._draining.pop(user_key, None)
+
+    async def _inbox_loop(self) -> None:
+        """While the bot runs: take over events of crashed processes and retry failed ones."""
+        while True:
+            try:
+                await self.recover_inbox(settle=INBOX_SETTLE)
+            except Exception:
+                log.exception("inbox sweep failed")
+            await asyncio.sleep(INBOX_SWEEP_SECONDS)
 
     # -- outbound --------------------------------------------------------------------------
     async def send(self, outs: Iterable[Outgoing]) -> list[Receipt]:
@@ -168,58 +290,132 @@ class App:
         return receipt
 
     async def flush_outbox(self, now: datetime | None = None) -> int:
-        """Send every due outbox message once; returns how many were sent."""
-        now = now or self.engine.clock()
-        async with self.db.transaction() as session:
-            rows = await outbox_repo.claim_due(session, now)
-            batch = [(row.id, row.channel, row.chat_id, row.thread_id, row.content, row.tag)
-                     for row in rows]  # fmt: skip
-        sent = 0
-        for row_id, channel, chat_id, thread_id, content, tag in batch:
-            out = Outgoing(Address(channel, chat_id, thread_id), content_from_json(content), tag)
-            receipt = await self._send_one(out)
-            async with self.db.transaction() as session:
-                row = await session.get(outbox_repo.OutboxMessage, row_id)
-                if row is None:
-                    continue
-                if receipt.ok:
-                    outbox_repo.mark_sent(row, self.engine.clock())
-                    sent += 1
-                else:
-                    row.status = "pending"
-                    outbox_repo.mark_failed(
-                        row, self.engine.clock(), receipt.error or "", final=receipt.outcome.final
-                    )
+        """Send one batch of due outbox messages; returns how many were sent."""
+        _claimed, sent = await self._flush_batch(now)
         return sent
 
+    async def _flush_batch(self, now: datetime | None = None) -> tuple[int, int]:
+        """Lease a batch, send it in order, and settle each row; (claimed, sent).
+
+        A row is settled only while it is still ours: if the lease ran out and another process
+        took the row over, that process settles it. A long batch renews its lease."""
+        now = now or self.engine.clock()
+        async with self.db.transaction() as session:
+            rows = await outbox_repo.claim_due(
+                session, now, OUTBOX_BATCH, owner=self.owner, lease=self.outbox_lease
+            )
+            batch = [
+                (row.id, row.channel, row.chat_id, row.thread_id,
+                 outbox_repo.content_of(session, row), row.tag)
+                for row in rows
+            ]  # fmt: skip
+        renew_at = now + self.outbox_lease / 2
+        sent = 0
+        for index, (row_id, channel, chat_id, thread_id, content, tag) in enumerate(batch):
+            if self._stopping.is_set():  # a graceful stop hands the rest back at once
+                async with self.db.transaction() as session:
+                    await outbox_repo.release(session, [b[0] for b in batch[index:]], self.owner)
+                break
+            if self.engine.clock() >= renew_at:
+                renew_at = self.engine.clock() + self.outbox_lease / 2
+                async with self.db.transaction() as session:
+                    await outbox_repo.extend_lease(
+                        session, [b[0] for b in batch[index:]], self.owner,
+                        self.engine.clock() + self.outbox_lease,
+                    )  # fmt: skip
+            out = Outgoing(Address(channel, chat_id, thread_id), content_from_json(content), tag)
+            receipt = await self._send_one(out)
+            kind = str(content.get("type", ""))
+            async with self.db.transaction() as session:
+                row = await session.get(outbox_repo.OutboxMessage, row_id)
+                if row is None or not outbox_repo.still_mine(row, self.owner):
+                    log.warning("outbox row %s was taken over while being sent", row_id)
+                    continue
+                if receipt.ok:
+                    outbox_repo.mark_sent(row, self.engine.clock(), kind)
+                    sent += 1
+                else:
+                    outbox_repo.mark_failed(
+                        row,
+                        self.engine.clock(),
+                        receipt.error or "",
+                        final=receipt.outcome.final,
+                        kind=kind,
+                    )
+        return len(batch), sent
+
     async def _outbox_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_kick.wait(), timeout=5)
-            self._outbox_kick.clear()
+        """Drain continuously while rows are due; otherwise wait for a commit to wake it (or a
+        short pause, for rows due later and leases that run out)."""
+        while not self._stopping.is_set():
             try:
-                await self.flush_outbox()
+                claimed, _sent = await self._flush_batch()
             except Exception:
                 log.exception("outbox dispatch failed")
+                claimed = 0
+            if claimed >= OUTBOX_BATCH:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_kick.wait(), timeout=OUTBOX_IDLE_SECONDS)
+            self._outbox_kick.clear()
 
     async def _job_loop(self, job: Job) -> None:
         while True:
-            await asyncio.sleep(job.seconds)
+            pause = job.seconds
             try:
-                await self.run_job(job.name)
+                if await self.run_job_if_due(job.name, job.seconds):
+                    self._outbox_kick.set()
+                else:
+                    async with self.db.session() as session:
+                        due = await jobs_repo.next_run(session, job.name)
+                    if due is not None:
+                        pause = (due - self.engine.clock()).total_seconds()
             except Exception:
                 log.exception("job %s failed", job.name)
+            await asyncio.sleep(min(job.seconds, max(1.0, pause)) + random.uniform(0, 0.5))
 
     async def run_job(self, name: str, now: datetime | None = None) -> None:
-        """Run a declared job once (the loop above; tests call it with a chosen time)."""
+        """Run a declared job once, here and now (tests call it with a chosen time)."""
         await self.engine.run_job(name, now)
         self._outbox_kick.set()
+
+    async def run_job_if_due(self, name: str, seconds: float) -> bool:
+        """Run a periodic job if it is due and no other process holds its lease; True when it
+        ran here. With several processes each job then runs once per period, not once each."""
+        now = self.engine.clock()
+        lease = timedelta(seconds=max(seconds, JOB_LEASE_MIN_SECONDS))
+        async with self.db.transaction() as session:
+            if not await jobs_repo.take_turn(session, name, self.owner, now, lease, seconds):
+                return False
+        try:
+            await self.engine.run_job(name, now)
+        finally:
+            async with self.db.transaction() as session:
+                await jobs_repo.turn_done(session, name, self.owner, self.engine.clock(), seconds)
+        return True
+
+    async def ready(self) -> bool:
+        """Readiness for the load balancer: the database takes a write now."""
+        try:
+            async with self.db.transaction() as session:
+                await health_repo.probe_write(session, self.owner, utcnow())
+        except Exception:
+            log.exception("readiness: the database does not take writes")
+            return False
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
     def _spawn(self, coro: Any, name: str | None = None) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     def deliver_for(self, channel: Channel) -> Callable[[Inbound], Any]:
         """How a channel hands over events.
@@ -235,12 +431,10 @@ class App:
         return self.ingest
 
     async def start(self, *, background: bool = True) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
-                outbox_repo.OutboxMessage.__table__.update()
-                .where(outbox_repo.OutboxMessage.status == "sending")
-                .values(status="pending")
-            )
+        """Serve webhooks, start channels and the background loops.
+
+        Nothing is reset at start-up: outbox rows another live process is sending stay its
+        own until their lease runs out, and a crashed process's rows are taken over then."""
         webhooks = [c for c in self.channels.values() if getattr(c, "uses_webhook", False)]
         if webhooks or self.serve_dashboard or self.composition.web_routes:
             from bot.dashboard.site import RedactingAccessLogger
@@ -255,10 +449,10 @@ class App:
             if channel.name != "console":
                 await channel.start(self.deliver_for(channel))
         if background:
-            self._spawn(self.recover_inbox())
-            self._spawn(self._outbox_loop())
+            self._spawn(self._inbox_loop(), name="inbox-sweep")
+            self._spawn(self._outbox_loop(), name="outbox")
             for job in self.engine.jobs:
-                self._spawn(self._job_loop(job))
+                self._spawn(self._job_loop(job), name=f"job:{job.name}")
 
     @property
     def http_url(self) -> str | None:
@@ -273,9 +467,13 @@ class App:
 
         Channels stop after the wait because finishing an event may still need to send."""
         self.draining = True
-        in_flight = [t for t in self._tasks if (t.get_name() or "").startswith("process:")]
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=grace)
+        self._stopping.set()
+        self._outbox_kick.set()
+        finishing = [
+            t for t in self._tasks if (t.get_name() or "").startswith(("process:", "outbox"))
+        ]
+        if finishing:
+            await asyncio.wait(finishing, timeout=grace)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -304,7 +502,8 @@ def build_web_app(app: App) -> web.Application:
     from bot.web import make_web_app
 
     install = [app.dashboard.install] if app.dashboard is not None else []
-    checks = {}
+    # A full disk or a read-only file system still answers SELECT 1: readiness needs a write.
+    checks = {"writes": app.ready}
     for channel in app.channels.values():
         ping = getattr(getattr(channel, "throttle", None), "ping", None)
         if ping is not None:
@@ -321,7 +520,12 @@ def build_web_app(app: App) -> web.Application:
     )
 
 
-def build_channels(settings: Settings) -> list[Channel]:
+def build_channels(
+    settings: Settings, db: Database | None = None, cipher: DataCipher | None = None
+) -> list[Channel]:
+    """The channels configured in ``settings``; stores that channels keep (Zalo OA's tokens
+    and reply windows) use the app's own database and cipher (``build_app`` passes them), not
+    a second pool; without them (a tool building channels alone) the store opens its own."""
     channels: list[Channel] = []
     if settings.telegram_token:
         from bot.channels.telegram import TelegramChannel
@@ -346,7 +550,11 @@ def build_channels(settings: Settings) -> list[Channel]:
         from bot.channels.zalo_oa import ZaloOAChannel
         from storage.zalo import ZaloOAStore
 
-        store = ZaloOAStore.for_url(settings.database_url, settings.data_key)
+        store = (
+            ZaloOAStore(db, cipher=cipher)
+            if db is not None
+            else ZaloOAStore.for_url(settings.database_url, settings.data_key)
+        )
         channels.append(ZaloOAChannel.from_settings(settings.extra, store))
     if settings.extra.get("zalo_bot_token"):
         from bot.channels.zalo_bot import ZaloBotChannel
@@ -400,7 +608,7 @@ async def build_app(
     forms = FormRunner(load_forms(settings.content_dir / "flows"), cipher)
     loaded = [f if isinstance(f, Feature) else load_feature(f) for f in features]
     comp = compose([forms.feature(), *loaded])
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, cipher=cipher)
     services = Services(
         settings=settings,
         db=db,
@@ -418,7 +626,7 @@ async def build_app(
     forms.install(comp.validators, comp.submitters, comp.form_media)
     if create_schema:
         await db.create_all()
-    channel_list = list(channels) if channels is not None else build_channels(settings)
+    channel_list = list(channels) if channels is not None else build_channels(settings, db, cipher)
     buttonless = {c.name for c in channel_list if not c.capabilities.buttons} | {"console"}
     reply_window = {c.name for c in channel_list if not c.capabilities.can_message_first}
     engine = Engine(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -46,3 +48,30 @@ class DataCipher:
 
 def random_code(nbytes: int = 6) -> str:
     return secrets.token_urlsafe(nbytes)
+
+
+SEALED = "sealed"
+
+
+def session_cipher(session: Any) -> DataCipher | None:
+    """The app's cipher, carried by every session of its ``Database`` (see storage/db.py)."""
+    return session.info.get("cipher")
+
+
+def seal_json(cipher: DataCipher | None, value: Any) -> Any:
+    """A JSON value as ``{"sealed": <Fernet token>}``, so not a word of it is stored readable.
+
+    Without a cipher (a bare test database) the value is stored as it is."""
+    if cipher is None:
+        return value
+    blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return {SEALED: cipher.encrypt(blob)}
+
+
+def open_json(cipher: DataCipher | None, stored: Any) -> Any:
+    """The value ``seal_json`` sealed; plain values (rows from before sealing) pass through."""
+    if isinstance(stored, dict) and set(stored) == {SEALED}:
+        if cipher is None:
+            raise ValueError("a sealed value needs the data key")
+        return json.loads(cipher.decrypt(stored[SEALED]))
+    return stored

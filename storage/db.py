@@ -7,11 +7,15 @@ one file; PostgreSQL gets a pool. Both speak through the same repositories.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,12 +24,51 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
+if TYPE_CHECKING:
+    from storage.crypto import DataCipher
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for in-memory databases and other engines."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def create_owner_only(path: Path) -> None:
+    """Create the SQLite file (and its folder) readable by the bot's user only, before SQLite
+    opens it: SQLite gives its WAL and shared-memory files the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for failures of the database itself (gone, disk full, read-only), not of the data.
+
+    The engine turns a handler's error into a polite reply; these instead propagate, so the
+    delivery pipeline keeps the event and retries it once the database is back."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    path = sqlite_path(url)
+    if path is not None:
+        create_owner_only(path)
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
@@ -54,14 +97,22 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 class Database:
     """The one handle the app passes around: an engine and a session factory."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, cipher: DataCipher | None = None) -> None:
         self.url = url
         self.engine = make_engine(url, echo=echo)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Repositories that must never write personal data in plaintext (inbox payloads, outbox
+        # messages, stored replies) find the cipher in ``session.info``.
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"cipher": cipher}
+        )
         # SQLite allows one writer; queueing writers here is far cheaper than SQLite's busy
         # handler, which sleeps and retries. PostgreSQL needs no such lock.
         self._write_lock = asyncio.Lock() if is_sqlite(url) else None
         self._lock_owner: asyncio.Task[object] | None = None
+
+    def use_cipher(self, cipher: DataCipher) -> None:
+        """Seal what the repositories store transiently with the app's data key."""
+        self.sessions.kw["info"] = {"cipher": cipher}
 
     @property
     def is_sqlite(self) -> bool:

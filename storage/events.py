@@ -1,15 +1,26 @@
-"""Dedupe keys and the durable inbox of webhook events."""
+"""Dedupe keys with the replies they guard, and the durable inbox of inbound events.
+
+Two promises live here. An acknowledged event is never lost: it is stored (sealed) before the
+platform hears "ok", and any process may take it over once the lease of the one working on it
+runs out. A processed event's replies are never lost either: they are committed with its dedupe
+key and cleared only once sent, so a redelivery after a crash re-sends them instead of silence.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.crypto import open_json, seal_json, session_cipher
 from storage.models import InboxEvent, ProcessedEvent, utcnow
+
+INBOX_ATTEMPTS = 50  # about a day of retries with the back-off below, then an operator looks
+MAX_BACKOFF = timedelta(minutes=30)
 
 
 async def claim_event(session: AsyncSession, key: str) -> bool:
@@ -26,6 +37,42 @@ async def claim_event(session: AsyncSession, key: str) -> bool:
     return True
 
 
+async def store_replies(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> None:
+    """Keep an event's replies (sealed) beside its dedupe key, in the event's transaction."""
+    cipher = session_cipher(session)
+    blob = json.dumps(replies, ensure_ascii=False, separators=(",", ":"))
+    sealed = cipher.encrypt(blob) if cipher is not None else blob
+    await session.execute(
+        update(ProcessedEvent).where(ProcessedEvent.key == key).values(replies=sealed)
+    )
+
+
+async def unsent_replies(
+    session: AsyncSession, key: str
+) -> tuple[list[dict[str, Any]], datetime | None]:
+    """The replies of an already processed event never confirmed sent, and when it was made."""
+    row = (
+        await session.execute(
+            select(ProcessedEvent.replies, ProcessedEvent.created_at).where(
+                ProcessedEvent.key == key
+            )
+        )
+    ).first()
+    if row is None or not row.replies:
+        return [], None
+    cipher = session_cipher(session)
+    blob = cipher.decrypt(row.replies) if cipher is not None else row.replies
+    return list(json.loads(blob)), row.created_at
+
+
+async def replies_sent(session: AsyncSession, key: str) -> None:
+    await session.execute(
+        update(ProcessedEvent)
+        .where(ProcessedEvent.key == key, ProcessedEvent.replies.is_not(None))
+        .values(replies=None)
+    )
+
+
 async def prune_events(session: AsyncSession, older_than: datetime) -> int:
     """Forget dedupe keys and finished inbox rows older than the redelivery horizon."""
     result = await session.execute(
@@ -38,19 +85,27 @@ async def prune_events(session: AsyncSession, older_than: datetime) -> int:
 
 
 async def record_inbox(
-    session: AsyncSession, key: str, channel: str, payload: dict[str, Any]
+    session: AsyncSession,
+    key: str,
+    channel: str,
+    payload: dict[str, Any],
+    *,
+    user_key: str = "",
+    sequence: int = 0,
 ) -> int | None:
-    """Store an inbound event durably; None when the same delivery was already recorded.
+    """Store an inbound event durably (its payload sealed); None for a repeated delivery.
 
     INSERT … ON CONFLICT DO NOTHING, so a duplicate costs no savepoint or failed statement.
     """
-    insert = _insert_for(session)
+    insert = insert_for(session)
     result = await session.execute(
         insert(InboxEvent)
         .values(
             dedupe_key=key,
             channel=channel,
-            payload=payload,
+            user_key=user_key,
+            sequence=sequence,
+            payload=seal_json(session_cipher(session), payload),
             status="pending",
             attempts=0,
             created_at=utcnow(),
@@ -61,7 +116,8 @@ async def record_inbox(
     return result.scalar_one_or_none()
 
 
-def _insert_for(session: AsyncSession) -> Any:
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -69,13 +125,58 @@ def _insert_for(session: AsyncSession) -> Any:
     return insert
 
 
-async def pending_inbox(session: AsyncSession, limit: int = 100) -> list[InboxEvent]:
+def _claimable(now: datetime) -> Any:
+    return or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now)
+
+
+async def claim_next(
+    session: AsyncSession, user_key: str, owner: str, now: datetime, lease: timedelta
+) -> tuple[int, dict[str, Any] | None] | None:
+    """Lease the person's earliest pending event, if nobody holds it; None otherwise.
+
+    Only the earliest is ever taken, so one person's events are handled in the platform's
+    order by whichever process gets there. The UPDATE re-checks the lease, so two processes
+    racing for the same row cannot both win. The payload is None when it cannot be opened
+    (a row sealed with a key that is gone)."""
+    first = (
+        await session.execute(
+            select(InboxEvent.id, InboxEvent.lease_until, InboxEvent.payload)
+            .where(InboxEvent.user_key == user_key, InboxEvent.status == "pending")
+            .order_by(InboxEvent.sequence, InboxEvent.id)
+            .limit(1)
+        )
+    ).first()
+    if first is None or (first.lease_until is not None and first.lease_until >= now):
+        return None
+    won = await session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id == first.id, InboxEvent.status == "pending", _claimable(now))
+        .values(lease_owner=owner, lease_until=now + lease)
+    )
+    if won.rowcount != 1:
+        return None
+    try:
+        payload = open_json(session_cipher(session), first.payload)
+    except ValueError:
+        payload = None
+    return first.id, payload
+
+
+async def people_waiting(
+    session: AsyncSession, now: datetime, recorded_before: datetime, limit: int = 200
+) -> list[str]:
+    """People with an event nobody is working on: left by a crashed process, due for a retry,
+    or recorded and not yet picked up."""
     rows = await session.scalars(
-        select(InboxEvent)
-        .where(InboxEvent.status == "pending")
-        .order_by(InboxEvent.id)
+        select(InboxEvent.user_key)
+        .where(
+            InboxEvent.status == "pending",
+            _claimable(now),
+            or_(InboxEvent.lease_until.is_not(None), InboxEvent.created_at < recorded_before),
+        )
+        .group_by(InboxEvent.user_key)
+        .order_by(func.min(InboxEvent.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     return list(rows)
 
@@ -83,11 +184,35 @@ async def pending_inbox(session: AsyncSession, limit: int = 100) -> list[InboxEv
 async def finish_inbox(
     session: AsyncSession, event_id: int, *, error: str | None = None, give_up: bool = False
 ) -> None:
-    values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1}
+    values: dict[str, Any] = {
+        "attempts": InboxEvent.attempts + 1,
+        "lease_owner": None,
+        "lease_until": None,
+    }
     if error is None:
-        # The raw event may hold a name or phone number a worker typed: once processed, only
-        # the dedupe key is needed, so the payload is dropped.
+        # Once processed only the dedupe key is needed, so the payload is dropped.
         values.update(status="done", processed_at=utcnow(), error=None, payload={})
     else:
         values.update(error=error[:2000], status="failed" if give_up else "pending")
     await session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+
+
+async def retry_inbox(session: AsyncSession, event_id: int, error: str, now: datetime) -> bool:
+    """Put an event back after a failure (the database was down, the disk full); it is tried
+    again after a growing pause. False when it has failed too often and is set aside."""
+    attempts = await session.scalar(select(InboxEvent.attempts).where(InboxEvent.id == event_id))
+    attempts = (attempts or 0) + 1
+    give_up = attempts >= INBOX_ATTEMPTS
+    pause = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 11)))
+    await session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id == event_id)
+        .values(
+            attempts=attempts,
+            error=error[:2000],
+            status="failed" if give_up else "pending",
+            lease_owner=None,
+            lease_until=now + pause,
+        )
+    )
+    return not give_up

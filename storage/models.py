@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -102,21 +103,35 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The replies of the event, sealed, committed with the key and cleared once sent: a crash
+    # between the commit and the send re-sends them when the event is delivered again.
+    replies: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class InboxEvent(Base):
-    """An inbound event recorded before a webhook is acknowledged, processed afterwards."""
+    """An inbound event recorded before a webhook is acknowledged, processed afterwards.
+
+    A process works on a row while it holds the lease (``lease_owner`` until ``lease_until``);
+    a crashed process's rows are taken over when the lease runs out. One person's rows are
+    handled in the platform's order (``sequence``: Telegram update id, Zalo timestamp)."""
 
     __tablename__ = "inbox_events"
-    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_inbox_status_id", "status", "id"),
+        Index("ix_inbox_user_order", "user_key", "status", "sequence", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
+    user_key: Mapped[str] = mapped_column(String(200), default="")
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -139,3 +154,27 @@ class OutboxMessage(Base):
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Who is sending it and until when; after the lease another process may take it over.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class JobRun(Base):
+    """One row per periodic job: the process that holds its lease runs it, the others skip."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HealthProbe(Base):
+    """A row each process rewrites for /healthz: readiness means the database takes writes."""
+
+    __tablename__ = "health_probes"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

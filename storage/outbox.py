@@ -1,14 +1,23 @@
-"""The outbox: messages to people other than the sender, sent after the work is committed."""
+"""The outbox: messages to people other than the sender, sent after the work is committed.
+
+A message's words are sealed before the first write (a case card carries a worker's name and
+question) and dropped once it is sent or given up. A process claims due rows with a lease; rows
+of a process that died are taken over when its lease runs out, so a restart never re-sends what
+another live process is sending.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.crypto import open_json, seal_json, session_cipher
 from storage.models import OutboxMessage, utcnow
+
+LEASE = timedelta(seconds=60)
 
 
 def enqueue(
@@ -25,7 +34,7 @@ def enqueue(
         channel=channel,
         chat_id=chat_id,
         thread_id=thread_id,
-        content=content,
+        content=seal_json(session_cipher(session), content),
         tag=tag,
         due_at=due_at or utcnow(),
     )
@@ -33,42 +42,103 @@ def enqueue(
     return row
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
-    """Mark due messages "sending" and return them, so two workers never send the same one.
+def content_of(session: AsyncSession, row: OutboxMessage) -> dict[str, Any]:
+    """The message's content, unsealed."""
+    return dict(open_json(session_cipher(session), row.content))
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.due_at <= now),
+        # A lease that ran out belongs to a process that died (or hung): take the row over.
+        # Rows from before leases existed have none and were left by a stopped process.
+        and_(
+            OutboxMessage.status == "sending",
+            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+        ),
+    )
+
+
+async def claim_due(
+    session: AsyncSession,
+    now: datetime,
+    limit: int = 50,
+    *,
+    owner: str = "",
+    lease: timedelta = LEASE,
+) -> list[OutboxMessage]:
+    """Lease due messages to ``owner`` and return them, so two workers never send the same one.
 
     One UPDATE does the claim: PostgreSQL skips rows another worker has locked (SKIP LOCKED);
     SQLite serialises writers, so the second worker finds the rows already claimed.
     """
     due = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending", OutboxMessage.due_at <= now)
+        .where(_due(now))
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     rows = await session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(status="sending")
+        .where(OutboxMessage.id.in_(due.scalar_subquery()), _due(now))
+        .values(status="sending", claimed_by=owner, lease_until=now + lease)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
     return sorted(rows, key=lambda row: row.id)
 
 
-def mark_sent(row: OutboxMessage, now: datetime) -> None:
+def _held_by(ids: list[int], owner: str) -> Any:
+    return update(OutboxMessage).where(
+        OutboxMessage.id.in_(ids),
+        OutboxMessage.status == "sending",
+        OutboxMessage.claimed_by == owner,
+    )
+
+
+async def extend_lease(session: AsyncSession, ids: list[int], owner: str, until: datetime) -> None:
+    """Keep rows still waiting in a long batch (a slow group chat) from being taken over."""
+    await session.execute(_held_by(ids, owner).values(lease_until=until))
+
+
+async def release(session: AsyncSession, ids: list[int], owner: str) -> None:
+    """Hand back rows this process claimed but will not send (it is stopping)."""
+    await session.execute(
+        _held_by(ids, owner).values(status="pending", claimed_by=None, lease_until=None)
+    )
+
+
+def still_mine(row: OutboxMessage, owner: str) -> bool:
+    """False when the lease ran out and another process took the row over meanwhile."""
+    return row.status == "sending" and (row.claimed_by or "") == owner
+
+
+def mark_sent(row: OutboxMessage, now: datetime, kind: str = "") -> None:
     """Sent messages keep only their envelope: the words (a lawyer's answer, a worker's
     name in a notification) are not kept once delivered."""
     row.status = "sent"
     row.sent_at = now
     row.attempts += 1
-    row.content = {"type": row.content.get("type", ""), "redacted": True}
+    _redact(row, kind)
+    row.claimed_by = row.lease_until = None
 
 
-def mark_failed(row: OutboxMessage, now: datetime, error: str, *, final: bool) -> None:
+def mark_failed(
+    row: OutboxMessage, now: datetime, error: str, *, final: bool, kind: str = ""
+) -> None:
+    """A failed send waits and is tried again; given up, its words are dropped like a sent
+    one's (a case card that never reached the group must not stay readable for good)."""
     row.attempts += 1
     row.error = error[:2000]
+    row.claimed_by = row.lease_until = None
     if final or row.attempts >= 8:
         row.status = "failed"
+        _redact(row, kind)
     else:
+        row.status = "pending"
         row.due_at = now + timedelta(seconds=min(3600, 5 * 2**row.attempts))
+
+
+def _redact(row: OutboxMessage, kind: str) -> None:
+    row.content = {"type": kind, "redacted": True}

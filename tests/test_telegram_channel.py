@@ -107,6 +107,7 @@ async def test_text_is_nfc_with_user_and_message_ids(fake) -> None:
         text="Chào bạn, lương tháng này",
         message_id=str(update["message"]["message_id"]),
         chat_type="private",
+        sequence=update["update_id"],
     )
 
 
@@ -347,15 +348,39 @@ async def test_a_failing_delivery_does_not_stop_polling(fake, caplog) -> None:
             raise RuntimeError("database down")
         await rec(inbound)
 
-    ch = await start_polling(fake, deliver)
-    try:
-        fake.send_text(USER, "hỏng")
-        fake.send_text(USER, "vẫn chạy")
-        await fake.wait_until(lambda: len(rec.items) == 1)
-    finally:
-        await ch.stop()
+    await _poll_texts(fake, deliver, ["hỏng", "vẫn chạy"], lambda: len(rec.items) == 1)
     assert rec.items[0].text == "vẫn chạy"
     assert "delivery of telegram:" in caplog.text
+
+
+async def test_an_update_the_database_could_not_take_is_kept_and_retried(fake) -> None:
+    """Delivery says TryLater (database down): the update is not confirmed, the chat's next
+    update waits behind it, and both go through once the database is back."""
+    from bot.core.events import TryLater
+
+    rec = Recorder()
+    outage = {"left": 2}
+
+    async def deliver(inbound: Inbound) -> None:
+        if outage["left"]:
+            outage["left"] -= 1
+            raise TryLater("database down")
+        await rec(inbound)
+
+    await _poll_texts(
+        fake, deliver, ["một", "hai"], lambda: len(rec.items) == 2 and fake.pending_updates == 0
+    )
+    assert [i.text for i in rec.items] == ["một", "hai"]
+
+
+async def _poll_texts(fake, deliver, texts: list[str], until) -> None:
+    ch = await start_polling(fake, deliver)
+    try:
+        for text in texts:
+            fake.send_text(USER, text)
+        await fake.wait_until(until)
+    finally:
+        await ch.stop()
 
 
 async def test_redelivered_update_keeps_its_dedupe_key(fake) -> None:

@@ -60,10 +60,12 @@ async def test_healthz_says_the_process_is_alive_and_readyz_checks_the_database(
 ) -> None:
     app, base = served
     assert await _get(f"{base}/healthz") == (200, {"ok": True})
-    assert await _get(f"{base}/readyz") == (200, {"ok": True, "database": "ok"})
+    assert await _get(f"{base}/readyz") == (200, {"ok": True, "database": "ok", "writes": "ok"})
     await app.db.dispose()
     app.db.engine.sync_engine.pool._creator = _refuse  # the database goes away
-    assert await _get(f"{base}/readyz") == (503, {"ok": False, "database": "unreachable"})
+    assert await _get(f"{base}/readyz") == (
+        503, {"ok": False, "database": "unreachable", "writes": "unreachable"},
+    )  # fmt: skip
     assert (await _get(f"{base}/healthz"))[0] == 200  # still alive: no restart storm
 
 
@@ -76,7 +78,7 @@ async def test_a_draining_process_is_not_ready(served: Any) -> None:
     app.draining = True
     assert await _get(f"{base}/readyz") == (
         503,
-        {"ok": False, "database": "ok", "state": "draining"},
+        {"ok": False, "database": "ok", "writes": "ok", "state": "draining"},
     )
 
 
@@ -98,7 +100,7 @@ async def test_readyz_covers_redis_when_the_pace_is_shared(
     await app.start()
     assert await _get(f"{base}/readyz") == (
         503,
-        {"ok": False, "database": "ok", "redis": "unreachable"},
+        {"ok": False, "database": "ok", "writes": "ok", "redis": "unreachable"},
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hmac
 import json
@@ -62,6 +63,7 @@ from bot.core.events import (
     RequestContact,
     SendStatus,
     Text,
+    TryLater,
     nfc,
 )
 
@@ -128,13 +130,15 @@ def update_to_inbound(update: Update, bot_username: str | None) -> Inbound | Non
     (``my_chat_member`` ...) are ignored. ``/cmd@otherbot`` is ignored too: it is not for us.
     """
     key = f"{CHANNEL}:{update.update_id}"
+    inbound: Inbound | None = None
     if update.callback_query is not None:
-        return _from_callback(update.callback_query, key)
-    if update.message is not None:
-        return _from_message(update.message, key, False, bot_username)
-    if update.edited_message is not None:
-        return _from_message(update.edited_message, key, True, bot_username)
-    return None
+        inbound = _from_callback(update.callback_query, key)
+    elif update.message is not None:
+        inbound = _from_message(update.message, key, False, bot_username)
+    elif update.edited_message is not None:
+        inbound = _from_message(update.edited_message, key, True, bot_username)
+    # Update ids grow in the order Telegram made the updates: the person's order.
+    return dataclasses.replace(inbound, sequence=update.update_id) if inbound else None
 
 
 def _from_message(
@@ -300,6 +304,7 @@ class TelegramChannel(Channel):
         self._dispatcher: Dispatcher | None = None
         self._polling: asyncio.Task[None] | None = None
         self._lanes = _Lanes()
+        self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -363,6 +368,7 @@ class TelegramChannel(Channel):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
             self._polling = None
+        self._stopping.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._lanes.drain(), 30)
         if self._background:
@@ -378,7 +384,10 @@ class TelegramChannel(Channel):
         if inbound is None or self._deliver is None:
             return
         deliver = self._deliver
-        self._lanes.submit(inbound.address.chat_id, functools.partial(_guarded, deliver, inbound))
+        self._lanes.submit(
+            inbound.address.chat_id,
+            functools.partial(_guarded, deliver, inbound, self._stopping),
+        )
 
     async def _confirm_gate(
         self, make_request: Callable[..., Awaitable[Any]], bot: Bot, method: TelegramMethod[Any]
@@ -635,11 +644,28 @@ class TelegramChannel(Channel):
         raise AssertionError("unreachable")
 
 
-async def _guarded(deliver: Deliver, inbound: Inbound) -> None:
-    try:
-        await deliver(inbound)
-    except Exception:
-        log.exception("telegram: delivery of %s failed", inbound.dedupe_key)
+async def _guarded(deliver: Deliver, inbound: Inbound, stopping: asyncio.Event) -> None:
+    """Deliver a polled update; while delivery says ``TryLater`` (the database is down or
+    full), try again with a growing pause.
+
+    The next ``getUpdates`` waits for this, so Telegram keeps the update unconfirmed until it
+    is handled: nothing is lost, and the chat's later updates stay behind it. Any other
+    failure is logged and polling goes on."""
+    pause = 0.5
+    while True:
+        try:
+            await deliver(inbound)
+            return
+        except TryLater as exc:
+            log.warning("telegram: %s kept for a retry: %s", inbound.dedupe_key, exc)
+        except Exception:
+            log.exception("telegram: delivery of %s failed", inbound.dedupe_key)
+            return
+        if stopping.is_set():
+            return  # not confirmed: Telegram delivers it again after the restart
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), pause)
+        pause = min(pause * 2, 30.0)
 
 
 def _is_group(chat_id: str) -> bool:

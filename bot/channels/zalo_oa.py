@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -546,6 +547,8 @@ class ZaloOAChannel(Channel):
             )
             return web.Response(status=401, text="stale event")
         inbound = event_to_inbound(data, raw)
+        if inbound is not None:  # Zalo's millisecond timestamp orders the person's events
+            inbound = dataclasses.replace(inbound, sequence=int(at.timestamp() * 1000))
         if inbound is None:
             return web.json_response({"error": 0, "message": "ignored"})
         oa = _id(data.get("recipient")) or str(data.get("oa_id") or "")

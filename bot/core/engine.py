@@ -32,6 +32,8 @@ from bot.core.events import (
     RequestContact,
     Text,
     content_to_json,
+    outgoing_from_json,
+    outgoing_to_json,
     pick_by_label,
     pick_by_number,
 )
@@ -40,8 +42,8 @@ from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
 from storage import outbox as outbox_repo
-from storage.db import Database
-from storage.models import ChannelIdentity
+from storage.db import Database, is_unavailable
+from storage.models import ChannelIdentity, utcnow
 
 if TYPE_CHECKING:
     from bot.core.feature import Composition, Job
@@ -57,6 +59,7 @@ Clock = Callable[[], datetime]
 # How stale "last seen on this channel" may get before it is written again. Channels that reply
 # within a window (Zalo OA) need every message id, and are written every time.
 TOUCH_INTERVAL = timedelta(minutes=10)
+REPLY_LEASE = timedelta(seconds=30)  # how long unsent replies are left to the process sending
 IDENTITY_CACHE = 100_000  # (channel, user) -> (identity, contact) entries kept in memory
 MAX_TEXT = 4000  # longer input is cut before routing; nobody types more on a phone
 
@@ -222,6 +225,7 @@ class Engine:
         self.delivery_hooks: dict[str, DeliveryHook] = {}
         self.jobs: list[Job] = []
         self.after_commit: list[Callable[[], None]] = []
+        self.reply_lease = REPLY_LEASE
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
@@ -259,7 +263,9 @@ class Engine:
         async with self._user_locks.hold((inbound.channel, inbound.user_id)):
             try:
                 return await self._handle_locked(inbound)
-            except Exception:
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise  # the database is down or full: the caller keeps the event and retries
                 log.exception("engine failed on %s", inbound.dedupe_key)
                 return self._error_reply(inbound)
 
@@ -371,10 +377,10 @@ class Engine:
                 outs = await self._route(ctx)
                 self._save(ctx, state, outs)
                 queued = self._write_outbox(session, ctx.notifications)
+                await self._keep_replies(session, inbound, outs)
         except (IntegrityError, _Duplicate):
             # Already processed (or another process committed the same key first).
-            log.info("duplicate delivery %s skipped", inbound.dedupe_key)
-            return []
+            return await self._replies_of_duplicate(inbound)
         except _Retry:
             return await self._handle_locked(inbound)
         self._fire_after_commit(queued)
@@ -396,10 +402,51 @@ class Engine:
                     if outs is not None:
                         break
                 queued = self._write_outbox(session, ctx.notifications)
+                await self._keep_replies(session, inbound, list(outs or []))
         except (IntegrityError, _Duplicate):
-            return []
+            return await self._replies_of_duplicate(inbound)
         self._fire_after_commit(queued)
         return list(outs or [])
+
+    async def _keep_replies(
+        self, session: AsyncSession, inbound: Inbound, outs: list[Outgoing]
+    ) -> None:
+        """Commit the replies with the dedupe key: sent after the commit, and sent again if a
+        crash came first and the platform (or the inbox) delivers the event once more."""
+        if inbound.dedupe_key and outs:
+            await events_repo.store_replies(
+                session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs]
+            )
+
+    async def _replies_of_duplicate(self, inbound: Inbound) -> list[Outgoing]:
+        """A delivery already processed: re-send its replies if they were never sent.
+
+        Replies younger than ``reply_lease`` may still be on their way from the process that
+        made them (a duplicate racing the original): wait until they are confirmed sent, or
+        old enough that their process must have died."""
+        deadline = asyncio.get_running_loop().time() + self.reply_lease.total_seconds()
+        while True:
+            async with self.db.session() as session:
+                stored, made_at = await events_repo.unsent_replies(session, inbound.dedupe_key)
+            if not stored:
+                log.info("duplicate delivery %s skipped", inbound.dedupe_key)
+                return []
+            left = deadline - asyncio.get_running_loop().time()
+            if made_at is None or utcnow() - made_at >= self.reply_lease or left <= 0:
+                log.info("redelivery of %s: re-sending %d unsent replies", inbound.dedupe_key,
+                         len(stored))  # fmt: skip
+                return [outgoing_from_json(o) for o in stored]
+            await asyncio.sleep(min(0.2, left))
+
+    async def replies_sent(self, inbound: Inbound, session: AsyncSession | None = None) -> None:
+        """The event's replies went out: forget them (they may hold a worker's own words)."""
+        if not inbound.dedupe_key:
+            return
+        if session is not None:
+            await events_repo.replies_sent(session, inbound.dedupe_key)
+            return
+        async with self.db.transaction() as own:
+            await events_repo.replies_sent(own, inbound.dedupe_key)
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
         """A typed label presses the button shown last; on channels without buttons a typed

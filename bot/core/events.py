@@ -58,10 +58,18 @@ class Inbound:
     chat_type: str = "private"
     media: tuple[str, ...] = ()
     edited: bool = False
+    # The platform's order of this person's events (Telegram update id, Zalo timestamp in ms):
+    # events received by different processes are handled in this order.
+    sequence: int = 0
 
     @property
     def channel(self) -> str:
         return self.address.channel
+
+
+class TryLater(Exception):
+    """Raised by delivery when the event could not be handled now (the database is down or
+    full): an adapter that can keep the event unconfirmed does so and delivers it again."""
 
 
 @dataclass(frozen=True)
@@ -276,3 +284,24 @@ def pick_by_label(
     if index is None:
         return inbound
     return replace(inbound, kind=Kind.BUTTON, payload=payloads[index])
+
+
+def outgoing_to_json(out: Outgoing) -> dict[str, object]:
+    """A JSON-safe form of a whole reply (address, content, tag), kept until it is sent."""
+    a = out.address
+    return {
+        "address": [a.channel, a.chat_id, a.thread_id],
+        "content": content_to_json(out.content),
+        "tag": out.tag,
+        "reply_to": out.reply_to,
+    }
+
+
+def outgoing_from_json(data: dict[str, object]) -> Outgoing:
+    channel, chat_id, thread_id = data["address"]  # type: ignore[misc]
+    return Outgoing(
+        Address(str(channel), str(chat_id), thread_id),
+        content_from_json(data["content"]),  # type: ignore[arg-type]
+        data.get("tag"),  # type: ignore[arg-type]
+        data.get("reply_to"),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,383 @@
+"""The delivery pipeline under crashes, outages and several processes (issue #10, #16 4-6).
+
+Apps built on one database file (or one PostgreSQL) stand in for processes; a "crash" is work
+committed and then never continued, which is what SIGKILL leaves behind (the SIGKILL test with
+real processes is tests/test_crash.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
+
+from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt, inbound_to_json
+from storage import events as events_repo
+from storage import outbox as outbox_repo
+from storage.migrate import upgrade_async
+from storage.models import InboxEvent, OutboxMessage, ProcessedEvent
+from tests.driver import CaptureChannel
+
+
+def _text(user: str, text: str, seq: int, key: str | None = None) -> Inbound:
+    return Inbound(
+        Address("test", user), user, Kind.TEXT, key or f"test:{user}:{seq}", text=text,
+        sequence=seq,
+    )  # fmt: skip
+
+
+def _echo_feature(app: Any) -> None:
+    """A feature answering every text with itself: order and duplicates become visible."""
+
+    async def echo(ctx: Any) -> list[Outgoing]:
+        return [ctx.text(f"echo {ctx.inbound.text}")]
+
+    app.engine.text_handlers[:0] = [echo]
+    app.engine.first_contact_handler = echo  # no welcome: the first message is echoed too
+
+
+def _echoes(channel: CaptureChannel, user: str) -> list[str]:
+    return [o.text for o in channel.to(user) if o.text.startswith("echo ")]
+
+
+async def _settle(*apps: Any, rounds: int = 400) -> None:
+    """Wait until no app has an event in hand and nothing is pending in the inbox."""
+    for _ in range(rounds):
+        await asyncio.sleep(0.02)
+        if any(a._draining for a in apps):
+            continue
+        async with apps[0].db.session() as session:
+            left = await session.scalar(
+                select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
+            )
+        if not left:
+            return
+    raise AssertionError("the inbox did not settle")
+
+
+# ----------------------------------------------------------------------- replies survive
+
+
+async def test_replies_committed_but_never_sent_go_out_on_redelivery(make_app) -> None:
+    """Polling path: killed between the commit and the send, the update comes back from
+    Telegram and its replies are sent then — once, not silenced by the dedupe key."""
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    app.engine.reply_lease = timedelta(0)
+    event = Inbound(Address("test", "71"), "71", Kind.COMMAND, "test:500", command="start")
+    committed = await app.engine.handle(event)  # the process dies here: nothing was sent
+    assert committed and channel.sent == []
+    restarted = CaptureChannel()
+    again = await make_app(restarted, url=app.settings.database_url, create_schema=False)
+    again.engine.reply_lease = timedelta(0)
+    await again.process(event)
+    assert [o.text for o in restarted.sent] == [o.text for o in committed]
+    await again.process(event)  # a further redelivery: already sent, so silence
+    assert len(restarted.sent) == len(committed)
+    async with again.db.session() as session:
+        assert await session.scalar(select(ProcessedEvent.replies)) is None
+
+
+async def test_a_duplicate_racing_the_original_waits_instead_of_sending_twice(make_app) -> None:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    event = Inbound(Address("test", "72"), "72", Kind.COMMAND, "test:501", command="help")
+    outs = await app.engine.handle(event)
+    duplicate = asyncio.create_task(app.engine.handle(event))
+    await asyncio.sleep(0.3)
+    assert not duplicate.done()  # the original's replies are young: it waits for them
+    await app.send(outs)
+    await app.engine.replies_sent(event)
+    assert await asyncio.wait_for(duplicate, 5) == []
+
+
+async def test_stored_replies_and_inbox_payloads_are_sealed(make_app) -> None:
+    app = await make_app(CaptureChannel())
+    event = _text("73", "Tôi là Nguyễn Thị Hoa, số 0912345678", 1)
+    async with app.db.transaction() as session:
+        await events_repo.record_inbox(session, event.dedupe_key, "test", inbound_to_json(event))
+    await app.engine.handle(event)
+    async with app.db.session() as session:
+        payload = await session.scalar(select(InboxEvent.payload))
+        replies = await session.scalar(select(ProcessedEvent.replies))
+    assert "0912345678" not in str(payload) and "Hoa" not in str(payload)
+    assert replies and "Hoa" not in replies and "0912345678" not in replies
+
+
+# ----------------------------------------------------------------------- the inbox loop
+
+
+async def test_inbox_recovery_has_no_cap_and_takes_over_expired_leases(make_app, clock) -> None:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    _echo_feature(app)
+    people = [str(9000 + i) for i in range(230)]  # more than one sweep's page of people
+    async with app.db.transaction() as session:
+        for seq, user in enumerate(people):
+            event = _text(user, f"m{seq}", seq)
+            await events_repo.record_inbox(
+                session, event.dedupe_key, "test", inbound_to_json(event),
+                user_key=f"test:{user}", sequence=seq,
+            )  # fmt: skip
+        # A process that died while holding one of them: its lease is still running.
+        await session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.user_key == "test:9000")
+            .values(lease_owner="dead:1:x", lease_until=clock() + timedelta(seconds=30))
+        )
+    assert await app.recover_inbox() == len(people) - 1
+    assert _echoes(channel, "9000") == []
+    clock.advance(seconds=31)
+    assert await app.recover_inbox() == 1
+    assert all(len(_echoes(channel, u)) == 1 for u in people)
+
+
+async def test_an_event_that_fails_on_a_database_outage_is_retried_not_lost(
+    make_app, clock
+) -> None:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    _echo_feature(app)
+    real = app.engine._handle_locked
+    outage = {"on": True}
+
+    async def flaky(inbound: Inbound) -> list[Outgoing]:
+        if outage["on"]:
+            raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+        return await real(inbound)
+
+    app.engine._handle_locked = flaky  # type: ignore[method-assign]
+    await app.ingest(_text("74", "first", 1))
+    await app.ingest(_text("74", "second", 2))
+    await _settle_drains(app)
+    assert _echoes(channel, "74") == []  # no "error" reply either: the event is kept
+    async with app.db.session() as session:
+        row = await session.scalar(select(InboxEvent).order_by(InboxEvent.id))
+    assert (row.status, row.attempts) == ("pending", 1) and "disk is full" in row.error
+    outage["on"] = False
+    assert await app.recover_inbox() == 0  # waiting for its back-off
+    clock.advance(seconds=3)
+    assert await app.recover_inbox() == 2
+    assert _echoes(channel, "74") == ["echo first", "echo second"]
+
+
+async def _settle_drains(app: Any) -> None:
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if not app._draining:
+            return
+
+
+async def test_one_persons_events_keep_their_order_across_processes(make_app, db_url) -> None:
+    """Three processes take one person's updates in turn, as a load balancer would: each
+    person is answered in the order they wrote."""
+    url = db_url
+    await upgrade_async(url)
+    channel = CaptureChannel()
+    apps = [await make_app(channel, url=url, create_schema=False) for _ in range(3)]
+    for app in apps:
+        _echo_feature(app)
+    people = [str(7000 + i) for i in range(12)]
+    words = ["M", "H", "C", "M2", "H2", "C2"]
+    seq = 0
+    for round_no, word in enumerate(words):
+        sends = []
+        for p_no, user in enumerate(people):
+            seq += 1
+            target = apps[(round_no + p_no) % len(apps)]
+            sends.append(target.ingest(_text(user, word, seq)))
+        await asyncio.gather(*sends)
+    await _settle(*apps)
+    for user in people:
+        assert _echoes(channel, user) == [f"echo {w}" for w in words], user
+
+
+async def test_recovered_old_events_are_answered_before_new_ones(make_app, clock) -> None:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    _echo_feature(app)
+    async with app.db.transaction() as session:
+        for seq in (1, 2):
+            event = _text("75", f"old{seq}", seq)
+            await events_repo.record_inbox(
+                session, event.dedupe_key, "test", inbound_to_json(event),
+                user_key="test:75", sequence=seq,
+            )  # fmt: skip
+        await session.execute(
+            update(InboxEvent).values(lease_owner="dead:2:y", lease_until=clock() + timedelta(10))
+        )
+    await app.ingest(_text("75", "new", 3))
+    await _settle_drains(app)
+    assert _echoes(channel, "75") == []  # behind the dead process's events
+    clock.advance(days=11)
+    await app.recover_inbox()
+    assert _echoes(channel, "75") == ["echo old1", "echo old2", "echo new"]
+
+
+# ----------------------------------------------------------------------- the outbox lease
+
+
+async def _queue(app: Any, n: int, chat: str = "88") -> None:
+    async with app.db.transaction() as session:
+        for i in range(n):
+            outbox_repo.enqueue(
+                session, channel="test", chat_id=chat,
+                content={"type": "Text", "text": f"notice {i}"}, due_at=app.engine.clock(),
+            )  # fmt: skip
+
+
+class _SlowChannel(CaptureChannel):
+    async def send(self, out: Outgoing) -> Receipt:
+        await asyncio.sleep(0.002)
+        return await super().send(out)
+
+
+async def test_a_restart_while_another_process_sends_sends_nothing_twice(make_app, db_url) -> None:
+    """#16: two processes, one restarted while the other is sending notifications."""
+    url = db_url
+    await upgrade_async(url)
+    sender_channel, restarted_channel = _SlowChannel(), _SlowChannel()
+    sender = await make_app(sender_channel, url=url, create_schema=False)
+    await _queue(sender, 300)
+    sending = asyncio.create_task(sender._outbox_loop())
+    for _ in range(3):  # the other process restarts three times while notifications go out
+        await asyncio.sleep(0.05)
+        other = await make_app(restarted_channel, url=url, create_schema=False)
+        await other.start()
+        await asyncio.sleep(0.1)
+        await other.stop()
+    for _ in range(500):
+        async with sender.db.session() as session:
+            left = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status != "sent")
+            )
+        if not left:
+            break
+        await asyncio.sleep(0.02)
+    sending.cancel()
+    texts = [o.text for o in sender_channel.sent + restarted_channel.sent]
+    assert sorted(texts) == sorted(f"notice {i}" for i in range(300))  # each exactly once
+
+
+async def test_a_crashed_senders_rows_are_taken_over_after_its_lease(make_app, clock) -> None:
+    first_channel, second_channel = CaptureChannel(), CaptureChannel()
+    first = await make_app(first_channel)
+    await _queue(first, 3)
+    async with first.db.transaction() as session:  # claimed, then the process died
+        await outbox_repo.claim_due(session, clock(), owner=first.owner)
+    second = await make_app(second_channel, url=first.settings.database_url, create_schema=False)
+    assert await second.flush_outbox() == 0
+    clock.advance(seconds=61)
+    assert await second.flush_outbox() == 3
+    assert [o.text for o in second_channel.sent] == ["notice 0", "notice 1", "notice 2"]
+
+
+async def test_the_outbox_drains_continuously_while_rows_are_due(make_app, monkeypatch) -> None:
+    """900 rows with nothing waking the sender: it must not sleep between batches."""
+    import bot.app
+
+    monkeypatch.setattr(bot.app, "OUTBOX_IDLE_SECONDS", 3600)
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    await _queue(app, 900)
+    loop = asyncio.create_task(app._outbox_loop())
+    try:
+        for _ in range(1500):
+            if len(channel.sent) == 900:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        loop.cancel()
+    assert len(channel.sent) == 900
+
+
+async def test_case_cards_in_the_outbox_are_sealed_and_a_failed_send_is_redacted(
+    make_app,
+) -> None:
+    class Broken(CaptureChannel):
+        async def send(self, out: Outgoing) -> Receipt:
+            return Receipt(ok=False, error="no channel")
+
+    app = await make_app(Broken())
+    async with app.db.transaction() as session:
+        outbox_repo.enqueue(
+            session, channel="test", chat_id="-100", due_at=app.engine.clock(),
+            content={"type": "Text", "text": "Nguyễn Văn Nam 0987654321 hỏi về lương"},
+        )  # fmt: skip
+    async with app.db.session() as session:
+        stored = await session.scalar(select(OutboxMessage.content))
+    assert "0987654321" not in str(stored)
+    await app.flush_outbox()
+    async with app.db.session() as session:
+        row = await session.scalar(select(OutboxMessage))
+    assert row.status == "failed" and row.content == {"type": "Text", "redacted": True}
+
+
+# ----------------------------------------------------------------------- jobs and health
+
+
+async def test_a_periodic_job_runs_once_across_processes(make_app, clock) -> None:
+    from bot.core.feature import Job
+
+    apps = [await make_app(CaptureChannel())]
+    url = apps[0].settings.database_url
+    apps += [await make_app(CaptureChannel(), url=url, create_schema=False) for _ in range(2)]
+    runs: list[str] = []
+
+    async def job(ctx: Any) -> None:
+        runs.append(ctx.now.isoformat())
+
+    for app in apps:
+        app.engine.jobs.append(Job("count", 60, job))
+
+    async def tick() -> list[bool]:
+        return list(await asyncio.gather(*(a.run_job_if_due("count", 60) for a in apps)))
+
+    assert await tick() == [False, False, False]  # the first run is one period away
+    clock.advance(seconds=60)
+    assert sorted(await tick()) == [False, False, True]
+    assert sorted(await tick()) == [False, False, False]
+    clock.advance(seconds=60)
+    assert sorted(await tick()) == [False, False, True]
+    assert len(runs) == 2
+
+
+async def test_not_ready_when_the_database_takes_no_writes(make_app) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import build_web_app
+
+    app = await make_app(CaptureChannel())
+    client = TestClient(TestServer(build_web_app(app)))
+    await client.start_server()
+    try:
+        assert (await client.get("/readyz")).status == 200
+        await app.db.engine.dispose()
+
+        @event.listens_for(app.db.engine.sync_engine, "connect")
+        def _read_only(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA query_only = ON")
+
+        answer = await client.get("/readyz")
+        assert answer.status == 503
+        assert (await answer.json())["writes"] == "unreachable"
+        assert (await client.get("/healthz")).status == 200  # alive: no restart for this
+        event.remove(app.db.engine.sync_engine, "connect", _read_only)
+        await app.db.engine.dispose()
+        assert (await client.get("/readyz")).status == 200
+    finally:
+        await client.close()
+
+
+async def test_sent_text_is_not_kept(make_app) -> None:
+    channel = CaptureChannel()
+    app = await make_app(channel)
+    await app.process(_text("76", "Số của tôi 0901234567", 1))
+    async with app.db.session() as session:
+        assert await session.scalar(select(ProcessedEvent.replies)) is None
+    assert channel.sent and "0901234567" not in str(channel.sent)
