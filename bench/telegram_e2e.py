@@ -1,10 +1,12 @@
 """End-to-end Telegram throughput: updates/second through aiogram against the fake Bot API server.
 
-Three bots take the same load in the same run, against the same fake server (long polling, real
+Four bots take the same load in the same run, against the same fake server (long polling, real
 HTTP on 127.0.0.1, every request checked against the Bot API spec):
 
 - a bare aiogram echo bot (``Dispatcher`` + one handler answering with ``sendMessage``), the
   floor any aiogram bot pays for HTTP, parsing and the fake's checks;
+- the same bare bot answering with this project's /menu reply (text and five buttons): the
+  ceiling for a bot that sends these replies;
 - the same echo built on ``TelegramChannel`` (no app): the adapter's own cost;
 - congdoan-bot: ``TelegramChannel`` (polling) -> ``App.process`` (SQLite file) ->
   ``Engine.handle`` -> replies through ``TelegramChannel.send``.
@@ -26,7 +28,9 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -59,28 +63,66 @@ async def _timed(fake: FakeTelegram, updates: list[dict], replies: int) -> float
     return time.perf_counter() - started
 
 
-async def measure_echo(fake: FakeTelegram, n_updates: int, n_users: int) -> float:
-    """Updates/second for the bare aiogram echo bot (aiogram's defaults: handlers as tasks)."""
+async def _bare_aiogram(
+    fake: FakeTelegram,
+    updates: list[dict],
+    answer: Callable[[Message], Awaitable[Any]],
+) -> float:
+    """Updates/second for a bare aiogram bot (aiogram's defaults: handlers as tasks)."""
     bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
     router = Router()
-
-    @router.message()
-    async def echo(message: Message) -> None:
-        await message.answer(message.text or "")
-
+    router.message.register(answer)
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
-    updates = _load(fake, n_users, n_updates, ["xin chào", "cho hỏi về đoàn phí"])
     polling = asyncio.create_task(
         dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
     )
     await fake.wait_until(lambda: fake.poll_count >= 1)
     try:
-        elapsed = await _timed(fake, updates, n_updates)
+        elapsed = await _timed(fake, updates, len(updates))
     finally:
         await dispatcher.stop_polling()
         await polling
-    return n_updates / elapsed
+    return len(updates) / elapsed
+
+
+async def measure_echo(fake: FakeTelegram, n_updates: int, n_users: int) -> float:
+    """The bare aiogram echo bot: the floor any aiogram bot pays."""
+
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    updates = _load(fake, n_users, n_updates, ["xin chào", "cho hỏi về đoàn phí"])
+    return await _bare_aiogram(fake, updates, echo)
+
+
+def _project_reply() -> tuple[str, Any]:
+    """This project's answer to /menu: its text and the five main-menu buttons, as sent."""
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.config import load_settings
+    from bot.core.answers import MENU
+    from bot.core.texts import Texts
+
+    settings = load_settings({})
+    texts = Texts.load(
+        settings.content_dir / "vi",
+        {"hotline": settings.hotline, "federation": settings.federation},
+    )
+    rows = [[InlineKeyboardButton(text=texts(label), callback_data=data)] for label, data in MENU]
+    return texts("menu.text"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def measure_echo_with_reply(fake: FakeTelegram, n_updates: int, n_users: int) -> float:
+    """The bare aiogram bot answering every update with this project's /menu reply (text and
+    five buttons): what any bot sending these replies pays, the ceiling for congdoan-bot."""
+    text, keyboard = _project_reply()
+
+    async def answer(message: Message) -> None:
+        await message.answer(text, reply_markup=keyboard)
+
+    updates = _load(fake, n_users, n_updates, ["/menu", "/trogiup"])
+    return await _bare_aiogram(fake, updates, answer)
 
 
 async def measure_adapter_echo(fake: FakeTelegram, n_updates: int, n_users: int) -> float:
@@ -147,6 +189,9 @@ async def one_round(n_users: int, n_messages: int, with_app: bool) -> dict[str, 
         echo = await measure_echo(fake, n_updates, n_users)
         fake.assert_clean()
     async with FakeTelegram() as fake:
+        ceiling = await measure_echo_with_reply(fake, n_updates, n_users)
+        fake.assert_clean()
+    async with FakeTelegram() as fake:
         adapter = await measure_adapter_echo(fake, n_updates, n_users)
         fake.assert_clean()
     congdoan = None
@@ -154,7 +199,7 @@ async def one_round(n_users: int, n_messages: int, with_app: bool) -> dict[str, 
         async with FakeTelegram() as fake:
             congdoan = await measure_congdoan(fake, n_updates, n_users)
             fake.assert_clean()
-    return {"echo": echo, "adapter": adapter, "congdoan": congdoan}
+    return {"echo": echo, "ceiling": ceiling, "adapter": adapter, "congdoan": congdoan}
 
 
 def main() -> None:
@@ -172,6 +217,8 @@ def main() -> None:
     rounds = [asyncio.run(one_round(args.users, args.messages, with_app)) for _ in range(args.runs)]
     echo = [r["echo"] for r in rounds if r["echo"] is not None]
     adapter = [r["adapter"] for r in rounds if r["adapter"] is not None]
+    ceiling = [r["ceiling"] for r in rounds if r["ceiling"] is not None]
+    ceiling_median = median(ceiling)
     ours = [r["congdoan"] for r in rounds if r["congdoan"] is not None]
     echo_median = median(echo)
     adapter_median = median(adapter)
@@ -185,14 +232,20 @@ def main() -> None:
         "runs": args.runs,
         "echo_updates_per_second_median": round(echo_median, 1),
         "echo_updates_per_second_runs": [round(x, 1) for x in echo],
+        "echo_with_project_reply_updates_per_second_median": round(ceiling_median, 1),
+        "echo_with_project_reply_updates_per_second_runs": [round(x, 1) for x in ceiling],
+        "ratio_ceiling_to_echo": round(ceiling_median / echo_median, 3),
         "adapter_echo_updates_per_second_median": round(adapter_median, 1),
         "adapter_echo_updates_per_second_runs": [round(x, 1) for x in adapter],
         "ratio_adapter_echo_to_echo": round(adapter_median / echo_median, 3),
         "congdoan_updates_per_second_median": round(ours_median, 1) if ours_median else None,
         "congdoan_updates_per_second_runs": [round(x, 1) for x in ours],
         "ratio_congdoan_to_echo": round(ours_median / echo_median, 3) if ours_median else None,
+        "ratio_congdoan_to_ceiling": (
+            round(ours_median / ceiling_median, 3) if ours_median else None
+        ),
         "database": "sqlite (file, WAL)" if ours else None,
-        "throttle": "off (the fake does not rate-limit)",
+        "throttle": "lifted (unlimited pace; the fake does not rate-limit)",
         "machine": machine(),
     }
     print(json.dumps(result, ensure_ascii=False))
