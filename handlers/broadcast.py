@@ -226,7 +226,7 @@ async def scheduler_job(job: JobContext) -> None:
 
 
 def _cli() -> CliCommand:
-    from bot.commands import broadcast as command
+    from handlers import broadcast_cli as command
 
     return CliCommand("broadcast", command.HELP, command.add_arguments, command.run)
 

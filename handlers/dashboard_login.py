@@ -8,35 +8,19 @@ dashboard's public address plus a random token; the token is stored hashed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from bot.core.engine import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
+from bot.core.links import login_link
+from bot.core.roles import DASHBOARD_ROLES
 from storage import web_sessions
-
-STAFF_ROLES = frozenset({"staff", "membership", "legal", "volunteer"})
-
-
-def dashboard_url(settings: Any) -> str:
-    """The dashboard's address as staff reach it (behind a proxy: its https sub-path)."""
-    extra: Mapping[str, Any] = settings.extra
-    configured = extra.get("congdoan_dashboard_url") or (extra.get("http") or {}).get("public_url")
-    if configured:
-        return str(configured).rstrip("/") + "/"
-    return f"http://{settings.http_host}:{settings.http_port}/"
-
-
-def login_link(settings: Any, token: str) -> str:
-    return f"{dashboard_url(settings)}dangnhap/{token}"
 
 
 async def ask_for_link(ctx: Ctx) -> list[Outgoing]:
     settings = ctx.services.settings
     channel, user = ctx.inbound.channel, ctx.inbound.user_id
     roles = await ctx.services.roles.roles_of(ctx.session, ctx.who)
-    if not roles & STAFF_ROLES:
+    if roles.isdisjoint(DASHBOARD_ROLES):
         return [ctx.say("dashboard.login.not_staff")]
     try:
         token = await web_sessions.create_login_link(ctx.session, channel, user, ctx.now)

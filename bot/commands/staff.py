@@ -38,8 +38,8 @@ async def _login_link(args: argparse.Namespace, settings: Any) -> int:
     from datetime import UTC, datetime
 
     from bot.config import staff_ids
-    from bot.core.roles import Roles, Who
-    from handlers.dashboard_login import STAFF_ROLES, login_link
+    from bot.core.links import login_link
+    from bot.core.roles import DASHBOARD_ROLES, Roles, Who
     from storage import web_sessions
     from storage.db import Database
 
@@ -54,7 +54,7 @@ async def _login_link(args: argparse.Namespace, settings: Any) -> int:
     try:
         async with db.transaction() as session:
             roles = await Roles(staff_ids(settings)).roles_of(session, Who(channel, user))
-            if not roles & STAFF_ROLES:
+            if roles.isdisjoint(DASHBOARD_ROLES):
                 print(
                     "Tài khoản này chưa có vai trò cán bộ. Thêm vào [staff] trong config.toml "
                     "hoặc dùng `congdoan-bot people add --role staff ...` trước.",

@@ -27,6 +27,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "people.manage": ("staff",),  # /moithanhvien, /chiendich changes, staff-group commands
 }
 STAFF = "staff"
+# roles that may sign in to the staff dashboard (collaborators only invite, from the chat)
+DASHBOARD_ROLES = ("staff", "membership", "legal", "volunteer")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.engine import Engine
-from bot.core.roles import Who
+from bot.core.roles import DASHBOARD_ROLES, Who
 from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime, fmt_number
 from bot.dashboard.area_mapping import apply_area_mapping
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "cd_phien"
-STAFF_ROLES = ("staff", "membership", "legal", "volunteer")
+STAFF_ROLES = DASHBOARD_ROLES
 
 NOT_FOUND = ("Không tìm thấy", "Trang hoặc hồ sơ này không có, hoặc nằm ngoài phạm vi của bạn.")
 FORBIDDEN = (
