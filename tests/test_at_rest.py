@@ -65,9 +65,9 @@ def _assert_absent(raw: str, where: str) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the staff card (name, phone) waits in outbox_messages in plain text until sent, and "
-    "the WAL keeps that page: sealing the outbox is the reliability change (#10), not on main yet;"
-    " strict, so this marker must go when it lands",
+    reason="#10 open: the outbox is sealed now, yet the worker's name still reaches the WAL "
+    "JSON-escaped in a row version that is later replaced (no live row holds it): a transient "
+    "plaintext write not found yet; strict, so this marker must go when it is fixed",
 )
 async def test_nothing_personal_in_the_sqlite_file_or_its_wal(
     make_app: Any, tmp_path: Path

@@ -292,7 +292,11 @@ async def test_the_outbox_drains_continuously_while_rows_are_due(make_app, monke
                 break
             await asyncio.sleep(0.01)
     finally:
-        loop.cancel()
+        # Stop it the way App.stop does and wait for it: a bare cancel() left the loop to
+        # pytest-asyncio's teardown, which hung when the cancel was swallowed (3.11 wait_for).
+        app._stopping.set()
+        app._outbox_kick.set()
+        await asyncio.wait_for(loop, timeout=30)
     assert len(channel.sent) == 900
 
 
