@@ -11,7 +11,7 @@ form filled once, like joining).
 A feature owns its purpose: it builds a ``Purpose`` with what happens on "Đồng ý" and declares
 ``purpose.flow`` as both a flow and a payload prefix of its ``Feature``, so no registry is needed.
 Whatever the worker was about to do (the question they typed) travels with the notice as
-``carry``.
+``carry``, sealed with the data key like every other word a worker typed into the state.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.core.engine import Ctx
 from bot.core.events import Kind, Outgoing
 from bot.core.textnorm import typed_words
 from storage import membership as repo
+from storage.crypto import open_json, seal_json
 
 FLOW_PREFIX = "consent_"
 DEFAULT_MISS_DAYS = 90
@@ -118,7 +119,8 @@ class Purpose:
             ctx.session, ctx.contact_id, self.name, self.version(ctx)
         ):
             return await self.accepted(ctx, carry)
-        ctx.start_flow(self.flow, "notice", {"carry": carry})
+        # The carried question is the worker's own words: sealed before the state is written.
+        ctx.start_flow(self.flow, "notice", {"carry": seal_json(ctx.services.crypto, carry)})
         return [self.notice(ctx)]
 
     async def step(self, ctx: Ctx) -> list[Outgoing] | None:
@@ -174,7 +176,9 @@ class Purpose:
             now=ctx.now,
         )
         self._audit(ctx, "consent.given", notice_version=version)
-        carry = ctx.data.get("carry") if ctx.flow == self.flow else None
+        carry = (
+            open_json(ctx.services.crypto, ctx.data.get("carry")) if ctx.flow == self.flow else None
+        )
         ctx.clear_flow()
         return await self.accepted(ctx, carry)
 
