@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -23,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import Channel
-from bot.config import Settings, staff_ids
+from bot.config import Settings, staff_ids, unknown_keys
 from bot.core.areas import load_areas
 from bot.core.engine import Engine, JobContext, _KeyedLocks, system_clock
 from bot.core.events import (
@@ -37,12 +38,13 @@ from bot.core.events import (
     inbound_from_json,
     inbound_to_json,
 )
-from bot.core.feature import Composition, Feature, Job, compose
+from bot.core.feature import Composition, Feature, Job, StartupError, compose
 from bot.core.forms import FormRunner, load_forms
 from bot.core.roles import Roles
 from bot.core.services import Services
 from bot.core.texts import Texts
 from bot.logs import quiet_payload_loggers
+from bot.tables import load_models
 from storage import contacts as contacts_repo
 from storage import events as events_repo
 from storage import health as health_repo
@@ -571,6 +573,20 @@ def load_feature(name: str) -> Feature:
     return feature
 
 
+def _refuse_unknown_config(settings: Settings, services: Services, composed: set[str]) -> None:
+    """A misspelt table or key (``review_day``) would silently fall back to a default: stop.
+
+    The tables of features left out of a subset (tests, benchmarks) are taken as they are."""
+    problems = unknown_keys(settings, services.read_keys, _all_sections() - composed)
+    if problems:
+        raise StartupError("config.toml: " + "; ".join(problems) + ".")
+
+
+@functools.cache
+def _all_sections() -> frozenset[str]:
+    return frozenset(kind.SECTION for name in FEATURES for kind in load_feature(name).config)
+
+
 def features_except(*left_out: str) -> tuple[str, ...]:
     """``FEATURES`` without some modules, for tests and benchmarks of a subset (in order)."""
     unknown = set(left_out) - set(FEATURES)
@@ -600,6 +616,7 @@ async def build_app(
 
     Raises ``StartupError`` (two features claim one command, payload prefix, flow, route…) or
     ``ConfigError`` (a config.toml value that cannot be used) before anything is opened."""
+    load_models()  # every feature's tables, before anything creates or erases rows
     texts_dir = settings.content_dir / "vi"
     constants = {"hotline": settings.hotline, "federation": settings.federation}
     texts = Texts.load(texts_dir, constants)
@@ -623,6 +640,7 @@ async def build_app(
     )
     for kind in comp.config:
         services.config(kind)  # a bad value stops the start here, with key and value
+    _refuse_unknown_config(settings, services, {kind.SECTION for kind in comp.config})
     forms.install(comp.validators, comp.submitters, comp.form_media)
     if create_schema:
         await db.create_all()

@@ -6,10 +6,11 @@ the environment so they never land in git. Environment variables win over the fi
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,60 @@ def _positive_rate(attr: str, value: Any) -> float:
     return rate
 
 
+# The config.toml tables the core reads itself, with their keys (None: any key, e.g. role names
+# under [staff]); every other table belongs to a feature's config class (``SECTION``), whose
+# reader records the keys it reads, so a misspelt table or key is found at start-up.
+CORE_TABLES: dict[str, frozenset[str] | None] = {
+    "bot": frozenset({"hotline", "federation", "timezone"}),
+    "database": frozenset({"url"}),
+    "http": frozenset({"host", "port", "public_url"}),
+    "telegram": frozenset(_TELEGRAM_FILE) | {"bot_username"},
+    "redis": frozenset({"url"}),
+    "targets": frozenset({"plan_year", "plan_members", "baseline_members", "baseline_on"}),
+    "staff": None,
+    "campaigns": None,
+}
+
+
+def unknown_keys(
+    settings: Settings, read: Mapping[str, set[str]], elsewhere: Iterable[str] = ()
+) -> list[str]:
+    """config.toml tables and keys nothing reads, each with the nearest known name as a hint.
+
+    ``read``: table -> keys the composed features' config readers read; ``elsewhere``: tables of
+    features left out of this app (a test's subset), whose keys cannot be told apart. The
+    environment's copies in ``settings.extra`` (``zalo_*``, ``congdoan_*``) are skipped."""
+    known: dict[str, set[str] | None] = {
+        name: (set(keys) if keys is not None else None) for name, keys in CORE_TABLES.items()
+    }
+    for section, keys in read.items():
+        if known.get(section, set()) is not None:
+            known[section] = (known.get(section) or set()) | set(keys)
+    for section in elsewhere:
+        known.setdefault(section, None)
+    problems = []
+    for table, value in settings.extra.items():
+        if table.startswith(("zalo_", "congdoan_")):
+            continue
+        if table not in known:
+            problems.append(f"[{table}]: bot không dùng bảng này{_hint(table, known)}")
+            continue
+        keys = known[table]
+        if keys is None or not isinstance(value, Mapping):
+            continue
+        problems += [
+            f"[{table}] {key}: bot không dùng khóa này{_hint(key, keys)}"
+            for key in value
+            if key not in keys
+        ]
+    return problems
+
+
+def _hint(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f" (có phải ý bạn là {close[0]}?)" if close else ""
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, config_path: Path | None = None
 ) -> Settings:
@@ -162,6 +217,34 @@ class ConfigError(Exception):
 _MISSING: Any = object()
 
 
+class _Recording(Mapping[str, Any]):
+    """A config table that remembers which keys were asked for (the rest are misspellings)."""
+
+    def __init__(self, raw: Mapping[str, Any], read: set[str]) -> None:
+        self._raw = raw
+        self._read = read
+
+    def __getitem__(self, key: str) -> Any:
+        self._read.add(key)
+        return self._raw[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read.add(key)
+        return self._raw.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._read.add(key)
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        self._read.update(self._raw)  # a reader that walks the table takes every key
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 class ConfigReader:
     """Typed reads of one config.toml table, each failing with ``ConfigError`` in plain words.
 
@@ -170,11 +253,12 @@ class ConfigReader:
 
     def __init__(self, section: str, settings: Settings, env: Mapping[str, str] | None = None):
         self.section = section
+        self.read: set[str] = set()  # the keys this table's config class asked for
         self.settings = settings
         raw = settings.extra.get(section, {})
         if not isinstance(raw, Mapping):
             raise ConfigError(section, raw, f"một bảng [{section}]")
-        self.raw: Mapping[str, Any] = raw
+        self.raw: Mapping[str, Any] = _Recording(raw, self.read)
         self.env = os.environ if env is None else env
 
     def key(self, name: str) -> str:

@@ -150,12 +150,11 @@ class Database:
 
     async def create_all(self) -> None:
         """Create every table without Alembic: for in-memory test databases only."""
-        from storage.models import Base
-        from storage.registry import import_all_models
+        from storage.models import complete_metadata
 
-        import_all_models()
+        metadata = complete_metadata()
         async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(metadata.create_all)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, ChannelIdentity, Contact, utcnow
+from storage.models import Base, ChannelIdentity, Contact, complete_metadata, utcnow
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=10)
@@ -131,11 +131,8 @@ async def redeem_code(
 
 def contact_tables() -> list[tuple[Table, list[Column[int]]]]:
     """Every table (but contacts) with a contact_id column or a foreign key to contacts.id."""
-    from storage.registry import import_all_models
-
-    import_all_models()
     found = []
-    for table in Base.metadata.sorted_tables:
+    for table in complete_metadata().sorted_tables:
         if table.name == Contact.__tablename__:
             continue
         columns = [column for column in table.columns if _is_contact_column(column)]

@@ -1,7 +1,8 @@
 """Core tables: people and their channel identities, conversation state, dedupe, inbox, outbox.
 
-Feature tables live in their own modules under storage/ on the same ``Base``; storage.registry
-imports them all so Alembic and tests see one metadata. Timestamps are timezone-aware UTC.
+Feature tables live in their own modules under storage/ on the same ``Base``; bot/tables.py
+imports them all so Alembic, ``create_all`` and erasure see one metadata. Timestamps are
+timezone-aware UTC.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     TypeDecorator,
@@ -50,6 +52,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+_complete = False
+
+
+def mark_complete() -> None:
+    """Every storage module is imported (``bot.tables.load_models``)."""
+    global _complete
+    _complete = True
+
+
+def complete_metadata() -> MetaData:
+    """All tables, for work that must see every one (create them, erase a person from them):
+    refuses until ``bot.tables.load_models()`` ran, so no feature's table is missed silently."""
+    if not _complete:
+        raise RuntimeError("call bot.tables.load_models() before using every table")
+    return Base.metadata
 
 
 class Contact(Base):

@@ -10,9 +10,12 @@ import pytest
 
 from bot.app import FEATURES, App, build_app
 from bot.config import ROOT, Settings
+from bot.tables import load_models
 from storage.crypto import new_key
 from tests.driver import CaptureChannel, Chat, install_recording_texts
 from tests.pgdb import PG_ADMIN_URL, fresh_pg_database, pg_reachable
+
+load_models()  # tests that open a Database without build_app still see every table
 
 __all__ = ["PG_ADMIN_URL", "fresh_pg_database"]
 

@@ -285,27 +285,18 @@ async def test_start_report_is_what_the_menu_and_matcher_call(make_app) -> None:
 
 
 async def test_the_reporter_sees_and_erases_their_contact_permission(make_app) -> None:
-    from handlers.leads import LeadData
-
     app, channel = await recruit_app(make_app)
     w = worker(app, channel, "7373")
     await report(w, company="Cty TNHH Kính Nổi", contact=True, phone="0987654321")
     async with app.db.session() as session:
         rep = (await session.scalars(select(LeadReport))).one()
-    contact_id = rep.reporter_contact_id
-    assert contact_id is not None
-    seen: list[str] = []
-
-    async def describe_and_erase(ctx: Any) -> None:
-        provider = LeadData()
-        seen.extend(await provider.describe(ctx))
-        await provider.erase(ctx)
-        seen.extend(await provider.describe(ctx))
-
-    from bot.core.events import Address
-
-    await app.engine.run_in_context(contact_id, Address("telegram", "7373"), describe_and_erase)
-    assert len(seen) == 1 and "Cty TNHH Kính Nổi" in seen[0]
+    assert rep.reporter_contact_id is not None
+    await w.send("/dulieucuatoi")
+    assert "Cty TNHH Kính Nổi" in w.text
+    await w.send("/xoadulieu")
+    await w.press("Xóa dữ liệu")
+    await w.send("/dulieucuatoi")
+    assert "Cty TNHH Kính Nổi" not in w.text
     async with app.db.session() as session:
         rep = (await session.scalars(select(LeadReport))).one()
     assert (rep.reporter_contact_id, rep.contact_ok, rep.contact_enc) == (None, False, None)

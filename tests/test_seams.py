@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,6 +230,48 @@ async def test_a_wrong_config_value_stops_start_up_with_key_value_and_expected(
     assert err.value.key == key
     assert expected in str(err.value)
     assert repr(err.value.value) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (
+            {"join": {"review_day": 7}},
+            "[join] review_day: bot không dùng khóa này (có phải ý bạn là review_days?)",
+        ),
+        (
+            {"legl": {"group_chat_id": -1}},
+            "[legl]: bot không dùng bảng này (có phải ý bạn là legal?)",
+        ),
+        ({"http": {"prot": 8080}}, "[http] prot: bot không dùng khóa này (có phải ý bạn là port?)"),
+    ],
+)
+async def test_a_misspelt_table_or_key_stops_start_up_with_a_hint(
+    settings, extra: dict[str, Any], said: str
+) -> None:
+    """A misspelling would otherwise fall back to the default without anyone noticing."""
+    with pytest.raises(StartupError) as err:
+        await build_app(settings.with_(extra=extra), channels=[])
+    assert said in str(err.value)
+
+
+async def test_a_subset_of_features_accepts_the_tables_of_the_features_left_out(settings) -> None:
+    extra = {"legal": {"group_chat_id": -1, "office_opens": "07:30"}}
+    app = await build_app(
+        settings.with_(extra=extra), channels=[], features=features_except("handlers.relay")
+    )
+    await app.db.dispose()
+
+
+def test_the_shipped_config_has_no_key_nothing_reads() -> None:
+    from bot.config import DEFAULT_CONFIG, load_settings
+
+    async def build() -> None:
+        shipped = load_settings({}, DEFAULT_CONFIG).with_(database_url="sqlite+aiosqlite://")
+        app = await build_app(shipped, channels=[])
+        await app.db.dispose()
+
+    asyncio.run(build())
 
 
 def test_the_command_line_says_what_is_wrong_in_the_config(tmp_path, monkeypatch, capsys) -> None:

@@ -21,10 +21,10 @@ async def _migrated(url: str) -> Database:
 
 
 async def test_migrations_create_every_model_table(db_url: str) -> None:
+    from bot.tables import load_models
     from storage.models import Base
-    from storage.registry import import_all_models
 
-    import_all_models()
+    load_models()
     db = await _migrated(db_url)
     async with db.engine.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -168,10 +168,10 @@ async def test_migrations_match_the_models(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from bot.tables import load_models
     from storage.models import Base
-    from storage.registry import import_all_models
 
-    import_all_models()
+    load_models()
     db = await _migrated(db_url)
 
     def diff(conn):

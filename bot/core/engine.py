@@ -280,20 +280,6 @@ class Engine:
             await hook(ctx, session, out, receipt)
         self._fire_after_commit(ctx.queued)
 
-    async def run_in_context(self, contact_id: int, address: Address, handler: Handler) -> None:
-        """Run a handler for a contact outside an inbound event (scheduler, staff actions).
-
-        Nobody waits for a reply here, so whatever it returns goes out through the outbox."""
-        synthetic = Inbound(address, "", Kind.TEXT, dedupe_key="")
-        async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
-            await contacts_repo.lock_contact(session, contact_id)
-            state = await contacts_repo.load_state(session, contact_id)
-            ctx = self._ctx(synthetic, contact_id, session, state)
-            outs = list(await handler(ctx) or [])
-            self._save(ctx, state, outs)
-            queued = self._write_outbox(session, ctx.notifications + outs)
-        self._fire_after_commit(queued)
-
     # -- internals -----------------------------------------------------------------------------
     def _sanitise(self, inbound: Inbound) -> Inbound:
         text = (inbound.text or "").strip()[:MAX_TEXT]

@@ -75,13 +75,17 @@ class Services:
     channels: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] | None = None  # None: the process environment
     _configs: dict[type, Any] = field(default_factory=dict)
+    # table -> the keys its config class read: what is left in config.toml is a misspelling
+    read_keys: dict[str, set[str]] = field(default_factory=dict)
 
     def config(self, kind: type[C]) -> C:
         """The feature's configuration, parsed once (``ConfigError`` on a bad value)."""
         found = self._configs.get(kind)
         if found is None:
-            found = kind.from_config(ConfigReader(kind.SECTION, self.settings, self.env))
+            reader = ConfigReader(kind.SECTION, self.settings, self.env)
+            found = kind.from_config(reader)
             self._configs[kind] = found
+            self.read_keys.setdefault(kind.SECTION, set()).update(reader.read)
         return found  # type: ignore[no-any-return]
 
     def section(self, name: str) -> Any | None:

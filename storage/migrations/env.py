@@ -8,13 +8,11 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from bot.tables import load_models
 from storage.db import make_engine
-from storage.models import Base
-from storage.registry import import_all_models
 
-import_all_models()
 config = context.config
-target_metadata = Base.metadata
+target_metadata = load_models()
 
 
 # Several `congdoan-bot run` processes start together in production (deploy/) and each applies
