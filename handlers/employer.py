@@ -57,7 +57,7 @@ MODE = "_employer"  # kept in the conversation state while the chat is in the em
 COMPANY_MAX = 160
 WORKERS_MAX = 200_000
 
-_NUMBER = re.compile(r"\d[\d.,]*")
+_NUMBER = re.compile(r"[0-9][0-9.,]*")
 _ACCEPT_WORDS = {"dong y", "toi dong y"}
 _DECLINE_WORDS = {"khong dong y", "khong", "ko", "k", "thoi"}
 # Folded phrases of a question about workers ("ai đã báo cáo công ty tôi", "danh sách đoàn

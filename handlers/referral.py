@@ -53,7 +53,7 @@ ROLE_WORDS = {
 _TYPED = re.compile(
     r"^(?P<prefix>ma(?:\s*moi)?\s*[:#.\-]?\s*)?(?P<code>[a-z0-9]{3}[\s\-]?[a-z0-9]{3})$"
 )
-_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -272,7 +272,8 @@ async def _typed(ctx: Ctx, *, with_menu: bool) -> list[Outgoing] | None:
     if code is not None:
         return await arrive(ctx, code, with_menu=with_menu)
     if prefixed:
-        return [menu(ctx, "recruit.arrive.bad_code")] if with_menu else []
+        # the six letters and digits read from the message, upper-cased: never the raw text
+        return [menu(ctx, "recruit.arrive.bad_code", code=text)] if with_menu else []
     return None
 
 
@@ -397,7 +398,9 @@ async def campaigns_command(ctx: Ctx) -> list[Outgoing]:
     start, end = _parse_date(args[1]), _parse_date(args[2])
     if start is None or end is None or end < start:
         return [ctx.say("recruit.campaign.bad_dates")]
-    code, name = args[0][:32], " ".join(args[3:])[:200]
+    code, name = repo.campaign_code(args[0]), " ".join(args[3:])[:200]
+    if code is None:
+        return [ctx.say("recruit.campaign.bad_code", limit=repo.CAMPAIGN_CODE_MAX)]
     campaign = await repo.save_campaign(
         ctx.session, code=code, name=name, starts_on=start, ends_on=end, source="staff"
     )

@@ -40,6 +40,7 @@ from bot.core.events import (
     Text,
 )
 from bot.core.feature import Feature, Job
+from bot.core.numbers import parse_id
 from bot.core.services import Services
 from bot.core.validators import display_phone
 from handlers.relay_shared import (
@@ -60,7 +61,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_SECONDS = 300
 TOPIC_SNIPPET = 60
-_NUMBER = re.compile(r"TV(?:DN)?-\d{4}-\d{6}", re.IGNORECASE)
+ASSIGNEE_MAX = 128  # legal_cases.assignee_label
+_NUMBER = re.compile(r"TV(?:DN)?-[0-9]{4}-[0-9]{6}", re.IGNORECASE)
 
 # -- what the bot posts to the group -------------------------------------------------------
 
@@ -212,7 +214,7 @@ def posts_for_worker_message(
 
 def _case_id(out: Outgoing) -> int | None:
     rest = (out.tag or "").partition(":")[2]
-    return int(rest) if rest.isdigit() else None
+    return parse_id(rest)
 
 
 def _message_ids(receipt: Receipt) -> list[str]:
@@ -352,7 +354,7 @@ async def _answer(ctx: Ctx, case: LegalCase) -> list[Outgoing]:
         case.first_response_at = ctx.now
     if case.assignee_id is None and case.assignee_label is None:
         case.assignee_id = inbound.user_id
-        case.assignee_label = inbound.display_name or inbound.user_id
+        case.assignee_label = (inbound.display_name or inbound.user_id)[:ASSIGNEE_MAX]
     case.status = cases_repo.ANSWERED
     case.awaiting_worker = True
     return [_reply(ctx, "relay.staff.delivered", number=case.number)] if first else []
@@ -369,7 +371,7 @@ async def cmd_take(ctx: Ctx) -> list[Outgoing]:
         return [_reply(ctx, "relay.staff.already_closed", number=case.number)]
     who = ctx.inbound.display_name or ctx.inbound.user_id
     case.assignee_id = ctx.inbound.user_id
-    case.assignee_label = who
+    case.assignee_label = who[:ASSIGNEE_MAX]
     address = await reachable_address(ctx.session, case.contact_id)
     if address is not None:
         ctx.notify(Outgoing(address, Text(ctx.t("relay.worker.taken", number=case.number))))
@@ -413,7 +415,7 @@ async def cmd_hand_over(ctx: Ctx) -> list[Outgoing]:
     if case.status == cases_repo.CLOSED:
         return [_reply(ctx, "relay.staff.already_closed", number=case.number)]
     case.assignee_id = None
-    case.assignee_label = target[:128]
+    case.assignee_label = target[:ASSIGNEE_MAX]
     return [_reply(ctx, "relay.staff.handed_over", number=case.number, who=target)]
 
 

@@ -26,6 +26,7 @@ from bot.core.areas import AreaIndex
 from bot.core.engine import Ctx, JobContext, reachable_address
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.feature import Feature, Job
+from bot.core.numbers import parse_id, parse_int
 from bot.core.payloads import Payload
 from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime
@@ -39,6 +40,7 @@ from storage.people import Person
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8
+PAGE_MAX = 10_000  # /leads <page>: far past the last page, never past 64 bits
 NOTE_MAX = 500
 MESSAGE_MAX = 1000
 DEFAULT_REMINDER_DAYS = 14
@@ -90,7 +92,7 @@ class VolPayload(Payload, prefix="vol"):
 
     @property
     def lead_id(self) -> int:
-        return int(self.arg) if self.arg.isascii() and self.arg.isdigit() else 0
+        return parse_id(self.arg) or 0
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,7 @@ async def _scope_or_refuse(ctx: Ctx) -> tuple[Scope | None, list[Outgoing]]:
 async def leads_command(ctx: Ctx) -> list[Outgoing]:
     """/leads [page]: the caller's areas, 25+ workers first, then 20+, then by reports."""
     arg = ctx.inbound.args.strip()
-    page = int(arg) if arg.isdigit() else 1
+    page = parse_int(arg, low=1, high=PAGE_MAX) or 1
     return await _list(ctx, page)
 
 

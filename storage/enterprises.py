@@ -171,7 +171,7 @@ class LeadReport(Base):
         ForeignKey("contacts.id", ondelete="SET NULL"), default=None
     )
     contact_ok: Mapped[bool] = mapped_column(Boolean, default=False)
-    contact_enc: Mapped[str | None] = mapped_column(String(512), default=None)
+    contact_enc: Mapped[str | None] = mapped_column(Text, default=None)
     source: Mapped[str] = mapped_column(String(8), default="report")
     size_band: Mapped[str] = mapped_column(String(16), default="unknown")
     referrer_id: Mapped[int | None] = mapped_column(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,7 +27,7 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(16), index=True)
     channel: Mapped[str] = mapped_column(String(32), default="telegram")
     external_id: Mapped[str] = mapped_column(String(128))
-    name_enc: Mapped[str | None] = mapped_column(String(512), default=None)
+    name_enc: Mapped[str | None] = mapped_column(Text, default=None)
     union_body: Mapped[str | None] = mapped_column(String(200), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ by the membership staff moves the leaderboard without any hook.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -274,6 +275,19 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+CAMPAIGN_CODE_MAX = 32  # campaigns.code
+_CAMPAIGN_CODE = re.compile(r"[A-Z0-9][A-Z0-9_\-]{0,31}")
+
+
+def campaign_code(text: str) -> str | None:
+    """A campaign code as stored ("T5-2027" from " t5-2027"); None unless it is 1 to 32 ASCII
+    letters, digits, "-" or "_" (upper-casing "ß" gives "SS": the length is checked after)."""
+    code = text.strip().upper()
+    if not code.isascii() or len(code) > CAMPAIGN_CODE_MAX or not _CAMPAIGN_CODE.fullmatch(code):
+        return None
+    return code
+
+
 async def save_campaign(
     session: AsyncSession,
     *,
@@ -286,7 +300,10 @@ async def save_campaign(
     """Create or update a campaign by its code."""
     if ends_on < starts_on:
         raise ValueError("a campaign cannot end before it starts")
-    code = code.strip().upper()
+    checked = campaign_code(code)
+    if checked is None:
+        raise ValueError(f"campaign code {code[:40]!r}: 1 to 32 letters, digits, - _")
+    code = checked
     campaign = await session.scalar(select(Campaign).where(Campaign.code == code))
     if campaign is None:
         campaign = Campaign(code=code, name=name, starts_on=starts_on, ends_on=ends_on)
@@ -299,7 +316,7 @@ async def save_campaign(
 
 async def sync_campaigns(session: AsyncSession, configured: Iterable[Mapping[str, Any]]) -> None:
     """Make the [[campaigns]] of config.toml exist in the database (they may be edited there)."""
-    wanted = {str(c["code"]).strip().upper(): c for c in configured}
+    wanted = {code: c for c in configured if (code := campaign_code(str(c["code"])))}
     if not wanted:
         return
     have = {
@@ -330,7 +347,10 @@ async def campaign_on(session: AsyncSession, day: date) -> Campaign | None:
 
 
 async def campaign_by_code(session: AsyncSession, code: str) -> Campaign | None:
-    return await session.scalar(select(Campaign).where(Campaign.code == code.strip().upper()))
+    checked = campaign_code(code)
+    if checked is None:
+        return None
+    return await session.scalar(select(Campaign).where(Campaign.code == checked))
 
 
 async def list_campaigns(session: AsyncSession) -> list[Campaign]:

@@ -28,14 +28,14 @@ from bot.core.events import (
     RemoveKeyboard,
     RequestContact,
     Text,
-    nfc,
+    clean_text,
 )
 
 USER_ID = "console-user"
 
 
 def line_to_inbound(line: str, user_id: str = USER_ID) -> Inbound:
-    text = nfc(line.strip()) or ""
+    text = clean_text(line.strip()) or ""
     address = Address("console", user_id)
     key = f"console:{uuid.uuid4().hex}"
     if text.startswith("/") and len(text) > 1:

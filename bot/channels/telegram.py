@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import functools
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -46,9 +45,10 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.base import Capabilities, Channel, Deliver, split_text
+from bot.channels.base import Capabilities, Channel, Deliver, parse_json_body, split_text
 from bot.channels.throttle import Limiter, Throttle
 from bot.core.events import (
+    NAME_LIMIT,
     Address,
     Choice,
     Choices,
@@ -64,7 +64,7 @@ from bot.core.events import (
     SendStatus,
     Text,
     TryLater,
-    nfc,
+    clean_text,
 )
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _from_message(
         "reply_to": _reply_to(message),
     }
     if message.text is not None:
-        text = nfc(message.text) or ""
+        text = clean_text(message.text) or ""
         command = _COMMAND.fullmatch(text.strip())
         if command is None:
             return Inbound(kind=Kind.TEXT, text=text, **base)
@@ -169,7 +169,7 @@ def _from_message(
         return Inbound(
             kind=Kind.COMMAND, text=text, command=name.lower(), args=(args or "").strip(), **base
         )
-    caption = nfc(message.caption) or ""
+    caption = clean_text(message.caption) or ""
     if message.contact is not None:
         contact = message.contact
         if contact.user_id is not None and contact.user_id != user.id:
@@ -196,7 +196,7 @@ def _from_callback(query: CallbackQuery, key: str) -> Inbound | None:
         kind=Kind.BUTTON,
         dedupe_key=key,
         display_name=_display_name(query.from_user),
-        payload=nfc(query.data),
+        payload=clean_text(query.data),
         message_id=str(message.message_id),
         chat_type=message.chat.type,
     )
@@ -220,7 +220,8 @@ def _reply_to(message: Message) -> str | None:
 
 
 def _display_name(user: User) -> str:
-    return nfc(" ".join(p for p in (user.first_name, user.last_name) if p)) or ""
+    name = " ".join(p for p in (user.first_name, user.last_name) if p)
+    return clean_text(name, NAME_LIMIT) or ""
 
 
 # --------------------------------------------------------------------------- ordered delivery
@@ -435,9 +436,9 @@ class TelegramChannel(Channel):
             )
             return web.Response(status=403, text="forbidden")
         try:
-            data = json.loads(await request.read())
+            data = parse_json_body(await request.read())
             update = Update.model_validate(data, context={"bot": self.bot})
-        except (ValueError, ValidationError, UnicodeDecodeError):
+        except (ValueError, ValidationError):
             log.warning("telegram webhook: a request body that is not an Update was refused")
             return web.Response(status=400, text="bad update")
         if update.callback_query is not None:

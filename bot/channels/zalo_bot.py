@@ -37,8 +37,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Capabilities, Channel, Deliver, numbered_list, split_text
+from bot.channels.base import (
+    BadBody,
+    Capabilities,
+    Channel,
+    Deliver,
+    numbered_list,
+    parse_json_body,
+    split_text,
+)
 from bot.core.events import (
+    NAME_LIMIT,
     Address,
     Choices,
     Content,
@@ -53,7 +62,8 @@ from bot.core.events import (
     RequestContact,
     SendStatus,
     Text,
-    nfc,
+    clean_text,
+    plausible_id,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +108,7 @@ def update_to_inbound(update: Mapping[str, Any]) -> Inbound | None:
     chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
     user = str(sender.get("id") or "")
     chat_id = str(chat.get("id") or user)
-    if not user or sender.get("is_bot"):
+    if not plausible_id(user) or not plausible_id(chat_id) or sender.get("is_bot"):
         return None
     msg_id = str(message.get("message_id") or "") or None
     raw = json.dumps(update, sort_keys=True, ensure_ascii=False).encode()
@@ -106,13 +116,13 @@ def update_to_inbound(update: Mapping[str, Any]) -> Inbound | None:
         "address": Address(CHANNEL, chat_id),
         "user_id": user,
         "dedupe_key": f"{CHANNEL}:{msg_id or hashlib.sha256(raw).hexdigest()}",
-        "display_name": nfc(str(sender.get("display_name") or "")) or "",
+        "display_name": clean_text(str(sender.get("display_name") or ""), NAME_LIMIT) or "",
         "message_id": msg_id,
         "chat_type": "group" if str(chat.get("chat_type", "")).upper() == "GROUP" else "private",
     }
     event = str(update.get("event_name", ""))
     if event == "message.text.received":
-        text = nfc(str(message.get("text") or "")) or ""
+        text = clean_text(str(message.get("text") or "")) or ""
         command = _COMMAND.fullmatch(text.strip())
         if command is None:
             return Inbound(kind=Kind.TEXT, text=text, **base)
@@ -123,7 +133,7 @@ def update_to_inbound(update: Mapping[str, Any]) -> Inbound | None:
     if event == "message.image.received":
         photo = message.get("photo_url") or message.get("photo") or ""
         urls = (str(photo),) if isinstance(photo, str) and photo else ()
-        caption = nfc(str(message.get("caption") or "")) or ""
+        caption = clean_text(str(message.get("caption") or "")) or ""
         return Inbound(kind=Kind.MEDIA, text=caption, media=urls, **base)
     return Inbound(kind=Kind.UNSUPPORTED, **base)
 
@@ -282,8 +292,8 @@ class ZaloBotChannel(Channel):
             )
             return web.Response(status=403, text="forbidden")
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json_body(await request.read())
+        except BadBody:
             log.warning("zalo_bot webhook: unreadable body refused")
             return web.Response(status=400, text="bad body")
         for update in unwrap(body):

@@ -47,7 +47,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import re
 import weakref
@@ -59,8 +58,17 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Capabilities, Channel, Deliver, numbered_list, split_text
+from bot.channels.base import (
+    BadBody,
+    Capabilities,
+    Channel,
+    Deliver,
+    numbered_list,
+    parse_json_body,
+    split_text,
+)
 from bot.core.events import (
+    NAME_LIMIT,
     Address,
     Choice,
     Choices,
@@ -76,10 +84,11 @@ from bot.core.events import (
     RequestContact,
     SendStatus,
     Text,
+    clean_text,
     content_from_json,
     content_to_json,
-    nfc,
     pick_by_number,
+    plausible_id,
 )
 from bot.core.textnorm import typed_number
 
@@ -218,6 +227,10 @@ def signature(app_id: str, raw_body: bytes, timestamp: str, secret_key: str) -> 
     return f"mac={digest}"
 
 
+# The body's "timestamp" (milliseconds, a string or a number), read before the body is parsed.
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"?([0-9]{1,20})"?')
+
+
 def event_time(data: Mapping[str, Any]) -> datetime | None:
     """The event's ``timestamp`` (milliseconds, sent as a string) as an aware datetime."""
     try:
@@ -258,15 +271,15 @@ def event_to_inbound(data: Mapping[str, Any], raw_body: bytes) -> Inbound | None
         "message_id": msg_id,
     }
     if name == "user_send_text":
-        return text_inbound(nfc(str(message.get("text") or "")) or "", base)
+        return text_inbound(clean_text(str(message.get("text") or "")) or "", base)
     if name in _MEDIA_EVENTS:
         urls = tuple(_attachment_urls(message))
-        caption = nfc(str(message.get("text") or "")) or ""
+        caption = clean_text(str(message.get("text") or "")) or ""
         return Inbound(kind=Kind.MEDIA, text=caption, media=urls, **base)
     if name == "user_submit_info":
         info = data.get("info") if isinstance(data.get("info"), dict) else {}
         phone = str(info.get("phone") or "").strip() or None
-        name_given = nfc(str(info.get("name") or "").strip()) or ""
+        name_given = clean_text(str(info.get("name") or "").strip(), NAME_LIMIT) or ""
         if phone is None:
             return Inbound(kind=Kind.UNSUPPORTED, display_name=name_given, **base)
         return Inbound(kind=Kind.CONTACT, phone=phone, display_name=name_given, **base)
@@ -298,7 +311,8 @@ def map_number(inbound: Inbound, numbered: list[str] | None) -> Inbound:
 
 
 def _id(value: Any) -> str:
-    return str(value.get("id") or "") if isinstance(value, dict) else ""
+    found = str(value.get("id") or "") if isinstance(value, dict) else ""
+    return found if plausible_id(found) else ""
 
 
 def _dedupe(msg_id: str | None, raw_body: bytes) -> str:
@@ -514,28 +528,38 @@ class ZaloOAChannel(Channel):
         if not given:
             log.warning("zalo_oa webhook: request from %s without a signature", request.remote)
             return web.Response(status=401, text="missing signature")
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError):
-            log.warning("zalo_oa webhook: unreadable body from %s refused", request.remote)
-            return web.Response(status=400, text="bad body")
-        timestamp = str(data.get("timestamp", ""))
-        expected = signature(self.config.app_id, raw, timestamp, self.config.secret_key)
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # The signature is checked before the body is parsed: the timestamp it covers is read
+        # from the raw bytes, and the parsed body must carry the same one afterwards.
+        # (Every "timestamp" in the body is tried, at most a few: one of them is the top level's.)
+        timestamp = next(
+            (
+                ts
+                for ts in [m.group(1).decode("ascii") for m in _TIMESTAMP.finditer(raw)][:4]
+                if hmac.compare_digest(
+                    given.encode(),
+                    signature(self.config.app_id, raw, ts, self.config.secret_key).encode(),
+                )
+            ),
+            None,
+        )
+        if timestamp is None:
             header_ts = request.headers.get(TIMESTAMP_HEADER, "")
             variant = signature(self.config.app_id, raw, header_ts, self.config.secret_key)
             log.warning(
-                "zalo_oa webhook: forged or wrong signature from %s (event %s); "
-                "header-timestamp variant %s",
+                "zalo_oa webhook: forged or wrong signature from %s; header-timestamp variant %s",
                 request.remote,
-                str(data.get("event_name", "?"))[:40],
                 "matches"
                 if header_ts and hmac.compare_digest(given.encode(), variant.encode())
                 else "no match",
             )
             return web.Response(status=401, text="bad signature")
+        try:
+            data = parse_json_body(raw)
+            if not isinstance(data, dict) or str(data.get("timestamp", "")) != timestamp:
+                raise BadBody("not an object with the signed timestamp")
+        except BadBody:
+            log.warning("zalo_oa webhook: unreadable body from %s refused", request.remote)
+            return web.Response(status=400, text="bad body")
         at = event_time(data)
         now = self._clock()
         if at is None or now - at > self.config.max_age or at - now > MAX_SKEW:

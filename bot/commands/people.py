@@ -18,6 +18,7 @@ import asyncio
 import sys
 from typing import Any
 
+from bot.core.numbers import parse_int
 from storage.people import ROLES
 
 HELP = "register volunteers, collaborators and staff (add, list, remove)"
@@ -85,7 +86,7 @@ async def _add(db: Any, cipher: Any, areas: Any, args: argparse.Namespace) -> in
     from storage.people import add_person, areas_of
 
     telegram_id = str(args.telegram_id).strip()
-    if not telegram_id.lstrip("-").isdigit():
+    if parse_int(telegram_id) is None:
         print("--telegram-id phải là số (Telegram user id).", file=sys.stderr)
         return 2
     name = " ".join(args.name.split())

@@ -15,6 +15,8 @@ import asyncio
 import sys
 from typing import Any
 
+from bot.core.numbers import is_ascii_digits
+
 HELP = "staff tools: a one-time sign-in link for the dashboard"
 
 
@@ -47,7 +49,7 @@ async def _login_link(args: argparse.Namespace, settings: Any) -> int:
         ("telegram", args.telegram_id) if args.telegram_id else ("zalo_oa", args.zalo_id)
     )
     user = str(user).strip()
-    if not user.isdigit():
+    if not is_ascii_digits(user):
         print("Mã tài khoản phải là số.", file=sys.stderr)
         return 2
     db = Database(settings.database_url)

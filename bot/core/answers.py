@@ -74,9 +74,11 @@ MENU = (
 )
 
 
-def menu(ctx: Ctx, text_key: str = "menu.text") -> Outgoing:
+def menu(ctx: Ctx, text_key: str = "menu.text", **params: Any) -> Outgoing:
     """The main menu under a text: what every dead end ends with."""
-    return ctx.choices(ctx.t(text_key), [(ctx.t(label), payload) for label, payload in MENU])
+    return ctx.choices(
+        ctx.t(text_key, **params), [(ctx.t(label), payload) for label, payload in MENU]
+    )
 
 
 TextsFn = Callable[..., str]

@@ -31,7 +31,7 @@ MAX_QUERY_CHARS = 120
 
 _NAME_PREFIX = {"phường": "Phường ", "xã": "Xã ", "đặc khu": "Đặc khu "}
 _WORD = re.compile(r"\w+", re.UNICODE)
-_CODE = re.compile(r"^\d{5}$")
+_CODE = re.compile(r"^[0-9]{5}$")
 
 # Type words people put before a place name, folded, longest first. The value is the hint the
 # prefix gives: a unit type, an old district type, "town" (old thị trấn) or "kcn".

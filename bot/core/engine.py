@@ -436,7 +436,9 @@ class Engine:
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
         """A typed label presses the button shown last; on channels without buttons a typed
-        number picks the option too."""
+        number picks the option too. An edited message presses nothing."""
+        if inbound.edited:
+            return inbound
         inbound = pick_by_label(inbound, data.get("_choices"), data.get("_labels"))
         if inbound.channel not in self.buttonless_channels:
             return inbound
@@ -455,6 +457,8 @@ class Engine:
                     outs += await hook(ctx) or []
                 return outs
         if ctx.flow and ctx.flow in self.flows:
+            if inbound.edited and inbound.kind is not Kind.COMMAND:
+                return self.services.forms.edited(ctx)  # never the answer to the question now
             outs = await self.flows[ctx.flow](ctx)
             if outs is not None:
                 return list(outs)

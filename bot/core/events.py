@@ -34,6 +34,33 @@ def nfc(text: str | None) -> str | None:
     return unicodedata.normalize("NFC", text) if text is not None else None
 
 
+# What adapters remove from everything people send (#10): C0 and C1 control characters but the
+# line break (a NUL fails PostgreSQL's text columns), lone surrogates (not encodable as UTF-8)
+# and the bidirectional overrides that make a name read backwards to staff. A tab is a space.
+_DROPPED = dict.fromkeys(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0),
+     *range(0xD800, 0xE000), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)  # fmt: skip
+_DROPPED[0x09] = " "
+NAME_LIMIT = 128  # characters of a display name kept (Telegram allows 64 + 64)
+ID_LIMIT = 64  # a platform user or chat id longer than this is not one (columns hold 128)
+
+
+def clean_text(text: str | None, limit: int | None = None) -> str | None:
+    """Text as adapters hand it on: NFC, one kind of line break, no control characters;
+    cut to ``limit`` characters when given."""
+    if text is None:
+        return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_DROPPED)
+    text = unicodedata.normalize("NFC", text)
+    return text[:limit] if limit is not None else text
+
+
+def plausible_id(value: str) -> bool:
+    """A platform id the database can hold: printable ASCII, at most ``ID_LIMIT`` characters."""
+    return 0 < len(value) <= ID_LIMIT and value.isascii() and value.isprintable()
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One event from a person, already normalised to NFC.

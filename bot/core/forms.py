@@ -23,6 +23,7 @@ from bot.core.answers import menu
 from bot.core.engine import Ctx, Handler
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
 from bot.core.feature import Feature
+from bot.core.numbers import parse_int
 from bot.core.payloads import Payload
 from bot.core.textnorm import pick_label, typed_number, typed_words
 
@@ -225,6 +226,20 @@ class FormRunner:
         for key in _NAV_KEYS:
             ctx.data.pop(key, None)
         return self._next(ctx, spec)
+
+    def edited(self, ctx: Ctx) -> list[Outgoing]:
+        """An edited message while a flow waits for an answer (#10): never taken as the answer
+        to the question asked now (a name corrected by editing it would land in the company
+        slot). The worker is told how to change an answer, and the question is asked again."""
+        spec = self.forms.get(ctx.flow or "")
+        if spec is None:  # a hand-written flow (a note, a reason): it cannot be asked again here
+            return [ctx.say("common.edited_in_flow")]
+        if ctx.step == "_confirm":
+            return [ctx.say("form.edited_at_confirm"), *self._confirm(ctx, spec)]
+        ctx.data.pop("_cands", None)
+        slot = spec.slot(ctx.step or "")
+        return [ctx.say("form.edited"), *(self._ask(ctx, spec, slot) if slot else
+                                          self._next(ctx, spec))]  # fmt: skip
 
     # -- a form left half-filled ("/start", "/menu", a deep link, a restart) ----------------
     def in_form(self, ctx: Ctx) -> FormSpec | None:
@@ -482,12 +497,12 @@ class FormRunner:
         ctx.data["shown"] = {**ctx.data.get("shown", {}), slot.name: shown}
 
 
-_NUMBER_IN_TEXT = re.compile(r"\d{1,3}(?:[.,]\d{3})+|\d+")
+_NUMBER_IN_TEXT = re.compile(r"[0-9]{1,3}(?:[.,][0-9]{3})+|[0-9]+")
 
 
 def _number_in(text: str) -> int | None:
     found = _NUMBER_IN_TEXT.search(text)
-    return int(re.sub(r"[.,]", "", found.group(0))) if found else None
+    return parse_int(re.sub(r"[.,]", "", found.group(0))) if found else None
 
 
 def _match_choice(ctx: Ctx, slot: Slot, text: str) -> SlotChoice | Invalid | None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self, get_type_hints
 
+from bot.core.numbers import parse_int
+
 MAX_BYTES = 64  # Telegram's callback_data limit (PLATFORMS.md)
 SEP = ":"
 
@@ -93,7 +95,8 @@ _BAD = object()
 
 def _convert(text: str, kind: Any) -> Any:
     if kind is int or kind == int | None:
-        return int(text) if text.isascii() and text.lstrip("-").isdigit() else _BAD
+        value = parse_int(text)  # ASCII digits within 64 bits: ids go to the database as is
+        return _BAD if value is None else value
     if kind is bool:
         return {"1": True, "0": False}.get(text, _BAD)
     return text

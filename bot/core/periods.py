@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from storage.reports import Bounds
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-_QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
+_QUARTER = re.compile(r"^\s*([0-9]{4})\s*-?\s*[Qq]([1-4])\s*$")
 
 
 def local_midnight(day: date, tz: ZoneInfo = LOCAL_TZ) -> datetime:

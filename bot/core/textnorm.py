@@ -62,7 +62,7 @@ def folded_tokens(text: str) -> list[str]:
     return _WORD.findall(fold(canonical(text)))
 
 
-_TYPED_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?(\d{1,2})\s*[.)]?\s*$", re.IGNORECASE)
+_TYPED_NUMBER = re.compile(r"^\s*(?:s[oố]\s*)?([0-9]{1,2})\s*[.)]?\s*$", re.IGNORECASE)
 
 
 def typed_number(text: str) -> int | None:

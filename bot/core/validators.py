@@ -18,6 +18,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.numbers import is_ascii_digits
+
 
 @dataclass
 class Rejected(ValueError):
@@ -43,7 +45,7 @@ MOBILE_PREFIXES = frozenset(
     | {"90", "91", "92", "93", "94", "96", "97", "98", "99"}
 )
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]+")
-_DIGITS = re.compile(r"^\+?\d+$")
+_DIGITS = re.compile(r"^\+?[0-9]+$")
 NATIONAL_LENGTH = 10  # 0 + 9 digits
 
 
@@ -155,7 +157,7 @@ def valid_tax_code(digits: str) -> bool:
     """Is this (10 or 13 digits, separators removed) a tax code with a correct check digit?
 
     Catches a mistyped digit before a volunteer spends a visit on the wrong company."""
-    if not digits.isdigit() or len(digits) not in (10, 13):
+    if not is_ascii_digits(digits) or len(digits) not in (10, 13):
         return False
     total = sum(int(d) * w for d, w in zip(digits[:9], _TAX_WEIGHTS, strict=True))
     check = 10 - total % 11

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from bot.core.engine import enqueue_outgoing
+from bot.core.numbers import parse_id
 from bot.dashboard.site import Dashboard, PageRequest
 from handlers.membership_staff import (
     REASON_MAX,
@@ -78,10 +79,10 @@ Application = membership_repo.MemberApplication
 
 
 async def _load(req: PageRequest, *, lock: bool = False) -> Application | None:
-    raw = req.match("id")
-    if not raw.isdigit():
+    app_id = parse_id(req.match("id"))
+    if app_id is None:
         return None
-    app = await reports.application_in_scope(req.session, int(raw), _scope(req), lock=lock)
+    app = await reports.application_in_scope(req.session, app_id, _scope(req), lock=lock)
     if app is None or app.name_enc is None:
         return None
     return app

@@ -8,7 +8,6 @@ who award the prizes, and the view is audited.
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from aiohttp import web
@@ -17,7 +16,6 @@ from bot.dashboard.site import Dashboard, PageRequest
 from handlers.referral import invite_config
 from storage import recruitment, reports
 
-CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 NAME_MAX = 200
 
 
@@ -53,9 +51,9 @@ async def campaigns(req: PageRequest) -> web.StreamResponse:
 
 def _parse(form: dict[str, str]) -> tuple[str, str, date, date] | str:
     """The campaign fields, or what is wrong with them (in Vietnamese)."""
-    code = form.get("ma", "").strip().upper()
+    code = recruitment.campaign_code(form.get("ma", "")) or ""
     name = " ".join(form.get("ten", "").split())
-    if not CODE.match(code):
+    if len(code) < 2:
         return "Mã chiến dịch: 2–32 chữ in hoa, số, gạch nối (ví dụ T5-2028)."
     if not name or len(name) > NAME_MAX:
         return f"Tên chiến dịch: không trống, tối đa {NAME_MAX} ký tự."

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.core.numbers import parse_id
 from bot.dashboard.charts import funnel_chart
 from bot.dashboard.site import Dashboard, PageRequest
 from handlers.volunteers import reminder_days, reoffer_days
@@ -86,8 +87,8 @@ async def pipeline(req: PageRequest) -> web.StreamResponse:
 
 async def claim(req: PageRequest) -> web.StreamResponse:
     """A volunteer takes a lead of their area."""
-    raw = req.match("id")
-    view = await leads_repo.get_lead(req.session, int(raw), _areas(req)) if raw.isdigit() else None
+    lead_id = parse_id(req.match("id"))
+    view = await leads_repo.get_lead(req.session, lead_id, _areas(req)) if lead_id else None
     person_id = await _volunteer_id(req)
     if view is None or person_id is None:
         return req.not_found()
@@ -100,9 +101,9 @@ async def claim(req: PageRequest) -> web.StreamResponse:
 
 async def assign(req: PageRequest) -> web.StreamResponse:
     """City staff give a lead to a volunteer (taking it from whoever held it)."""
-    raw, chosen = req.match("id"), req.form.get("nguoi", "")
-    view = await leads_repo.get_lead(req.session, int(raw), None) if raw.isdigit() else None
-    person = await req.session.get(Person, int(chosen)) if chosen.isdigit() else None
+    lead_id, chosen = parse_id(req.match("id")), parse_id(req.form.get("nguoi", ""))
+    view = await leads_repo.get_lead(req.session, lead_id, None) if lead_id else None
+    person = await req.session.get(Person, chosen) if chosen else None
     if view is None or person is None or person.role != "volunteer" or not person.active:
         return req.not_found()
     lead = view.lead

@@ -13,6 +13,7 @@ import unicodedata
 from aiohttp import web
 
 from bot.core.areas import DEFAULT_UNION_BODY, HEADER, AreaIndex
+from bot.core.numbers import is_ascii_digits, parse_int
 from bot.core.periods import LOCAL_TZ
 from bot.core.textnorm import fold
 from bot.dashboard.area_mapping import apply_area_mapping
@@ -44,10 +45,7 @@ def check_body(name: str, known: list[str]) -> str | None:
 
 
 async def page(req: PageRequest, *, status: int = 200, error: str = "") -> web.StreamResponse:
-    try:
-        year = int(req.arg("nam") or req.form.get("nam", "") or req.now.astimezone(LOCAL_TZ).year)
-    except ValueError:
-        year = req.now.astimezone(LOCAL_TZ).year
+    year = parse_int(req.arg("nam") or req.form.get("nam", "")) or req.now.astimezone(LOCAL_TZ).year
     areas = req.services.areas
     targets = await reports.targets_for(req.session, year)
     bodies = known_bodies(areas, [*await reports.union_bodies(req.session), *targets])
@@ -73,11 +71,10 @@ async def show(req: PageRequest) -> web.StreamResponse:
 
 async def save_target(req: PageRequest) -> web.StreamResponse:
     form = req.form
-    try:
-        year = int(form.get("nam", ""))
-        raw = form.get("so", "").replace(".", "").replace(",", "").strip()
-        value = int(raw) if raw else None
-    except ValueError:
+    year = parse_int(form.get("nam", "").strip())
+    raw = form.get("so", "").replace(".", "").replace(",", "").strip()
+    value = parse_int(raw) if raw else None
+    if year is None or (raw and value is None):
         return await page(req, status=400, error="Năm và chỉ tiêu cần là số.")
     body = unicodedata.normalize("NFC", " ".join(form.get("don_vi", "").split()))
     if year not in YEARS:
@@ -100,7 +97,7 @@ async def save_mapping(req: PageRequest) -> web.StreamResponse:
     code = req.form.get("xa", "").strip()
     body = unicodedata.normalize("NFC", " ".join(req.form.get("don_vi", "").split()))
     areas = req.services.areas
-    area = areas.by_code(code) if code.isdigit() else None
+    area = areas.by_code(code) if is_ascii_digits(code) else None
     if area is None:
         return await page(req, status=400, error="Hãy chọn một xã, phường trong danh sách.")
     if body:
