@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.channels.base import BadBody, parse_json_body
 from bot.channels.zalo_oa import OAConfig, ZaloOAChannel, event_to_inbound, signature
 from bot.core.events import Kind, clean_text
-from bot.core.numbers import INT64_MAX, is_ascii_digits, parse_id, parse_int
+from bot.core.numbers import ID_MAX, INT64_MAX, is_ascii_digits, parse_id, parse_int
 from bot.core.payloads import Payload, dataclass
 from storage import people as people_repo
 from storage import recruitment as recruit_repo
@@ -38,15 +38,20 @@ def test_only_ascii_digits_are_numbers(text: str) -> None:
     assert not is_ascii_digits(text) or text.isascii()
 
 
-def test_ids_fit_64_bits() -> None:
-    assert parse_id(str(INT64_MAX)) == INT64_MAX
-    assert parse_id(str(INT64_MAX + 1)) is None
+def test_ids_fit_the_columns() -> None:
+    assert parse_id(str(ID_MAX)) == ID_MAX  # Integer: 32 bits on PostgreSQL
+    assert parse_id(str(ID_MAX + 1)) is None
+    assert parse_id(str(INT64_MAX)) is None
+    assert parse_int(str(INT64_MAX)) == INT64_MAX
+    assert parse_int(str(INT64_MAX + 1)) is None
     assert parse_id("99999999999999999999") is None
     assert parse_id("0") is None and parse_id("-5") is None
     assert parse_int("-9223372036854775808") == -(2**63)
     assert parse_int("-9223372036854775809") is None
     assert _Probe.unpack("probe:open:²") is None
     assert _Probe.unpack("probe:open:9223372036854775808") is None
+    assert _Probe.unpack("probe:open:9223372036854775807") is None
+    assert _Probe.unpack("probe:open:2147483648") is None
     assert _Probe.unpack("probe:open:12") == _Probe("open", 12)
 
 
@@ -108,6 +113,7 @@ async def test_a_wrong_typed_invitation_code_is_answered(
     "payload",
     ["case:open:²", "data:stay:²", "vol:claim:²", "mship:admit:²",
      "mship:admit:99999999999999999999", "data:withdraw:9223372036854775808",
+     "data:erase:9223372036854775807", "case:open:2147483648",
      "case:x:-9223372036854775809", "bc:x:9223372036854775808"],
 )  # fmt: skip
 async def test_forged_payload_numbers_are_stale_buttons(make_app, failures, payload: str) -> None:

@@ -1,9 +1,9 @@
 """Numbers typed or forged by people: ASCII digits only, and ids that fit the database.
 
 ``str.isdigit()`` is true for "²", "①" and "٣"; ``int()`` refuses the first two and takes the
-third, and Python's ints are unbounded while SQLite and PostgreSQL hold 64 bits. Every number
-that comes from a message, a command argument, a button payload or a web form is read here,
-so a forged "case:open:²" or "/leads 99999999999999999999" is just not a number.
+third; Python's ints are unbounded while SQLite holds 64 bits and PostgreSQL's integer 32.
+Every number that comes from a message, a command argument, a button payload or a web form is
+read here, so a forged "case:open:²" or "/leads 99999999999999999999" is just not a number.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import re
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# Row ids are ``Integer`` columns: 32 bits on PostgreSQL (SQLite takes 64). An id above this
+# cannot name a row, and asyncpg refuses to bind it ("value out of int32 range").
+ID_MAX = 2**31 - 1
 
 # ASCII digits (re's \d also matches other scripts' digits); use in patterns that parse.
 DIGIT = "[0-9]"
@@ -33,8 +36,8 @@ def parse_int(text: str | None, *, low: int = INT64_MIN, high: int = INT64_MAX) 
 
 
 def parse_id(text: str | None) -> int | None:
-    """A database id (1 to 2**63-1) typed or carried in a payload; None when it cannot be one."""
-    return parse_int(text, low=1)
+    """A row id (1 to ``ID_MAX``) typed or carried in a payload; None when it cannot be one."""
+    return parse_int(text, low=1, high=ID_MAX)
 
 
 def fits_int64(value: int) -> bool:

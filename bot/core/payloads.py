@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Self, get_type_hints
 
-from bot.core.numbers import parse_int
+from bot.core.numbers import ID_MAX, parse_int
 
 MAX_BYTES = 64  # Telegram's callback_data limit (PLATFORMS.md)
 SEP = ":"
@@ -95,7 +95,8 @@ _BAD = object()
 
 def _convert(text: str, kind: Any) -> Any:
     if kind is int or kind == int | None:
-        value = parse_int(text)  # ASCII digits within 64 bits: ids go to the database as is
+        # ASCII digits within a row id's range: payload numbers go to the database as they are
+        value = parse_int(text, low=-ID_MAX, high=ID_MAX)
         return _BAD if value is None else value
     if kind is bool:
         return {"1": True, "0": False}.get(text, _BAD)
