@@ -386,7 +386,10 @@ LABOUR_TERMS: frozenset[str] = _terms(
     |nghỉ hằng năm|ban chấp hành|ngừng việc|khấu trừ|người sử dụng lao động|ngày công|nghỉ ốm
     |ốm đau|nghỉ việc riêng|chấm dứt hợp đồng|được nghỉ|cho nghỉ|trừ lương|trừ tiền|đi muộn
     |giờ làm|làm ca|bỏ việc|thất nghiệp|tai nạn lao động|ốm|thưởng tết|đình công|bảo hộ lao động
-    |bảo hiểm y tế|lương hưu|sổ bảo hiểm|giữa ca|đổi ca|chuyển ca"""
+    |bảo hiểm y tế|lương hưu|sổ bảo hiểm|giữa ca|đổi ca|chuyển ca|ngày phép|phép|giờ làm việc
+    |ngày làm việc|tuần làm|làm đêm|tiền đêm|bảo hiểm bắt buộc|bảo hiểm một lần|rút bảo hiểm
+    |đối xử|xử lý kỷ luật|biên bản|báo trước|cho con bú|con nhỏ|chốt sổ|trả sổ|thai|sinh mổ
+    |hòa giải viên|tranh chấp lao động|người lao động|đóng bảo hiểm|nghỉ ngang|ca làm|tan ca"""
 )
 # Labour words too general to outweigh a non-labour field on their own ("hợp đồng mua bán nhà",
 # "phụ cấp của viên chức"); they still let a weak FAQ match be offered as a suggestion.
