@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.content_check import labour_code_articles
 from bot.core.matcher import ABBREVIATIONS, LAW_NAMES, SLANG, FaqEntry, load_faq, normalise_query
 from bot.core.textnorm import canonical, fold
 
@@ -44,6 +45,7 @@ TOPIC_KEYWORDS: dict[str, tuple[str, ...]] = {
     "union": ("công đoàn",),
     "unemployment": ("thất nghiệp",),
     "accident": ("tai nạn lao động",),
+    "dispute": ("tranh chấp lao động",),
 }
 NEXT_STEP_WORDS = ("hãy", "bấm", "nhắn", "hỏi", "liên hệ", "gửi", "báo")
 # Figures that were true once and must not come back (FACTS.md: current figures only).
@@ -171,7 +173,8 @@ def test_labour_code_citations_exist_and_are_on_topic(entries: list[FaqEntry]) -
             f"Labour Code articles not found at {ARTICLES} (../shared/data); "
             "citations were not checked against the law text"
         )
-    articles: dict[str, str] = json.loads(ARTICLES.read_text(encoding="utf-8"))
+    # Điều 170-220 are not in the export; FACTS.md §11.E quotes the ones the FAQ cites.
+    articles = labour_code_articles(ARTICLES)
     problems = []
     for e in entries:
         for c in e.citations:
@@ -214,3 +217,22 @@ def test_toml_schema_has_no_unknown_keys() -> None:
                 assert set(c) <= {"law", "article"}, (path.name, raw["id"])
         for raw in data.get("intent", []):
             assert set(raw) == {"id", "samples"}, path.name
+
+
+def test_figures_are_checked_in_articles_outside_the_export_too(tmp_path: Path) -> None:
+    """Điều 188 and 190 (disputes) are not in the JSON export; content check reads the clauses
+    FACTS.md §11.E quotes, so a wrong time limit beside them is still caught."""
+    if not ARTICLES.is_file():
+        pytest.skip(f"Labour Code articles not found at {ARTICLES}; figure check not run")
+    from bot.core.content_check import check_figures
+
+    (tmp_path / "faq").mkdir()
+    text = (FAQ_DIR / "dispute.toml").read_text(encoding="utf-8")
+    assert "Bạn có 6 tháng" in text
+    (tmp_path / "faq" / "dispute.toml").write_text(
+        text.replace("Bạn có 6 tháng", "Bạn có 7 tháng"), encoding="utf-8"
+    )
+    articles = labour_code_articles(ARTICLES)
+    assert check_figures(ROOT / "content", articles) == []
+    problems = check_figures(tmp_path, articles)
+    assert len(problems) == 1 and "7 is not in BLLĐ Điều 190" in problems[0]

@@ -205,6 +205,35 @@ def labour_code_path() -> Path:
     return repo_root() / ".." / "shared" / "data" / "labour-code-2019-articles.json"
 
 
+# Labour Code articles the JSON export does not hold (it holds Điều 1-169): the clauses
+# ../shared/FACTS.md §11.E quotes or lists from the full text of Bộ luật số 45/2019/QH14, tagged
+# [checked]; clause 2 of Điều 190 and clause 4 are abridged as FACTS abridges them.
+# The figure check reads these instead, so an answer citing them is checked like any other.
+ARTICLES_OUTSIDE_EXPORT: dict[str, str] = {
+    "188": (
+        "Điều 188 (as FACTS.md §11.E.2 gives it)\nTranh chấp lao động cá nhân phải qua hòa "
+        "giải của hòa giải viên lao động trước khi yêu cầu Hội đồng trọng tài lao động hoặc Tòa "
+        "án, trừ tranh chấp về sa thải, đơn phương chấm dứt hợp đồng lao động; bồi thường, trợ "
+        "cấp khi chấm dứt hợp đồng; người giúp việc gia đình; bảo hiểm xã hội, bảo hiểm y tế, bảo "
+        "hiểm thất nghiệp, tai nạn lao động, bệnh nghề nghiệp; người lao động đi làm việc ở nước "
+        "ngoài; lao động thuê lại. Hòa giải viên kết thúc hòa giải trong 05 ngày làm việc."
+    ),
+    "190": (
+        "Điều 190 (as FACTS.md §11.E.1 quotes it)\n1. Thời hiệu yêu cầu hòa giải viên lao động "
+        "thực hiện hòa giải tranh chấp lao động cá nhân là 06 tháng kể từ ngày phát hiện ra hành "
+        "vi mà bên tranh chấp cho rằng quyền và lợi ích hợp pháp của mình bị vi phạm.\n2. … là "
+        "09 tháng kể từ ngày phát hiện ra hành vi …\n3. Thời hiệu yêu cầu Tòa án giải quyết "
+        "tranh chấp lao động cá nhân là 01 năm kể từ ngày phát hiện ra hành vi …\n4. Thời gian "
+        "có sự kiện bất khả kháng, trở ngại khách quan không tính vào thời hiệu."
+    ),
+}
+
+
+def labour_code_articles(path: Path) -> dict[str, str]:
+    """The Labour Code articles by number: the JSON export, then ARTICLES_OUTSIDE_EXPORT."""
+    return {**ARTICLES_OUTSIDE_EXPORT, **json.loads(path.read_text("utf-8"))}
+
+
 def _article_body(raw: str) -> str:
     """The article's clauses: without its heading, the "(Điều N Bộ luật số 45/2019/QH14…)" line
     (whose numbers are not the article's figures) and the decree articles filed after it."""
@@ -262,7 +291,7 @@ def check_faq_style_and_figures(content_dir: Path) -> list[str]:
     problems = check_style(content_dir)
     path = labour_code_path()
     if path.is_file():
-        problems += check_figures(content_dir, json.loads(path.read_text("utf-8")))
+        problems += check_figures(content_dir, labour_code_articles(path))
     return problems
 
 
