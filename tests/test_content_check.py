@@ -107,13 +107,12 @@ def test_one_quotation_style_one_tone_placement_and_the_bot_says_minh(content_co
 
 
 def test_a_figure_not_in_the_cited_labour_code_article_is_reported(content_copy: Path) -> None:
-    import json
 
-    from bot.core.content_check import check_figures, labour_code_path
+    from bot.core.content_check import check_figures, labour_code_articles, labour_code_path
 
     if not labour_code_path().is_file():
         pytest.skip(f"Labour Code text not found at {labour_code_path()}; figures not checked")
-    articles = json.loads(labour_code_path().read_text("utf-8"))
+    articles = labour_code_articles(labour_code_path())
     assert check_figures(content_copy, articles) == []
     _replace(
         content_copy / "faq" / "wages.toml", "nhưng không quá 30 ngày", "nhưng không quá 45 ngày"
