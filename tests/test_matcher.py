@@ -30,8 +30,9 @@ DEV = ROOT / "tests" / "data" / "faq_dev.tsv"
 TEST = ROOT / "tests" / "data" / "faq_test.tsv"
 ZALO = ROOT / ".." / "shared" / "data" / "zalo-ai-2021-legal-questions.json"
 INTENT_LABELS = {"join", "lead", "out_of_scope", "escalate", "smalltalk"}
-# Measured 0.938 on the test split (goal 0.95, not reached yet); the floor catches regressions.
-TEST_ACCURACY_FLOOR = 0.93
+# Measured 0.9498 (246 of 259) on the test split: the goal 0.95 is one question away, not
+# reached; the floor catches regressions. Raise it to 0.95 once the goal is reached.
+TEST_ACCURACY_FLOOR = 0.94
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +313,7 @@ def test_test_split_is_handled_right_and_rarely_answered_from_a_wrong_entry(
 def test_dev_split_is_handled_right(matcher: Matcher) -> None:
     rows = load_split(DEV)
     graded = _grade(matcher, rows)
-    assert graded["right"] / len(rows) >= 0.96, graded
+    assert graded["right"] / len(rows) >= 0.97, graded
     assert graded["wrong_entry"] / len(rows) < 0.05, graded
 
 
