@@ -135,7 +135,7 @@ class App:
         try:
             async with self._locks.hold(person_key(inbound)), self._slots:
                 outs = await self.engine.handle(inbound)
-                await self.send(outs)
+                await self.send(outs, inbound)
                 if outs:
                     await self.engine.replies_sent(inbound)
         except Exception as exc:
@@ -207,7 +207,7 @@ class App:
             try:
                 async with self._locks.hold(user_key), self._slots:
                     outs = await self.engine.handle(inbound)
-                    await self.send(outs)
+                    await self.send(outs, inbound)
             except Exception as exc:
                 log.warning("inbox event %s failed, tried again later: %r", event_id, exc)
                 async with self.db.transaction() as session:
@@ -263,21 +263,28 @@ class App:
             await asyncio.sleep(INBOX_SWEEP_SECONDS)
 
     # -- outbound --------------------------------------------------------------------------
-    async def send(self, outs: Iterable[Outgoing]) -> list[Receipt]:
+    async def send(self, outs: Iterable[Outgoing], inbound: Inbound | None = None) -> list[Receipt]:
+        """Send replies in order. With the ``inbound`` they answer, each is struck off the
+        event's stored replies right before its platform call (``_ReplyMark``), so a process
+        taking the event over after a crash never sends one twice."""
+        outs = list(outs)
         receipts = []
-        for out in outs:
-            receipt = await self._send_one(out)
+        for index, out in enumerate(outs):
+            mark = _ReplyMark(self.engine, inbound, outs, index) if inbound else None
+            receipt = await self._send_one(out, mark)
             receipts.append(receipt)
         return receipts
 
-    async def _send_one(self, out: Outgoing) -> Receipt:
+    async def _send_one(self, out: Outgoing, mark: _Mark | None = None) -> Receipt:
         channel = self.channels.get(out.address.channel)
         if channel is None:
             log.warning("no channel %s for an outgoing message", out.address.channel)
             return Receipt(ok=False, error="no channel", status=SendStatus.NO_CHANNEL)
         try:
-            receipt = await channel.send(out)
+            receipt = await (channel.send(out) if mark is None else channel.send_marked(out, mark))
         except Exception as exc:  # adapters should not raise; never let one kill delivery
+            if mark is not None and mark.broken:
+                raise  # the mark could not be written (database gone): nothing was sent
             log.exception("channel %s failed to send", out.address.channel)
             receipt = Receipt(ok=False, error=repr(exc))
         if receipt.outcome is SendStatus.BLOCKED:
@@ -326,7 +333,7 @@ class App:
                         self.engine.clock() + self.outbox_lease,
                     )  # fmt: skip
             out = Outgoing(Address(channel, chat_id, thread_id), content_from_json(content), tag)
-            receipt = await self._send_one(out)
+            receipt = await self._send_one(out, _OutboxMark(self, row_id))
             kind = str(content.get("type", ""))
             async with self.db.transaction() as session:
                 row = await session.get(outbox_repo.OutboxMessage, row_id)
@@ -497,6 +504,62 @@ class App:
         week of dedupe keys is enough; older ones only cost space."""
         async with self.db.transaction() as session:
             await events_repo.prune_events(session, now - keep)
+
+
+class _Mark:
+    """What ``Channel.send_marked`` tells (bot/channels/base.py ``SendMark``): the message is
+    recorded as under way right before the platform call, so after a crash it is never sent
+    again. Telegram has no idempotency key, so a message whose call had begun when the process
+    died is at most once (it may not have arrived; it is logged or counted ``unknown``), and
+    every message whose call had not begun is at least once: nothing is ever sent twice."""
+
+    under_way = False
+    arrived = False
+    broken = False
+
+    async def starting(self) -> None:
+        if self.under_way:
+            return
+        try:
+            await self._record(True)
+        except Exception:
+            self.broken = True
+            raise
+        self.under_way = True
+
+    def delivered(self) -> None:
+        self.arrived = True
+
+    async def refused(self) -> None:
+        if self.under_way and not self.arrived:  # nothing of it reached the platform
+            await self._record(False)
+            self.under_way = False
+
+    async def _record(self, under_way: bool) -> None:
+        raise NotImplementedError
+
+
+class _ReplyMark(_Mark):
+    """A reply to an event: struck off the replies stored with its dedupe key."""
+
+    def __init__(self, engine: Engine, inbound: Inbound, outs: list[Outgoing], index: int):
+        self.engine, self.inbound, self.outs, self.index = engine, inbound, outs, index
+
+    async def _record(self, under_way: bool) -> None:
+        left = self.outs[self.index + 1 :] if under_way else self.outs[self.index :]
+        await self.engine.reply_starting(self.inbound, left, in_flight=under_way)
+
+
+class _OutboxMark(_Mark):
+    """An outbox row: its send's start written on the row (``outbox.sending_started``)."""
+
+    def __init__(self, app: App, row_id: int) -> None:
+        self.app, self.row_id = app, row_id
+
+    async def _record(self, under_way: bool) -> None:
+        at = self.app.engine.clock() if under_way else None
+        async with self.app.db.transaction() as session:
+            await outbox_repo.sending_started(session, self.row_id, self.app.owner, at)
 
 
 def build_web_app(app: App) -> web.Application:

@@ -39,8 +39,28 @@ async def claim_event(session: AsyncSession, key: str) -> bool:
 
 async def store_replies(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> None:
     """Keep an event's replies (sealed) beside its dedupe key, in the event's transaction."""
+    await _write_replies(session, key, replies, in_flight=False)
+
+
+async def reply_starting(
+    session: AsyncSession, key: str, left: list[dict[str, Any]], *, in_flight: bool
+) -> None:
+    """Record, before a reply goes to the platform, that it has left the list of unsent
+    replies: ``left`` are the ones after it. ``in_flight`` says a send is under way, whose
+    outcome a process taking the event over cannot know (Telegram has no idempotency key), so
+    it is never sent again: at most once for that one reply, at least once for the rest.
+    With ``in_flight`` False (the platform refused, 429) ``left`` holds the refused reply
+    again."""
+    await _write_replies(session, key, left, in_flight=in_flight)
+
+
+async def _write_replies(
+    session: AsyncSession, key: str, replies: list[dict[str, Any]], *, in_flight: bool
+) -> None:
     cipher = session_cipher(session)
-    blob = json.dumps(replies, ensure_ascii=False, separators=(",", ":"))
+    # A plain list, or {"replies": [...], "in_flight": true} while one is being sent.
+    value: Any = {"replies": replies, "in_flight": True} if in_flight else replies
+    blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     sealed = cipher.encrypt(blob) if cipher is not None else blob
     await session.execute(
         update(ProcessedEvent).where(ProcessedEvent.key == key).values(replies=sealed)
@@ -49,8 +69,9 @@ async def store_replies(session: AsyncSession, key: str, replies: list[dict[str,
 
 async def unsent_replies(
     session: AsyncSession, key: str
-) -> tuple[list[dict[str, Any]], datetime | None]:
-    """The replies of an already processed event never confirmed sent, and when it was made."""
+) -> tuple[list[dict[str, Any]], datetime | None, bool]:
+    """The replies of an already processed event never sent, when the event was made, and
+    whether a send was under way when its process stopped (that reply may not have arrived)."""
     row = (
         await session.execute(
             select(ProcessedEvent.replies, ProcessedEvent.created_at).where(
@@ -59,10 +80,13 @@ async def unsent_replies(
         )
     ).first()
     if row is None or not row.replies:
-        return [], None
+        return [], None, False
     cipher = session_cipher(session)
     blob = cipher.decrypt(row.replies) if cipher is not None else row.replies
-    return list(json.loads(blob)), row.created_at
+    value = json.loads(blob)
+    if isinstance(value, dict):
+        return list(value.get("replies") or []), row.created_at, bool(value.get("in_flight"))
+    return list(value), row.created_at, False
 
 
 async def replies_sent(session: AsyncSession, key: str) -> None:

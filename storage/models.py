@@ -123,7 +123,8 @@ class ProcessedEvent(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # The replies of the event, sealed, committed with the key and cleared once sent: a crash
-    # between the commit and the send re-sends them when the event is delivered again.
+    # between the commit and the send re-sends them when the event is delivered again. Each is
+    # struck off right before its platform call, so none is re-sent after it may have left.
     replies: Mapped[str | None] = mapped_column(Text, default=None)
 
 
@@ -172,6 +173,7 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When sent; while ``sending``, when its platform call began (never re-sent after a crash).
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # Who is sending it and until when; after the lease another process may take it over.
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)

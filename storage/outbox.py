@@ -47,15 +47,56 @@ def content_of(session: AsyncSession, row: OutboxMessage) -> dict[str, Any]:
     return dict(open_json(session_cipher(session), row.content))
 
 
+def _lapsed(now: datetime) -> Any:
+    """Claimed by a process that died (or hung): its lease ran out. Rows from before leases
+    existed have none and were left by a stopped process."""
+    return and_(
+        OutboxMessage.status == "sending",
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+    )
+
+
 def _due(now: datetime) -> Any:
     return or_(
         and_(OutboxMessage.status == "pending", OutboxMessage.due_at <= now),
-        # A lease that ran out belongs to a process that died (or hung): take the row over.
-        # Rows from before leases existed have none and were left by a stopped process.
-        and_(
+        # Taken over only if its send had not begun (``sending_started``).
+        and_(_lapsed(now), OutboxMessage.sent_at.is_(None)),
+    )
+
+
+async def settle_unknown(session: AsyncSession, now: datetime) -> int:
+    """Rows whose send was under way when their process died: the message may or may not
+    have arrived (Telegram has no idempotency key), so they are never sent again; they are
+    counted ``unknown`` and their words dropped."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(_lapsed(now), OutboxMessage.sent_at.is_not(None))
+        .values(
+            status="unknown",
+            claimed_by=None,
+            lease_until=None,
+            error="process stopped while sending",
+            content={"redacted": True},
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def sending_started(
+    session: AsyncSession, row_id: int, owner: str, at: datetime | None
+) -> None:
+    """Right before the platform call: the row's send is under way (``sent_at`` set while
+    the row is ``sending``); ``at`` None puts it back (the platform refused it, 429)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
             OutboxMessage.status == "sending",
-            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-        ),
+            OutboxMessage.claimed_by == owner,
+        )
+        .values(sent_at=at)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -70,8 +111,10 @@ async def claim_due(
     """Lease due messages to ``owner`` and return them, so two workers never send the same one.
 
     One UPDATE does the claim: PostgreSQL skips rows another worker has locked (SKIP LOCKED);
-    SQLite serialises writers, so the second worker finds the rows already claimed.
+    SQLite serialises writers, so the second worker finds the rows already claimed. Rows a
+    dead process was in the middle of sending are set aside first (``settle_unknown``).
     """
+    await settle_unknown(session, now)
     due = (
         select(OutboxMessage.id)
         .where(_due(now))
@@ -118,7 +161,7 @@ def mark_sent(row: OutboxMessage, now: datetime, kind: str = "") -> None:
     """Sent messages keep only their envelope: the words (a lawyer's answer, a worker's
     name in a notification) are not kept once delivered."""
     row.status = "sent"
-    row.sent_at = now
+    row.sent_at = now  # while ``sending``: when the send began (``sending_started``)
     row.attempts += 1
     _redact(row, kind)
     row.claimed_by = row.lease_until = None
@@ -131,7 +174,7 @@ def mark_failed(
     one's (a case card that never reached the group must not stay readable for good)."""
     row.attempts += 1
     row.error = error[:2000]
-    row.claimed_by = row.lease_until = None
+    row.claimed_by = row.lease_until = row.sent_at = None
     if final or row.attempts >= 8:
         row.status = "failed"
         _redact(row, kind)

@@ -101,6 +101,11 @@ class BotProcess:
         logs = sorted(self.log_dir.glob(f"{self.name}.*.log"))
         return logs[-1].read_text("utf-8", "replace")[-chars:] if logs else ""
 
+    def log_text(self) -> str:
+        """Everything every start of this process logged."""
+        logs = sorted(self.log_dir.glob(f"{self.name}.*.log"))
+        return "".join(p.read_text("utf-8", "replace") for p in logs)
+
     def cpu_seconds(self) -> float:
         """User + system CPU of the process so far (Linux /proc)."""
         if self.proc is None:

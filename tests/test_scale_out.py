@@ -37,6 +37,7 @@ USERS = 300
 PER_USER = 10
 CAP = RateCap(per_second=200, per_chat_per_second=10)
 PACE = {"TELEGRAM_MESSAGES_PER_SECOND": "180", "TELEGRAM_PER_CHAT_PER_SECOND": "5"}
+MAYBE_LOST = "a reply was being sent when its process stopped"
 CYCLE = [("/menu", "menu.text"), ("/trogiup", "help.text"), ("/huy", "common.nothing_to_cancel")]
 
 
@@ -59,16 +60,7 @@ def _max_in_window(times: list[float], window: float = 1.0) -> int:
 
 @pytest.mark.parametrize(
     "crash",
-    [
-        "steady",
-        pytest.param(
-            "sigkill",
-            marks=pytest.mark.skip(
-                reason="issue #10 open: a reply sent just before SIGKILL, not yet marked sent, "
-                "is sent again by the process that takes the event over (seen: one answer 4x)"
-            ),
-        ),
-    ],
+    ["steady", "sigkill"],
 )
 async def test_three_processes_answer_every_update_once_in_order_under_one_cap(
     tmp_path: Path, crash: str
@@ -159,18 +151,25 @@ async def _run_burst(
         victim.start()  # systemd's Restart=always
     await _until(fake, delivery.done, 180, progress)
     delivery.result()
-    await _until(fake, lambda: len(fake.sent) >= total, 120, progress)
+    # A reply on the wire at the kill is never sent again (Telegram has no idempotency key):
+    # the bot that takes its event over says so, and only such a reply may be missing.
+    maybe_lost = sum(p.log_text().count(MAYBE_LOST) for p in processes) if kill else 0
+    await _until(fake, lambda: len(fake.sent) >= total - maybe_lost, 120, progress)
     await asyncio.sleep(2)  # anything sent twice would arrive now
 
     assert sent_at_kill < total and acked_at_kill < burst, "killed after the burst, not in it"
     assert balancer.forwarded["bot0"] > 0
+    missing = 0
     for user, wanted in expected.items():
         replies = fake.sent_to(user)
         assert "1800.888864" in replies[0].text, f"user {user}: no welcome first"
         got = [r.text for r in replies[1:]]
-        assert Counter(got) == Counter(wanted), f"user {user}: an answer missing or sent twice"
-        assert got == wanted, f"user {user}: answers out of order"
-    assert len(fake.sent) == total  # nothing to anyone else, nothing twice
+        assert not Counter(got) - Counter(wanted), f"user {user}: an answer sent twice"
+        it = iter(wanted)  # in order, with at most a gap where a reply was on the wire
+        assert all(text in it for text in got), f"user {user}: answers out of order"
+        missing += len(wanted) - len(got)
+    assert missing <= maybe_lost, f"{missing} answers lost, {maybe_lost} reported possibly lost"
+    assert len(fake.sent) == total - missing  # nothing to anyone else, nothing twice
     # One pace for the three processes: the cap was kept, by the bot, not by the fake refusing.
     refused = [r for r in fake.rate_limited if r.limit == "overall"]
     attempts = [*fake._cap.accepted, *(r.at for r in fake.rate_limited)]

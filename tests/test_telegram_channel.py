@@ -734,3 +734,34 @@ async def test_a_paid_broadcast_asks_telegram_for_its_paid_pace(fake) -> None:
     assert [c.params.get("allow_paid_broadcast") for c in sends] == [True] * 5 + [None] * 2
     # five paid messages go 1 ms apart; the ordinary ones keep their own 1/s overall pace
     assert waited == pytest.approx([0.001, 0.002, 0.003, 0.004, 1.0])
+
+
+class _Marks:
+    """A SendMark that writes down what the adapter told it."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def starting(self) -> None:
+        self.said.append("starting")
+
+    def delivered(self) -> None:
+        self.said.append("delivered")
+
+    async def refused(self) -> None:
+        self.said.append("refused")
+
+
+async def test_a_send_is_marked_under_way_before_each_call_and_back_after_a_429(
+    fake, channel
+) -> None:
+    """The app records a reply as under way right before the Bot API call (so a crash never
+    sends it twice) and puts it back when Telegram refused it (so it is not lost)."""
+    fake.add_user(USER)
+    fake.fail_next("sendMessage", status=429, retry_after=1)
+    marks = _Marks()
+    receipt = await channel.send_marked(to_user(Text("Sau khi chờ")), marks)
+    assert receipt.ok
+    assert marks.said == ["starting", "refused", "starting", "delivered"]
+    assert [s.text for s in fake.sent] == ["Sau khi chờ"]
+    fake.assert_clean()

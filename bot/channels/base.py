@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.events import Choice, Inbound, Outgoing, Receipt
 
@@ -46,6 +46,21 @@ def parse_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise BadBody(f"unreadable JSON: {type(exc).__name__}") from exc
 
 
+class SendMark(Protocol):
+    """Told around the platform calls of one send, so a crash mid-send is never repeated.
+
+    ``starting`` is awaited right before a call that may deliver (after any pacing wait): the
+    app records there that the message is under way. ``delivered`` says a call succeeded;
+    ``refused`` that the platform refused one without delivering it (429), so the message
+    may be sent again after all."""
+
+    async def starting(self) -> None: ...
+
+    def delivered(self) -> None: ...
+
+    async def refused(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     buttons: bool
@@ -77,6 +92,13 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, out: Outgoing) -> Receipt:
         """Deliver one item; never raise for platform errors, report them in the receipt."""
+
+    async def send_marked(self, out: Outgoing, mark: SendMark) -> Receipt:
+        """``send``, telling ``mark`` when the message is under way. This default marks it
+        before ``send`` (its pacing wait included); adapters that can mark right before the
+        platform call (Telegram) do so."""
+        await mark.starting()
+        return await self.send(out)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…:])\s+|\n+")

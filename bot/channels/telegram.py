@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import hmac
@@ -45,7 +46,14 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.base import Capabilities, Channel, Deliver, parse_json_body, split_text
+from bot.channels.base import (
+    Capabilities,
+    Channel,
+    Deliver,
+    SendMark,
+    parse_json_body,
+    split_text,
+)
 from bot.channels.throttle import Limiter, Throttle
 from bot.core.events import (
     NAME_LIMIT,
@@ -88,6 +96,8 @@ BOT_COMMANDS = (
 # an inline keyboard cannot be attached to the same message.
 OPTIONS_PROMPT = "Hoặc bạn chọn:"
 
+# The mark of the send in progress in this task (``send_marked``), told around each API call.
+_MARK: contextvars.ContextVar[SendMark | None] = contextvars.ContextVar("mark", default=None)
 _CHAT_TYPES = frozenset({"private", "group", "supergroup"})
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?", re.DOTALL)
 # Things people send that the bot cannot read; they get a polite "please type" reply upstream.
@@ -481,6 +491,15 @@ class TelegramChannel(Channel):
             log.error("telegram: cannot render %s: %s", type(out.content).__name__, e)
             return Receipt(ok=False, error=f"invalid: {e}")
 
+    async def send_marked(self, out: Outgoing, mark: SendMark) -> Receipt:
+        """``send``, marking the message under way right before each Bot API call (after the
+        pace allowed it), and back when Telegram refused it with 429."""
+        token = _MARK.set(mark)
+        try:
+            return await self.send(out)
+        finally:
+            _MARK.reset(token)
+
     async def _render(self, out: Outgoing) -> Receipt:
         content = out.content
         if isinstance(content, Text):
@@ -628,11 +647,16 @@ class TelegramChannel(Channel):
         """Wait for the rate limiter, call, and on 429 wait ``retry_after`` and try again."""
         chat_id = out.address.chat_id
         group = _is_group(chat_id)
+        mark = _MARK.get()
         for attempt in range(1, SEND_ATTEMPTS + 1):
             await self._throttle.acquire(chat_id, group=group, paid=out.paid_broadcast)
+            if mark is not None:
+                await mark.starting()
             try:
-                return await request()
+                result = await request()
             except TelegramRetryAfter as e:
+                if mark is not None:
+                    await mark.refused()
                 log.warning(
                     "telegram: 429 for chat %s, retry after %ss (try %d)",
                     chat_id,
@@ -642,6 +666,10 @@ class TelegramChannel(Channel):
                 if attempt == SEND_ATTEMPTS:
                     raise
                 await self._throttle.pause(chat_id, e.retry_after, group=group)
+                continue
+            if mark is not None:
+                mark.delivered()
+            return result
         raise AssertionError("unreachable")
 
 

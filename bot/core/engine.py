@@ -229,6 +229,7 @@ class Engine:
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self.unknown_replies = 0  # replies found mid-send after a crash, not sent again
 
     # -- wiring (build_app installs the composed features) ------------------------------------
     def install(self, comp: Composition) -> None:
@@ -405,24 +406,48 @@ class Engine:
             )
 
     async def _replies_of_duplicate(self, inbound: Inbound) -> list[Outgoing]:
-        """A delivery already processed: re-send its replies if they were never sent.
+        """A delivery already processed: re-send its replies that were never sent.
 
         Replies younger than ``reply_lease`` may still be on their way from the process that
         made them (a duplicate racing the original): wait until they are confirmed sent, or
-        old enough that their process must have died."""
+        old enough that their process must have died. A reply whose send was under way when
+        that process died is not sent again (it may well have arrived): it is logged as
+        unknown, and only the replies after it are sent."""
         deadline = asyncio.get_running_loop().time() + self.reply_lease.total_seconds()
         while True:
             async with self.db.session() as session:
-                stored, made_at = await events_repo.unsent_replies(session, inbound.dedupe_key)
-            if not stored:
+                stored, made_at, in_flight = await events_repo.unsent_replies(
+                    session, inbound.dedupe_key
+                )
+            if not stored and not in_flight:
                 log.info("duplicate delivery %s skipped", inbound.dedupe_key)
                 return []
             left = deadline - asyncio.get_running_loop().time()
             if made_at is None or utcnow() - made_at >= self.reply_lease or left <= 0:
+                if in_flight:
+                    self.unknown_replies += 1
+                    log.warning(
+                        "redelivery of %s: a reply was being sent when its process stopped; "
+                        "not sent again (it may not have arrived)",
+                        inbound.dedupe_key,
+                    )
                 log.info("redelivery of %s: re-sending %d unsent replies", inbound.dedupe_key,
                          len(stored))  # fmt: skip
                 return [outgoing_from_json(o) for o in stored]
             await asyncio.sleep(min(0.2, left))
+
+    async def reply_starting(
+        self, inbound: Inbound, left: list[Outgoing], *, in_flight: bool = True
+    ) -> None:
+        """Before a reply goes to the platform: it is no longer unsent (``left`` are the ones
+        after it), and a send is under way; ``in_flight`` False puts a refused one back."""
+        if not inbound.dedupe_key:
+            return
+        async with self.db.transaction() as session:
+            await events_repo.reply_starting(
+                session, inbound.dedupe_key, [outgoing_to_json(o) for o in left],
+                in_flight=in_flight,
+            )  # fmt: skip
 
     async def replies_sent(self, inbound: Inbound, session: AsyncSession | None = None) -> None:
         """The event's replies went out: forget them (they may hold a worker's own words)."""
