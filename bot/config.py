@@ -312,16 +312,33 @@ class ConfigReader:
         return value
 
 
-def staff_ids(settings: Settings) -> dict[str, list[str]]:
-    """``[staff]``: role -> platform ids given that role in the file (the first administrators)."""
+STAFF_CHANNELS = ("telegram", "zalo_bot", "zalo_oa", "console")
+
+
+def _staff_list(key: str, ids: Any, what: str) -> list[str]:
+    if not isinstance(ids, list) or any(isinstance(i, bool | float | dict | list) for i in ids):
+        raise ConfigError(key, ids, f"danh sách mã người dùng {what}, ví dụ [12345]")
+    return [str(i) for i in ids]
+
+
+def staff_ids(settings: Settings) -> dict[str, Any]:
+    """``[staff]``: who holds a role in the file (the first administrators), per channel.
+
+    ``role = [ids]`` directly under ``[staff]`` are Telegram ids (the original shape); a table
+    ``[staff.zalo_bot]`` (or ``zalo_oa``, ``telegram``) gives ``role = [ids]`` on that channel.
+    Returns ``{role: [Telegram ids]}`` plus ``{channel: {role: [ids]}}``, as Roles takes it."""
     raw = settings.extra.get("staff") or {}
     if not isinstance(raw, Mapping):
         raise ConfigError("staff", raw, "một bảng [staff] dạng vai_trò = [mã tài khoản]")
-    found: dict[str, list[str]] = {}
-    for role, ids in raw.items():
-        if not isinstance(ids, list) or any(isinstance(i, bool | float) for i in ids):
-            raise ConfigError(
-                f"staff.{role}", ids, "danh sách mã người dùng Telegram, ví dụ [12345]"
-            )
-        found[str(role)] = [str(i) for i in ids]
+    found: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping):
+            if key not in STAFF_CHANNELS:
+                raise ConfigError(f"staff.{key}", "bảng", "tên kênh: " + ", ".join(STAFF_CHANNELS))
+            found[str(key)] = {
+                str(role): _staff_list(f"staff.{key}.{role}", ids, f"trên kênh {key}")
+                for role, ids in value.items()
+            }
+        else:
+            found[str(key)] = _staff_list(f"staff.{key}", value, "Telegram")
     return found

@@ -155,7 +155,8 @@ async def _apply(
 
 async def _tell_officers(ctx: Ctx, app: repo.MemberApplication, label: str, shown: str) -> None:
     """The officers who hold the member's record get the request (only they keep it)."""
-    addresses = {Address("telegram", i) for i in ctx.services.roles.configured_ids("membership")}
+    configured = ctx.services.roles.configured_accounts("membership")
+    addresses = {Address(who.channel, who.user_id) for who in configured}
     for person in await repo.membership_officers(ctx.session, app.union_body):
         addresses.add(Address(person.channel, person.external_id))
     text = ctx.t("join.fix.staff_request", reference=app.reference, field=label, value=shown)

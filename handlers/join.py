@@ -339,8 +339,8 @@ async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, 
 
 async def _tell_officers(ctx: Ctx, app: repo.MemberApplication) -> None:
     """A note without personal data to the officers who will review it."""
-    configured = ctx.services.roles.configured_ids("membership")
-    addresses = {Address("telegram", i) for i in configured}
+    configured = ctx.services.roles.configured_accounts("membership")
+    addresses = {Address(who.channel, who.user_id) for who in configured}
     for person in await repo.membership_officers(ctx.session, app.union_body):
         addresses.add(Address(person.channel, person.external_id))
     text = ctx.t("join.staff.new_application", reference=app.reference, union_body=app.union_body)

@@ -1,33 +1,33 @@
 """Account linking: one worker on Telegram and Zalo becomes one person.
 
-"/lienket" on one channel gives a short one-time code; "/lienket CODE" (or "lienket CODE",
+"/lienket" on one channel gives a one-time code; "/lienket CODE" (or "lienket CODE",
 "liên kết CODE") typed on the other channel merges the two contacts (storage/linking.py): the
 older contact is kept with its conversation state, applications and cases, and everything of
 the newer one moves to it. The account that issued the code is told about the link, so a worker
 whose code was misused by someone else finds out and can call the hotline.
 
-Guessing is limited: a code has 6 digits, lasts 10 minutes, works once, and a contact may type
-at most 5 wrong codes an hour.
+Guessing is hopeless and limited: a code has 10 characters from 31 (storage/codes.py), lasts
+10 minutes, works once and only for the account that asked for it; an account may type 5 wrong
+codes an hour, and a channel 50 for all its accounts together (bot/core/code_guard.py, kept
+apart from the contact so /xoadulieu does not reset it). Staff hear when a limit is reached.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
-from typing import Any
 
+from bot.core import code_guard
 from bot.core.engine import Ctx
 from bot.core.events import Address, Outgoing, Text
 from bot.core.feature import PRIORITY_COMMAND_WORDS, Feature, TextHandler
 from bot.core.textnorm import fold
+from storage import codes, linking
 from storage import contacts as contacts_repo
-from storage import linking
 
-MAX_WRONG = 5
-WRONG_WINDOW = timedelta(hours=1)
-_TRIES = "_link_tries"
-# "lienket 123456", "liên kết: 123 456", "/lien ket 123456" (typed without or with diacritics)
-_TYPED = re.compile(r"^\s*/?\s*lien\s*ket\b\s*:?\s*([\d\s.-]*)\s*$")
+PURPOSE = "link"
+LIMITS = codes.Limits(per_account=5, per_channel=50)
+# "lienket K7M2Q-XR4TB", "liên kết: k7m2q xr4tb", "/lien ket ..." (with or without diacritics)
+_TYPED = re.compile(r"^\s*/?\s*lien\s*ket\b\s*:?\s*([a-z0-9\s.-]*)\s*$")
 _CHANNEL_NAMES = {"telegram": "Telegram", "zalo_oa": "Zalo", "zalo_bot": "Zalo"}
 
 
@@ -41,38 +41,57 @@ def _channel_name(ctx: Ctx, channel: str) -> str:
 
 async def on_command(ctx: Ctx) -> list[Outgoing]:
     """/lienket gives a code; /lienket CODE uses one."""
-    digits = re.sub(r"\D", "", ctx.inbound.args or "")
-    if digits:
-        return await redeem(ctx, digits)
+    typed = (ctx.inbound.args or "").strip()
+    if typed:
+        return await redeem(ctx, typed)
     return await issue(ctx)
 
 
 async def on_text(ctx: Ctx) -> list[Outgoing] | None:
-    """The same without the slash, as people type it on Zalo."""
+    """The same without the slash, as people type it on Zalo ("lien ket tai khoan" is not ours:
+    a code has a digit)."""
     match = _TYPED.match(fold(ctx.inbound.text or ""))
     if match is None:
         return None
-    digits = re.sub(r"\D", "", match.group(1))
-    return await (redeem(ctx, digits) if digits else issue(ctx))
+    typed = match.group(1).strip()
+    if not typed:
+        return await issue(ctx)
+    if not any(ch.isdigit() for ch in typed):
+        return None
+    return await redeem(ctx, typed)
 
 
 async def issue(ctx: Ctx) -> list[Outgoing]:
+    identity = await contacts_repo.find_identity(
+        ctx.session, ctx.inbound.channel, ctx.inbound.user_id
+    )
     code = await linking.issue_code(
-        ctx.session, ctx.contact_id, ctx.inbound.channel, ctx.now, lambda c: _hash(ctx, c)
+        ctx.session,
+        ctx.contact_id,
+        ctx.inbound.channel,
+        ctx.now,
+        lambda c: _hash(ctx, c),
+        identity_id=identity.id if identity is not None else None,
     )
     minutes = int(linking.CODE_TTL.total_seconds() // 60)
-    return [ctx.say("link.code", code=code, minutes=minutes)]
+    return [ctx.say("link.code", code=codes.shown(code), minutes=minutes)]
 
 
-async def redeem(ctx: Ctx, code: str) -> list[Outgoing]:
-    if _too_many_wrong(ctx.data, ctx.now):
-        return [ctx.say("link.too_many")]
+async def redeem(ctx: Ctx, typed: str) -> list[Outgoing]:
+    minutes = int(LIMITS.window.total_seconds() // 60)
+    limit = await code_guard.blocked(ctx, PURPOSE, LIMITS)
+    if limit is not None:
+        return [ctx.say(f"link.too_many_{limit}", minutes=minutes)]
+    code = codes.clean(typed)
+    if not codes.well_formed(code):
+        # not a code at all (a guess has to be well formed): the format, not a try counted
+        return [ctx.say("link.bad_format", length=codes.CODE_LENGTH)]
     result = await linking.redeem_code(
         ctx.session, _hash(ctx, code), ctx.contact_id, ctx.inbound.channel, ctx.now
     )
     if result.status != "ok":
         if result.status in ("invalid", "expired"):
-            _count_wrong(ctx.data, ctx.now)
+            await code_guard.failed(ctx, PURPOSE, LIMITS, "link.guard_what")
         key = {
             "invalid": "link.invalid",
             "expired": "link.expired",
@@ -89,6 +108,7 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
     await contacts_repo.lock_contact(session, issuer)
     keep, drop = await linking.older_contact(session, ctx.contact_id, issuer)
     notice_to = await linking.identity_on(session, issuer, issuer_channel)
+    await linking.void_codes(session, (keep, drop))
     await linking.merge_contacts(session, keep, drop)
     here = _channel_name(ctx, ctx.inbound.channel)
     there = _channel_name(ctx, issuer_channel)
@@ -101,7 +121,7 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
             state, flow=state.flow, step=state.step, data=data, flow_version=state.flow_version
         )
     else:
-        ctx.data.pop(_TRIES, None)
+        ctx.data.pop("_link_tries", None)  # the counter kept here before code_attempts
     if notice_to is not None:
         ctx.notify(
             Outgoing(
@@ -110,25 +130,6 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
             )
         )
     return [ctx.say("link.done", first=there, second=here)]
-
-
-def _live_tries(data: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """The wrong-code counter, or None when there is none or its hour has passed."""
-    tries = data.get(_TRIES) or {}
-    since = tries.get("since")
-    if not since or now - datetime.fromisoformat(since) > WRONG_WINDOW:
-        return None
-    return tries
-
-
-def _too_many_wrong(data: dict[str, Any], now: datetime) -> bool:
-    tries = _live_tries(data, now)
-    return tries is not None and int(tries.get("n", 0)) >= MAX_WRONG
-
-
-def _count_wrong(data: dict[str, Any], now: datetime) -> None:
-    tries = _live_tries(data, now) or {"n": 0, "since": now.isoformat()}
-    data[_TRIES] = {"n": int(tries.get("n", 0)) + 1, "since": tries["since"]}
 
 
 def register() -> Feature:

@@ -6,7 +6,9 @@ that body's applications; one without a body (e.g. configured in config.toml) se
 the only place where names and phone numbers are shown decrypted to anyone but the worker, so
 every listing and decision is written to the audit log (a pseudonymous officer id, references
 and counts; never the data itself). The worker hears the outcome on the channel they used,
-through the outbox, so a crash between the decision and the message loses neither.
+through the outbox, so a crash between the decision and the message loses neither. Nobody
+decides their own application (``is_own_application``: their account, a linked one, or their
+phone): another officer has to.
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ async def _load(ctx: Ctx, app_id: int) -> tuple[repo.MemberApplication | None, l
     if app.status != repo.PENDING:
         status = status_label(ctx, app.status)
         return None, [ctx.say("join.staff.already_decided", reference=app.reference, status=status)]
+    if await repo.is_own_application(ctx.session, app, ctx.inbound.channel, ctx.inbound.user_id):
+        _audit(ctx, "staff.own_application_refused", app.reference)
+        return None, [ctx.say("join.staff.own_application", reference=app.reference)]
     return app, []
 
 

@@ -21,6 +21,7 @@ import segno
 
 from bot.commands import export as export_cli
 from bot.config import ConfigError, ConfigReader
+from bot.core import code_guard
 from bot.core.answers import menu
 from bot.core.areas import AreaIndex
 from bot.core.engine import Ctx, JobContext
@@ -29,6 +30,7 @@ from bot.core.feature import PRIORITY_CODES, CliCommand, Feature, Job, TextHandl
 from bot.core.services import Services
 from bot.core.textnorm import fold
 from bot.core.texts import LOCAL_TZ, fmt_date, fmt_datetime
+from storage import codes
 from storage import people as people_repo
 from storage import recruitment as repo
 from storage.people import ROLES, Person
@@ -36,7 +38,13 @@ from storage.recruitment import Campaign, ReferralCode
 
 INVITER_ROLES = ("collaborator", "volunteer", "staff")
 BOARD_SIZE = 10
-DEFAULT_INVITE_DAYS = 7
+DEFAULT_INVITE_HOURS = 24
+INVITE_LIMITS = codes.Limits(per_account=5, per_channel=50)
+# "/moithanhvien ctv Lê Chân cho 123456789" (a Telegram id) or "... cho zalo 8412345": only that
+# account can use the code
+_RECIPIENT = re.compile(
+    r"(?:^|[\s;,])cho\s+(?:(telegram|tg|zalo)\s*:?\s*)?([A-Za-z0-9_-]{1,64})\s*$", re.IGNORECASE
+)
 DEFAULT_BOARD_MINUTES = 10
 STANDINGS_JOB_SECONDS = 300
 ROLE_WORDS = {
@@ -68,7 +76,7 @@ class InviteConfig:
 
     SECTION = "recruitment"
     bot_username: str | None = None
-    invite_days: int = DEFAULT_INVITE_DAYS
+    invite_hours: int = DEFAULT_INVITE_HOURS
     leaderboard_minutes: float = DEFAULT_BOARD_MINUTES
     campaigns: tuple[dict[str, Any], ...] = ()
 
@@ -86,7 +94,12 @@ class InviteConfig:
                               "start và end")  # fmt: skip
         return cls(
             bot_username=str(name).lstrip("@") or None if name else None,
-            invite_days=reader.integer("invite_days", DEFAULT_INVITE_DAYS, minimum=1),
+            # invite_days: the older setting, still read when invite_hours is not given
+            invite_hours=reader.integer(
+                "invite_hours",
+                24 * reader.integer("invite_days", 0, minimum=0) or DEFAULT_INVITE_HOURS,
+                minimum=1,
+            ),
             leaderboard_minutes=reader.number("leaderboard_minutes", DEFAULT_BOARD_MINUTES),
             campaigns=tuple(campaigns),
         )
@@ -422,16 +435,38 @@ def _area_names(areas: AreaIndex, codes: list[str]) -> str:
     return "; ".join(a.name for a in (areas.by_code(c) for c in codes) if a is not None)
 
 
+def _recipient_key(ctx: Ctx, family: str, user_id: str) -> str:
+    """A keyed hash of the account an invite is meant for ("telegram" or "zalo" and its id)."""
+    return str(ctx.services.crypto.lookup_hash(f"invite-recipient:{family}:{user_id}"))
+
+
+def _family(channel: str) -> str:
+    return "zalo" if channel.startswith("zalo") else channel
+
+
+def _invite_hash(ctx: Ctx, code: str) -> str:
+    return str(ctx.services.crypto.lookup_hash("invite-code:" + code))
+
+
 async def invite_member(ctx: Ctx) -> list[Outgoing]:
-    """/moithanhvien <role> [areas]: a one-time code for a new volunteer or collaborator."""
+    """/moithanhvien <role> [areas] [cho <id>]: a one-time code for a new volunteer or
+    collaborator; with "cho <Telegram id>" or "cho zalo <Zalo id>" only that account can use it."""
     if not await _may(ctx, "people.manage"):
         return [ctx.say("recruit.people.not_staff")]
     word, _, rest = ctx.inbound.args.strip().partition(" ")
     role = ROLE_WORDS.get(fold(word).replace(" ", ""))
     if role is None:
         return [ctx.say("recruit.people.usage")]
+    recipient = None
+    for_whom = ""
+    named = _RECIPIENT.search(rest)
+    if named is not None:
+        family = "zalo" if (named[1] or "").lower() == "zalo" else "telegram"
+        recipient = _recipient_key(ctx, family, named[2])
+        for_whom = ctx.t(f"recruit.people.for_{family}", id=named[2])
+        rest = rest[: named.start()]
     areas: AreaIndex = ctx.services.areas
-    codes = []
+    area_codes = []
     for raw in re.split(r"[;,]", rest):
         name = raw.strip()
         if not name:
@@ -441,35 +476,53 @@ async def invite_member(ctx: Ctx) -> list[Outgoing]:
             guesses = [a.name for a in areas.search(name, limit=3)]
             hint = ctx.t("recruit.people.area_hint", names=", ".join(guesses)) if guesses else ""
             return [ctx.say("recruit.people.bad_area", name=name[:60], hint=hint)]
-        codes.append(area.code)
-    days = invite_config(ctx.services).invite_days
-    invite = await repo.create_invite(
+        area_codes.append(area.code)
+    hours = invite_config(ctx.services).invite_hours
+    _invite, code = await repo.create_invite(
         ctx.session,
         role=role,
-        area_codes=codes,
+        area_codes=area_codes,
         created_by=f"{ctx.inbound.channel}:{ctx.inbound.user_id}",
         now=ctx.now,
-        valid_days=days,
+        hash_code=lambda c: _invite_hash(ctx, c),
+        valid_for=timedelta(hours=hours),
+        recipient=recipient,
     )
-    names = ctx.t("recruit.people.areas", names=_area_names(areas, codes)) if codes else ""
+    names = ""
+    if area_codes:
+        names = ctx.t("recruit.people.areas", names=_area_names(areas, area_codes))
     return [
         ctx.say(
             "recruit.people.code",
             role=ctx.t(f"recruit.role.{role}"),
             areas=names,
-            code=invite.code,
-            days=days,
+            code=codes.shown(code),
+            hours=hours,
+            for_whom=for_whom,
         )
     ]
 
 
 async def join_with_code(ctx: Ctx) -> list[Outgoing]:
-    """/thamgia <code>: register this account in the role the code was made for."""
+    """/thamgia <code>: register this account in the role the code was made for.
+
+    Wrong codes are limited per account and per channel (bot/core/code_guard.py)."""
     arg = ctx.inbound.args.strip()
     if not arg:
         return [ctx.say("recruit.people.usage_join")]
-    invite = await repo.redeem_invite(ctx.session, arg, ctx.now)
+    minutes = int(INVITE_LIMITS.window.total_seconds() // 60)
+    limit = await code_guard.blocked(ctx, repo.INVITE_PURPOSE, INVITE_LIMITS)
+    if limit is not None:
+        return [ctx.say(f"recruit.people.too_many_{limit}", minutes=minutes)]
+    code = codes.clean(arg)
+    if not codes.well_formed(code):
+        return [ctx.say("recruit.people.bad_format", length=codes.CODE_LENGTH)]
+    recipient = _recipient_key(ctx, _family(ctx.inbound.channel), ctx.inbound.user_id)
+    invite = await repo.redeem_invite(ctx.session, _invite_hash(ctx, code), ctx.now, recipient)
     if invite is None:
+        await code_guard.failed(
+            ctx, repo.INVITE_PURPOSE, INVITE_LIMITS, "recruit.people.guard_what"
+        )
         return [ctx.say("recruit.people.bad_code")]
     display = " ".join(ctx.inbound.display_name.split())
     person = await people_repo.add_person(

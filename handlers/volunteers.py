@@ -178,10 +178,8 @@ def view_button(t: T, lead_id: int) -> Choice:
 
 
 async def staff_addresses(session: Any, services: Services) -> list[Address]:
-    found = {Address("telegram", i) for i in services.roles.configured_ids("staff")}
-    for person in await people_repo.people_with_role(session, "staff"):
-        found.add(Address(person.channel, person.external_id))
-    return sorted(found, key=lambda a: (a.channel, a.chat_id))
+    accounts = await services.roles.accounts_with(session, "staff")
+    return [Address(who.channel, who.user_id) for who in accounts]
 
 
 def person_address(person: Person) -> Address:

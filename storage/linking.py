@@ -1,7 +1,11 @@
 """Linking a worker's accounts on two channels into one contact.
 
-A worker asks for a short one-time code on one channel (``link_codes`` keeps only its keyed
-hash) and types it on the other; the two contacts are then merged (``merge_contacts``).
+A worker asks for a one-time code on one channel (``link_codes`` keeps only its keyed hash, and
+the account that asked) and types it on the other; the two contacts are then merged
+(``merge_contacts``). The code links only to the account that asked for it: once that account
+belongs to another contact (it was linked elsewhere meanwhile) or is gone, the code is void.
+Codes are those of storage/codes.py (10 characters, 31^10 of them); wrong tries are limited
+there too, per account and per channel.
 
 The merge keeps the older contact. Every table with a ``contact_id`` column (or any foreign key
 to ``contacts.id``) is found through ``Base.metadata``, so tables added by later features are
@@ -13,7 +17,6 @@ deleted. Channel identities move, so both accounts now reach the same person.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,9 +38,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import codes
 from storage.models import Base, ChannelIdentity, Contact, complete_metadata, utcnow
 
-CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=10)
 
 
@@ -50,6 +53,10 @@ class LinkCode(Base):
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(32))
+    # the account that asked: the code links to it only while it belongs to ``contact_id``
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_identities.id", ondelete="CASCADE"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -59,17 +66,14 @@ class LinkCode(Base):
 class Redeemed:
     """The outcome of typing a code: ``status`` "ok" with the two contacts, or why not.
 
-    Status: "ok", "invalid" (unknown or used), "expired", "same_contact" (already one
-    person), "same_channel" (the code must be typed on the other channel).
+    Status: "ok", "invalid" (unknown, used, or its account is no longer the one that asked),
+    "expired", "same_contact" (already one person), "same_channel" (the code must be typed on
+    the other channel).
     """
 
     status: str
     issuer_contact: int | None = None
     issuer_channel: str | None = None
-
-
-def new_code() -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
 
 
 async def issue_code(
@@ -78,13 +82,15 @@ async def issue_code(
     channel: str,
     now: datetime,
     hash_code: Callable[[str], str],
+    identity_id: int | None = None,
 ) -> str:
-    """A fresh code for this contact; earlier unused codes of the contact stop working."""
+    """A fresh code for this contact's account ``identity_id`` on ``channel``; earlier unused
+    codes of the contact stop working."""
     await session.execute(
         delete(LinkCode).where(LinkCode.contact_id == contact_id, LinkCode.used_at.is_(None))
     )
     for _ in range(20):
-        code = new_code()
+        code = codes.new_code()
         digest = hash_code(code)
         clash = await session.scalar(
             select(LinkCode.id).where(
@@ -97,13 +103,14 @@ async def issue_code(
                     code_hash=digest,
                     contact_id=contact_id,
                     channel=channel,
+                    identity_id=identity_id,
                     created_at=now,
                     expires_at=now + CODE_TTL,
                 )
             )
             await session.flush()
             return code
-    raise RuntimeError("no free link code")  # 20 clashes in a million: practically never
+    raise RuntimeError("no free link code")  # 20 clashes among 31^10 codes: never
 
 
 async def redeem_code(
@@ -121,12 +128,25 @@ async def redeem_code(
         return Redeemed("invalid")
     if row.expires_at <= now:
         return Redeemed("expired")
+    if row.identity_id is not None:
+        issuer = await session.get(ChannelIdentity, row.identity_id)
+        if issuer is None or issuer.contact_id != row.contact_id:
+            row.used_at = now  # the account that asked is someone else's now: void for good
+            return Redeemed("invalid")
     if row.contact_id == contact_id:
         return Redeemed("same_contact")
     if row.channel == channel:
         return Redeemed("same_channel")
     row.used_at = now
     return Redeemed("ok", row.contact_id, row.channel)
+
+
+async def void_codes(session: AsyncSession, contact_ids: tuple[int, ...]) -> None:
+    """Unused codes of these contacts stop working (after a link: a code asked for before it
+    must not link a third account)."""
+    await session.execute(
+        delete(LinkCode).where(LinkCode.contact_id.in_(contact_ids), LinkCode.used_at.is_(None))
+    )
 
 
 def contact_tables() -> list[tuple[Table, list[Column[int]]]]:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base
+from storage.models import Base, ChannelIdentity
 from storage.people import Person
 
 PENDING = "pending"
@@ -536,3 +536,30 @@ async def membership_officers(session: AsyncSession, union_body: str) -> list[Pe
         .order_by(Person.id)
     )
     return list(rows)
+
+
+async def is_own_application(
+    session: AsyncSession, app: MemberApplication, channel: str, external_id: str
+) -> bool:
+    """True when the account ``channel``/``external_id`` belongs to the applicant: it is the
+    application's contact (or linked to it), or that contact applied with the same phone."""
+    contact_id = await session.scalar(
+        select(ChannelIdentity.contact_id).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+        )
+    )
+    if contact_id is None:
+        return False
+    if contact_id == app.contact_id:
+        return True
+    if app.phone_hash is None:
+        return False
+    same_phone = await session.scalar(
+        select(MemberApplication.id)
+        .where(
+            MemberApplication.contact_id == contact_id,
+            MemberApplication.phone_hash == app.phone_hash,
+        )
+        .limit(1)
+    )
+    return same_phone is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     update,
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage import codes
 from storage.enterprises import Credit, LeadReport
 from storage.membership import MemberApplication
 from storage.models import Base, ChannelIdentity, utcnow
@@ -122,12 +124,17 @@ class Attribution(Base):
 
 
 class PersonInvite(Base):
-    """A one-time code staff hand out so a volunteer or collaborator registers from chat."""
+    """A one-time code staff hand out so a volunteer or collaborator registers from chat.
+
+    Only a keyed hash of the code is kept (``code_hash``; the code itself is shown once, to the
+    staff who asked). With a ``recipient`` (keyed hash of the account it is meant for) only that
+    account can use it."""
 
     __tablename__ = "person_invites"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    recipient: Mapped[str | None] = mapped_column(String(64), default=None)
     role: Mapped[str] = mapped_column(String(16))
     area_codes: Mapped[str] = mapped_column(String(2000), default="")
     created_by: Mapped[str] = mapped_column(String(160))
@@ -542,6 +549,9 @@ async def deactivate_person(
 # -- one-time role invites ------------------------------------------------------------------------
 
 
+INVITE_PURPOSE = "invite"
+
+
 async def create_invite(
     session: AsyncSession,
     *,
@@ -549,37 +559,50 @@ async def create_invite(
     area_codes: Sequence[str],
     created_by: str,
     now: datetime,
-    valid_days: int = 7,
-) -> PersonInvite:
+    hash_code: Callable[[str], str],
+    valid_for: timedelta = timedelta(days=1),
+    recipient: str | None = None,
+) -> tuple[PersonInvite, str]:
+    """A new invite and its code (shown once; only ``hash_code(code)`` is stored)."""
+    while True:
+        code = codes.new_code()
+        digest = hash_code(code)
+        if await session.scalar(select(PersonInvite.id).where(PersonInvite.code_hash == digest)):
+            continue
+        break
     invite = PersonInvite(
-        code=await _unique_code(session, PersonInvite),
+        code_hash=digest,
+        recipient=recipient,
         role=role,
         area_codes=";".join(dict.fromkeys(area_codes)),
         created_by=created_by,
         created_at=now,
-        expires_at=now + timedelta(days=valid_days),
+        expires_at=now + valid_for,
     )
     session.add(invite)
     await session.flush()
-    return invite
+    return invite, code
 
 
-async def redeem_invite(session: AsyncSession, text: str, now: datetime) -> PersonInvite | None:
-    """Use a one-time code: valid once, before it expires (one UPDATE, so never twice)."""
-    code = clean_code(text)
+async def redeem_invite(
+    session: AsyncSession, code_hash: str, now: datetime, recipient: str
+) -> PersonInvite | None:
+    """Use a one-time code: valid once, before it expires, and only by its recipient when it
+    has one (one UPDATE, so never twice)."""
     result = await session.execute(
         update(PersonInvite)
         .where(
-            PersonInvite.code == code,
+            PersonInvite.code_hash == code_hash,
             PersonInvite.used_at.is_(None),
             PersonInvite.expires_at > now,
+            or_(PersonInvite.recipient.is_(None), PersonInvite.recipient == recipient),
         )
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         return None
-    invite = await session.scalar(select(PersonInvite).where(PersonInvite.code == code))
+    invite = await session.scalar(select(PersonInvite).where(PersonInvite.code_hash == code_hash))
     if invite is not None:
         await session.refresh(invite)
     return invite

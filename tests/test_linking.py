@@ -11,7 +11,8 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table, UniqueConstra
 
 from bot.app import FEATURES
 from storage import contacts as contacts_repo
-from storage.linking import merge_contacts
+from storage.codes import CodeAttempt, Limits, new_code, shown
+from storage.linking import LinkCode, merge_contacts
 from storage.migrate import upgrade_async
 from storage.models import Base, ChannelIdentity, Contact, ConversationState
 from tests.conftest import FakeClock
@@ -29,8 +30,12 @@ async def two(make_app: Any) -> tuple[Chat, Chat]:
     return Chat(app, telegram, user_id="5001"), Chat(app, zalo, user_id="zl-7f3a")
 
 
+CODE = re.compile(r"/lienket ([2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5})\b")
+
+
 def code_in(chat: Chat) -> str:
-    match = re.search(r"\b(\d{6})\b", chat.text)
+    """The code shown after "/lienket" (10 characters of the unambiguous alphabet)."""
+    match = CODE.search(chat.text)
     assert match, chat.text
     return match.group(1)
 
@@ -124,7 +129,7 @@ async def test_codes_are_single_use_short_lived_and_for_the_other_channel(
 
     await tg.send("/lienket")
     fresh = code_in(tg)
-    await zl.send(f"Liên kết: {fresh[:3]} {fresh[3:]}")
+    await zl.send(f"Liên kết: {fresh[:3]} {fresh[3:].lower()}")
     assert zl.keys == ["link.notice", "link.done"]
     third = Chat(tg.app, CaptureChannel("zalo_oa"), user_id="zoa-1")
     tg.app.channels["zalo_oa"] = third.channel
@@ -137,16 +142,26 @@ async def test_wrong_codes_are_limited(two: tuple[Chat, Chat], clock: FakeClock)
     await tg.send("chao")
     await tg.send("/lienket")
     real = code_in(tg)
-    wrong = "000000" if real != "000000" else "111111"
-    for _ in range(5):
+    for wrong in wrong_codes(real, 5):
         await zl.send(f"/lienket {wrong}")
         assert zl.keys == ["link.invalid"]
     await zl.send(f"/lienket {real}")
-    assert zl.keys == ["link.too_many"]
+    assert zl.keys == ["link.too_many_account"]
+    assert "60 phút" in zl.text and "/lienket" in zl.text
     clock.advance(minutes=61)
     await tg.send("/lienket")
     await zl.send(f"/lienket {code_in(tg)}")
     assert zl.keys == ["link.notice", "link.done"]
+
+
+def wrong_codes(real: str, n: int) -> list[str]:
+    """``n`` well-formed codes that are not ``real``."""
+    found = []
+    while len(found) < n:
+        code = shown(new_code())
+        if code != real:
+            found.append(code)
+    return found
 
 
 async def test_lienket_text_is_not_taken_by_other_text_handlers(two: tuple[Chat, Chat]) -> None:
@@ -297,3 +312,136 @@ async def test_telegram_application_and_zalo_case_belong_to_one_person_after_lin
         assert reference in status[0]
     finally:
         await fake.close()
+
+
+# ------------------------------------------------------------------- guessing codes (#10 point 3)
+
+STAFF_ID = "8000"
+
+
+@pytest.fixture
+async def guarded(make_app: Any) -> tuple[Chat, Chat, Chat]:
+    """A victim on Telegram, an attacker on Zalo, and a staff member who hears of guessing."""
+    telegram = CaptureChannel("telegram")
+    zalo = CaptureChannel("zalo_bot", buttons=False, max_text=2000)
+    app = await make_app(
+        telegram, zalo, features=LINK_FEATURES, extra={"staff": {"staff": [STAFF_ID]}}
+    )
+    return (
+        Chat(app, telegram, user_id="5001", name="Nguyễn Thị Nạn Nhân"),
+        Chat(app, zalo, user_id="zl-attacker"),
+        Chat(app, telegram, user_id=STAFF_ID),
+    )
+
+
+async def erase(chat: Chat) -> None:
+    await chat.send("/xoadulieu")
+    await chat.press("Xóa dữ liệu")
+    assert "privacy.erase.done" in chat.keys, chat.keys
+
+
+async def test_brute_force_of_lienket_stays_blocked_across_erasure(
+    guarded: tuple[Chat, Chat, Chat],
+) -> None:
+    victim, attacker, staff = guarded
+    await victim.send("xin chao")
+    await victim.send("/lienket")
+    real = code_in(victim)
+    await attacker.send("chao")
+    guesses = iter(wrong_codes(real, 5))
+    for cycle in (2, 2, 1):  # wrong guesses, then /xoadulieu, as the attack in the issue did
+        for _ in range(cycle):
+            await attacker.send(f"/lienket {next(guesses)}")
+            assert attacker.keys[-1] == "link.invalid"
+        await erase(attacker)
+    # Five wrong in the hour: the right code is refused too, after every erasure.
+    await attacker.send(f"/lienket {real}")
+    assert attacker.keys == ["link.too_many_account"]
+    await erase(attacker)
+    await attacker.send(f"lien ket {real}")
+    assert attacker.keys == ["link.too_many_account"]
+    assert "bạn" in attacker.text and "/lienket" in attacker.text  # warm, with a next step
+    assert await contact_of(attacker) != await contact_of(victim)
+    await attacker.send("/dulieucuatoi")
+    assert "Nạn Nhân" not in attacker.text
+
+    # The staff heard once, without the account's id or anyone's name.
+    assert await victim.app.flush_outbox() >= 1
+    alerts = [o for o in staff.channel.to(STAFF_ID) if "Cảnh báo" in o.text]
+    assert len(alerts) == 1
+    assert "5 lần" in alerts[0].text and "Zalo" in alerts[0].text
+    assert "zl-attacker" not in alerts[0].text and "Nạn Nhân" not in alerts[0].text
+    async with victim.app.db.session() as session:
+        rows = (await session.execute(select(CodeAttempt))).scalars().all()
+    assert len(rows) == 5 and all("zl-attacker" not in r.account for r in rows)
+
+
+async def test_guessing_from_many_accounts_is_limited_per_channel(
+    guarded: tuple[Chat, Chat, Chat], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import link
+
+    monkeypatch.setattr(link, "LIMITS", Limits(per_account=5, per_channel=6))
+    victim, attacker, staff = guarded
+    await victim.send("/lienket")
+    real = code_in(victim)
+    guesses = iter(wrong_codes(real, 6))
+    for n in range(3):  # three fresh accounts, two guesses each
+        bot = Chat(attacker.app, attacker.channel, user_id=f"zl-bot-{n}")
+        for _ in range(2):
+            await bot.send(f"/lienket {next(guesses)}")
+            assert bot.keys[-1] == "link.invalid"
+    newcomer = Chat(attacker.app, attacker.channel, user_id="zl-bot-new")
+    await newcomer.send(f"/lienket {real}")
+    assert newcomer.keys == ["link.too_many_channel"]
+    # Telegram is another channel: its own count.
+    other = Chat(victim.app, victim.channel, user_id="5999")
+    await other.send(f"/lienket {wrong_codes(real, 1)[0]}")
+    assert other.keys == ["link.invalid"]
+    await victim.app.flush_outbox()
+    alerts = [o.text for o in staff.channel.to(STAFF_ID) if "Cảnh báo" in o.text]
+    assert len(alerts) == 1 and "nhiều tài khoản" in alerts[0]
+
+
+async def test_a_code_links_only_the_account_that_asked(two: tuple[Chat, Chat]) -> None:
+    """A's code stops working once A's account is another person's (linked elsewhere)."""
+    tg, zl = two
+    await tg.send("chao")
+    await tg.send("/lienket")
+    stale = code_in(tg)
+    # A links their Telegram to another Zalo account first, with a code issued there.
+    other_zalo = Chat(zl.app, zl.channel, user_id="zl-other")
+    await other_zalo.send("chao")
+    await other_zalo.send("/lienket")
+    await tg.send(f"/lienket {code_in(other_zalo)}")
+    assert tg.keys == ["link.notice", "link.done"]
+    # The code Telegram asked for before that link is void: it links nobody to A now.
+    await zl.send(f"/lienket {stale}")
+    assert zl.keys == ["link.invalid"]
+    assert await contact_of(zl) != await contact_of(tg)
+
+
+async def test_a_used_code_is_refused(two: tuple[Chat, Chat]) -> None:
+    tg, zl = two
+    await tg.send("/lienket")
+    code = code_in(tg)
+    await zl.send(f"/lienket {code}")
+    assert zl.keys == ["link.notice", "link.done"]
+    late = Chat(zl.app, zl.channel, user_id="zl-late")
+    await late.send(f"/lienket {code}")
+    assert late.keys == ["link.invalid"]
+    assert await contact_of(late) != await contact_of(tg)
+
+
+async def test_codes_are_ten_unambiguous_characters_stored_hashed(two: tuple[Chat, Chat]) -> None:
+    tg, _ = two
+    await tg.send("/lienket")
+    code = code_in(tg).replace("-", "")
+    assert len(code) == 10 and not set(code) & set("01OIL")
+    async with tg.app.db.session() as session:
+        rows = (await session.execute(select(LinkCode))).scalars().all()
+    assert len(rows) == 1 and code not in rows[0].code_hash and len(rows[0].code_hash) == 64
+    await tg.send("/lienket K7M2Q")  # too short: told the format, not counted as a guess
+    assert tg.keys == ["link.bad_format"]
+    async with tg.app.db.session() as session:
+        assert (await session.execute(select(CodeAttempt))).scalars().all() == []

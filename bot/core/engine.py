@@ -287,9 +287,14 @@ class Engine:
         return inbound if text == inbound.text else replace(inbound, text=text)
 
     def _error_reply(self, inbound: Inbound) -> list[Outgoing]:
-        if inbound.chat_type != "private":
-            return []
-        return [Outgoing(inbound.address, Text(self.texts("common.error")))]
+        """The worker's apology; in a (staff) group a short line, and only to what was meant
+        for the bot (a command, a button, a reply to one of its posts): the transaction was
+        rolled back, so the case is as it was before."""
+        if inbound.chat_type == "private":
+            return [Outgoing(inbound.address, Text(self.texts("common.error")))]
+        if inbound.kind in (Kind.COMMAND, Kind.BUTTON) or inbound.reply_to:
+            return [Outgoing(inbound.address, Text(self.texts("common.error_staff")))]
+        return []
 
     def _ctx(self, inbound: Inbound, contact_id: int, session: AsyncSession, state: Any) -> Ctx:
         return Ctx(

@@ -1,16 +1,19 @@
 """One answer to "may this person do X, and in which scope": for the chat and the dashboard.
 
 Roles come from the database (`congdoan-bot people add`, invite codes) and from ``[staff]`` in
-config.toml (the first administrators). An action names the roles that may do it; the grant
-says where: ``areas`` (commune codes of content/areas.csv) and ``union_bodies`` (the body an
-application is routed to), each None for "everywhere". Staff act everywhere they may act.
-Every staff feature asks here, so a rule is written once and the web dashboard asks the same.
+config.toml (the first administrators), whose ids hold only on their own channel: a Zalo account
+whose id happens to equal a configured Telegram id gets nothing. An action names the roles that
+may do it; the grant says where: ``areas`` (commune codes of content/areas.csv) and
+``union_bodies`` (the body an application is routed to), each None for "everywhere". Staff
+act everywhere they may act. Every staff feature asks here, so a rule is written once and the
+web dashboard asks the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,19 +67,59 @@ class Grant:
         )
 
 
+DEFAULT_CHANNEL = "telegram"  # ``[staff] role = [ids]`` without a channel: Telegram ids
+# role -> ids, or channel -> {role -> ids}
+Configured = Mapping[str, Iterable[Any] | Mapping[str, Iterable[Any]]]
+
+
+def _per_channel(configured: Configured | None) -> dict[str, dict[str, set[str]]]:
+    """channel -> role -> ids, from ``{role: ids}`` (Telegram) and ``{channel: {role: ids}}``."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for key, value in (configured or {}).items():
+        if isinstance(value, Mapping):
+            for role, ids in value.items():
+                found.setdefault(str(key), {}).setdefault(str(role), set()).update(
+                    str(i) for i in ids
+                )
+        else:
+            found.setdefault(DEFAULT_CHANNEL, {}).setdefault(str(key), set()).update(
+                str(i) for i in value
+            )
+    return found
+
+
 class Roles:
-    """The roles service; built once in ``build_app`` from the configured ``[staff]`` table."""
+    """The roles service; built once in ``build_app`` from the configured ``[staff]`` table:
+    ``{role: [Telegram ids]}`` and/or ``{channel: {role: [ids]}}`` (see bot/config.staff_ids)."""
 
-    def __init__(self, configured: Mapping[str, Iterable[str]] | None = None) -> None:
-        self.configured = {role: {str(i) for i in ids} for role, ids in (configured or {}).items()}
+    def __init__(self, configured: Configured | None = None) -> None:
+        self.channels = _per_channel(configured)
 
-    def configured_ids(self, role: str) -> list[str]:
-        """Accounts given a role in config.toml (Telegram ids), e.g. to notify staff."""
-        return sorted(self.configured.get(role, ()))
+    def configured_ids(self, role: str, channel: str = DEFAULT_CHANNEL) -> list[str]:
+        """Accounts given a role in config.toml on one channel (Telegram by default)."""
+        return sorted(self.channels.get(channel, {}).get(role, ()))
+
+    def configured_accounts(self, role: str) -> list[Who]:
+        """Every account given a role in config.toml, on every channel, e.g. to notify them."""
+        found = [
+            Who(channel, i) for channel, roles in self.channels.items() for i in roles.get(role, ())
+        ]
+        return sorted(found, key=lambda w: (w.channel, w.user_id))
+
+    async def accounts_with(self, session: AsyncSession, role: str) -> list[Who]:
+        """Configured and registered accounts holding ``role`` (registered: active ones)."""
+        found = set(self.configured_accounts(role))
+        for person in await people_repo.people_with_role(session, role):
+            found.add(Who(person.channel, person.external_id))
+        return sorted(found, key=lambda w: (w.channel, w.user_id))
+
+    def configured_roles(self, who: Who) -> set[str]:
+        roles = self.channels.get(who.channel, {})
+        return {role for role, ids in roles.items() if str(who.user_id) in ids}
 
     async def roles_of(self, session: AsyncSession, who: Who) -> set[str]:
         roles = await people_repo.roles_of(session, who.channel, who.user_id)
-        return roles | {role for role, ids in self.configured.items() if str(who.user_id) in ids}
+        return roles | self.configured_roles(who)
 
     async def grant(self, session: AsyncSession, who: Who, action: str) -> Grant | None:
         """The person's grant for ``action``, or None when they may not do it at all."""

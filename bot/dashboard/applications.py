@@ -122,12 +122,31 @@ async def _decided_elsewhere(req: PageRequest, app: Application) -> web.StreamRe
     )
 
 
+async def _own(req: PageRequest, app: Application) -> web.StreamResponse | None:
+    """A refusal when the signed-in officer is the applicant: nobody decides their own."""
+    assert req.staff is not None
+    if not await membership_repo.is_own_application(
+        req.session, app, req.staff.channel, req.staff.external_id
+    ):
+        return None
+    req.audit("web.own_application_refused", app.reference)
+    return req.render(
+        "error.html",
+        status=403,
+        heading="Không thể tự duyệt đơn của mình",
+        message=f"Đơn {app.reference} là đơn của chính bạn. Một cán bộ khác cần xét đơn này.",
+    )
+
+
 async def admit(req: PageRequest) -> web.StreamResponse:
     app = await _load(req, lock=True)
     if app is None:
         return req.not_found()
     if app.status != membership_repo.PENDING:
         return await _decided_elsewhere(req, app)
+    refusal = await _own(req, app)
+    if refusal is not None:
+        return refusal
     assert req.staff is not None
     outs = await admit_application(
         req.session,
@@ -148,6 +167,9 @@ async def send_back(req: PageRequest) -> web.StreamResponse:
         return req.not_found()
     if app.status != membership_repo.PENDING:
         return await _decided_elsewhere(req, app)
+    refusal = await _own(req, app)
+    if refusal is not None:
+        return refusal
     reason = clean_reason(req.form.get("ly_do"))
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         error = f"Lý do cần từ {REASON_MIN} đến {REASON_MAX} ký tự."
