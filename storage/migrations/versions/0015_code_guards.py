@@ -4,8 +4,8 @@ the account that asked, role invites stored hashed and optionally bound to a rec
 Codes issued before this revision were 6 characters and stored in plaintext (invites): they are
 retired (unused link codes deleted, unused invites expired), so only new 10-character codes work.
 
-Revision ID: 0014_code_guards
-Revises: 0013_delivery_leases
+Revision ID: 0015_code_guards
+Revises: 0014_ciphertext_text
 Create Date: 2026-12-03
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import storage.models
 
-revision = "0014_code_guards"
-down_revision = "0013_delivery_leases"
+revision = "0015_code_guards"
+down_revision = "0014_ciphertext_text"
 branch_labels = None
 depends_on = None
 
