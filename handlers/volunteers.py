@@ -46,7 +46,8 @@ MESSAGE_MAX = 1000
 DEFAULT_REMINDER_DAYS = 14
 DEFAULT_REOFFER_DAYS = 7
 JOB_SECONDS = 600
-STEP_ORDER = {"new": -1, "claimed": 0, "contacted": 1, "core_group": 2, "founded": 3}
+STEP_ORDER = {"new": -1, "claimed": 0, "contacted": 1, "core_group": 2, "committee": 3,
+              "founded": 4}  # fmt: skip
 NOTE_FLOW = "vol_note"
 MESSAGE_FLOW = "vol_message"
 REPLY_FLOW = "lead_reply"

@@ -41,15 +41,17 @@ from storage.people import Person  # noqa: F401  (the people table must be known
 SIZE_BANDS = ("lt20", "20_24", "25_99", "100_499", "500plus", "unknown")
 UNION_STATUSES = ("yes", "no", "unknown")
 SOURCES = ("join", "report", "employer")
-STATUSES = ("new", "claimed", "contacted", "core_group", "founded")
-OPEN_STATUSES = ("new", "claimed", "contacted", "core_group")
-WORKING_STATUSES = ("claimed", "contacted", "core_group")
-PROGRESS_STEPS = ("contacted", "core_group", "founded")
+# The founding steps (Hướng dẫn thành lập CĐCS): workers contacted, a core group of them, then the
+# organising committee (ban vận động thành lập CĐCS) that calls the founding meeting.
+STATUSES = ("new", "claimed", "contacted", "core_group", "committee", "founded")
+OPEN_STATUSES = ("new", "claimed", "contacted", "core_group", "committee")
+WORKING_STATUSES = ("claimed", "contacted", "core_group", "committee")
+PROGRESS_STEPS = ("contacted", "core_group", "committee", "founded")
 # "Doanh nghiệp đề nghị": the enterprise itself asked for help founding a CĐCS (handlers/employer).
 # It is a stage of its own in the funnel (a history row, before "new"), not a status: the lead's
 # status keeps following the volunteers' work.
 EMPLOYER_REQUEST = "employer_request"
-FUNNEL_STAGES = (EMPLOYER_REQUEST, "new", "claimed", "contacted", "core_group", "founded")
+FUNNEL_STAGES = (EMPLOYER_REQUEST, *STATUSES)
 
 # The plan's goals: a CĐCS in every enterprise of 25+ workers by 2028, of 20+ by 2033.
 SIZE_TIER = {"25_99": 3, "100_499": 3, "500plus": 3, "20_24": 2, "unknown": 1, "lt20": 0}
@@ -636,7 +638,7 @@ async def record_progress(
     now: datetime,
     note_enc: str | None = None,
 ) -> None:
-    """A progress step (đã liên hệ → nhóm nòng cốt / ban vận động → đã thành lập CĐCS)."""
+    """A progress step (đã liên hệ → nhóm nòng cốt → ban vận động → đã thành lập CĐCS)."""
     if to_status not in PROGRESS_STEPS:
         raise ValueError(f"progress must be one of {PROGRESS_STEPS}")
     session.add(

@@ -31,15 +31,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.cases import CaseRating, FaqMiss, LegalCase
-from storage.enterprises import Enterprise, Lead, LeadStatusChange
+from storage.enterprises import (
+    EMPLOYER_REQUEST,
+    FUNNEL_STAGES,
+    STATUSES,
+    Enterprise,
+    Lead,
+    LeadStatusChange,
+)
 from storage.membership import ADMITTED, PENDING, MemberApplication
 from storage.models import Base, Contact
 from storage.recruitment import Attribution, Campaign
 
 CITY = ""  # the union_body of a city-wide target row
 
-# Lead stages in funnel order; a lead further on also passed every earlier stage.
-FUNNEL = ("new", "claimed", "contacted", "core_group", "founded")
+# Lead stages in funnel order: "doanh nghiệp đề nghị" (the employer asked for help itself, from
+# the employer track), then the statuses, where a lead further on also passed every earlier one.
+FUNNEL = FUNNEL_STAGES
 BIG_SIZES = ("25_99", "100_499", "500plus")  # 25 workers or more: the 2028 target
 MID_SIZES = ("20_24",)  # 20–24 workers: the 2033 target
 
@@ -309,15 +317,22 @@ async def set_area_union_body(
 async def lead_funnel(
     session: AsyncSession, area_codes: Sequence[str] | None = None
 ) -> dict[str, int]:
-    """How many leads reached each stage (a lead further on counts for every earlier stage)."""
+    """How many leads reached each stage (a lead further on counts for every earlier stage),
+    and how many enterprises asked for help themselves (``EMPLOYER_REQUEST``)."""
     where = [] if area_codes is None else [Lead.area_code.in_(list(area_codes))]
     rows = await session.execute(
-        select(Lead.status, func.count(Lead.id)).where(*where).group_by(Lead.status)
+        select(Lead.status, func.count(Lead.id), _count_if(Lead.employer_request.is_(True)))
+        .where(*where)
+        .group_by(Lead.status)
     )
-    at = {status: int(n) for status, n in rows}
-    reached: dict[str, int] = {}
+    at: dict[str, int] = {}
+    requested = 0
+    for status, n, asked in rows:
+        at[status] = int(n)
+        requested += int(asked)
+    reached = {EMPLOYER_REQUEST: requested}
     running = 0
-    for stage in reversed(FUNNEL):
+    for stage in reversed(STATUSES):
         running += at.get(stage, 0)
         reached[stage] = running
     return {stage: reached[stage] for stage in FUNNEL}

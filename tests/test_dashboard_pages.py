@@ -3,8 +3,11 @@ campaigns; each validated, scoped and audited."""
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
+
+import openpyxl
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -108,13 +111,88 @@ async def test_staff_assign_a_lead_and_see_the_funnel(site: Any) -> None:
     async with app.db.session() as session:
         assert (await session.get(leads_repo.Lead, leads[OTHER])).claimed_by == vol_id
         assert await reports.lead_funnel(session) == {
+            "employer_request": 0,
             "new": 2,
             "claimed": 1,
             "contacted": 0,
             "core_group": 0,
+            "committee": 0,
             "founded": 0,
         }
     assert [e.subject for e in await audit(app, "web.lead_assigned")] == [f"lead:{leads[OTHER]}"]
+
+
+def funnel_of(page: str) -> dict[str, str]:
+    table = page.split('id="pheu"', 1)[1].split("</table>", 1)[0]
+    return dict(re.findall(r"<tr><td>([^<]+)</td><td[^>]*>([^<]+)</td></tr>", table))
+
+
+async def test_founding_steps_through_the_committee_and_the_employer_stage(
+    site: Any, clock: Any
+) -> None:
+    """The pipeline: reported → claimed → contacted → core group → organising committee →
+    founded, plus "doanh nghiệp đề nghị"; a volunteer records the steps of the lead they hold,
+    forward only, and the funnel on the page and in the workbook counts every stage."""
+    app, client_for, leads, vol_id = site
+    async with app.db.transaction() as s:
+        await leads_repo.request_by_employer(
+            s, name="Công ty TNHH Sao Mai", area_code=MINE, size_band="25_99",
+            tax_code=None, now=clock(),
+        )  # fmt: skip
+    client = await client_for(VOLUNTEER)
+    csrf = await csrf_of(client, "/doanhnghiep")
+    not_held = await client.post(
+        f"/doanhnghiep/{leads[MINE]}/buoc", data={"csrf": csrf, "buoc": "contacted"}
+    )
+    assert not_held.status == 409  # nobody holds it yet
+    await client.post(f"/doanhnghiep/{leads[MINE]}/nhan", data={"csrf": csrf})
+    page = await (await client.get("/doanhnghiep")).text()
+    assert "Có ban vận động thành lập" in page.split(f'id="dau-moi-{leads[MINE]}"', 1)[1]
+    for step in ("contacted", "core_group", "committee"):
+        done = await client.post(
+            f"/doanhnghiep/{leads[MINE]}/buoc",
+            data={"csrf": csrf, "buoc": step},
+            allow_redirects=False,
+        )
+        assert done.status == 303, step
+    back = await client.post(
+        f"/doanhnghiep/{leads[MINE]}/buoc", data={"csrf": csrf, "buoc": "core_group"}
+    )
+    assert back.status == 409  # a step already passed
+    other = await client.post(
+        f"/doanhnghiep/{leads[OTHER]}/buoc", data={"csrf": csrf, "buoc": "contacted"}
+    )
+    assert other.status == 404  # another area's lead
+    async with app.db.session() as session:
+        assert (await session.get(leads_repo.Lead, leads[MINE])).status == "committee"
+    assert [e.detail["after"] for e in await audit(app, "web.lead_progress")] == [
+        "contacted", "core_group", "committee",
+    ]  # fmt: skip
+
+    staff = await client_for(STAFF)
+    page = await (await staff.get("/doanhnghiep")).text()
+    assert funnel_of(page) == {
+        "Doanh nghiệp đề nghị": "1",
+        "Được báo về": "2",
+        "Có người nhận": "1",
+        "Đã tiếp cận": "1",
+        "Có nhóm nòng cốt": "1",
+        "Có ban vận động thành lập": "1",
+        "Đã thành lập CĐCS": "0",
+    }
+    csrf = await csrf_of(staff, "/doanhnghiep")
+    founded = await staff.post(
+        f"/doanhnghiep/{leads[MINE]}/buoc",
+        data={"csrf": csrf, "buoc": "founded"},
+        allow_redirects=False,
+    )
+    assert founded.status == 303
+    page = await (await staff.get("/doanhnghiep")).text()
+    assert funnel_of(page)["Đã thành lập CĐCS"] == "1"
+    book = await staff.get("/baocao/tai?quy=2026Q4")
+    wb = openpyxl.load_workbook(io.BytesIO(await book.read()))
+    sheet = {r[0]: r[1] for r in wb["Doanh nghiệp"].iter_rows(min_row=2, max_row=8, values_only=True)}
+    assert sheet == {k: int(v) for k, v in funnel_of(page).items()}
 
 
 async def test_targets_are_validated_and_audited(site: Any, clock: Any) -> None:

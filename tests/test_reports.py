@@ -201,9 +201,13 @@ async def test_workbook_figures_equal_the_dashboard(client_app: Any) -> None:
     # enterprises: funnel and the ones still without a union
     funnel = {
         row[0]: row[1]
-        for row in wb["Doanh nghiệp"].iter_rows(min_row=2, max_row=6, values_only=True)
+        for row in wb["Doanh nghiệp"].iter_rows(min_row=2, max_row=8, values_only=True)
     }
-    assert list(funnel.values()) == [4, 3, 2, 1, 1]
+    assert list(funnel.values()) == [0, 4, 3, 2, 1, 1, 1]
+    page_funnel = re.findall(
+        r"<td[^>]*>([\d.]+)</td>", firms.split('id="pheu"', 1)[1].split("</table>", 1)[0]
+    )
+    assert [int(x) for x in page_funnel] == list(funnel.values())
     gaps = table_rows(firms, "chua-co-cdcs")
     assert gaps == [["Phường Thành Đông", "2", "0"], ["Phường Hải Dương", "0", "1"]]
     assert cells["Doanh nghiệp từ 25 lao động chưa có CĐCS"] == 2

@@ -168,6 +168,10 @@ async def test_claim_progress_with_notes_and_founding(make_app) -> None:
     await v.press("nhóm nòng cốt")
     await v.press("Bỏ qua")
     assert await _status(app, lead_id) == ("core_group", await _person_id(app, "9001"))
+    await v.press("ban vận động")  # the organising committee, a step of its own
+    await v.press("Bỏ qua")
+    assert await _status(app, lead_id) == ("committee", await _person_id(app, "9001"))
+    assert f"vol:prog:{lead_id}:core_group" not in [p for _, p in v.options()]
     await v.press("Đã thành lập CĐCS")
     await v.send("Đại hội thành lập ngày 20/12")
     assert "leads.vol.founded" in v.keys

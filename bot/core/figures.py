@@ -18,6 +18,17 @@ from storage.recruitment import list_campaigns
 
 WEEKS_SHOWN = 26
 
+# The lead pipeline's stages as the dashboard and the workbook name them (storage.reports.FUNNEL).
+FUNNEL_LABELS = {
+    "employer_request": "Doanh nghiệp đề nghị",
+    "new": "Được báo về",
+    "claimed": "Có người nhận",
+    "contacted": "Đã tiếp cận",
+    "core_group": "Có nhóm nòng cốt",
+    "committee": "Có ban vận động thành lập",
+    "founded": "Đã thành lập CĐCS",
+}
+
 
 @dataclass(frozen=True)
 class PlanGoal:

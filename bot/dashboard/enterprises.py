@@ -10,22 +10,17 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.core import figures
 from bot.core.numbers import parse_id
 from bot.dashboard.charts import funnel_chart
 from bot.dashboard.site import Dashboard, PageRequest
-from handlers.volunteers import reminder_days, reoffer_days
+from handlers.volunteers import STEP_ORDER, reminder_days, reoffer_days
 from storage import enterprises as leads_repo
 from storage import reports
 from storage.people import Person, people_with_role
 
 ROLES = ("volunteer",)
-STAGES = {
-    "new": "Được báo về",
-    "claimed": "Có người nhận",
-    "contacted": "Đã tiếp cận",
-    "core_group": "Nhóm nòng cốt / ban vận động",
-    "founded": "Đã thành lập CĐCS",
-}
+STAGES = figures.FUNNEL_LABELS
 
 
 def _areas(req: PageRequest) -> list[str] | None:
@@ -80,6 +75,8 @@ async def pipeline(req: PageRequest) -> web.StreamResponse:
         open_total=open_total,
         volunteers=volunteers,
         area_name=lambda code: area_name(req, code),
+        next_steps=next_steps,
+        me=await _volunteer_id(req) if areas is not None else None,
         city=areas is None,
         done=req.arg("xong"),
     )
@@ -119,7 +116,42 @@ async def assign(req: PageRequest) -> web.StreamResponse:
     return req.redirect(f"/doanhnghiep?xong={lead.id}")
 
 
+def next_steps(status: str) -> list[tuple[str, str]]:
+    """The founding steps still ahead of a lead (forward only, as in the chat)."""
+    order = STEP_ORDER.get(status, -1)
+    return [(step, STAGES[step]) for step in leads_repo.PROGRESS_STEPS if STEP_ORDER[step] > order]
+
+
+async def progress(req: PageRequest) -> web.StreamResponse:
+    """A founding step (đã tiếp cận → nhóm nòng cốt → ban vận động → thành lập CĐCS), by the
+    volunteer who holds the lead or by city staff; the same record as the chat's buttons."""
+    lead_id, step = parse_id(req.match("id")), req.form.get("buoc", "")
+    areas = _areas(req)
+    view = await leads_repo.get_lead(req.session, lead_id, areas) if lead_id is not None else None
+    if view is None:
+        return req.not_found()
+    lead = view.lead
+    person_id = None
+    if areas is not None:  # a volunteer: only a lead they hold
+        person_id = await _volunteer_id(req)
+        if person_id is None:
+            return req.not_found()
+    held = lead.claimed_by is not None and (areas is None or lead.claimed_by == person_id)
+    if not held or step not in dict(next_steps(lead.status)):
+        return req.render(
+            "error.html", status=409, heading="Không ghi được bước này",
+            message="Bước này chỉ ghi được cho đầu mối bạn đang phụ trách (hoặc đã giao cho "
+            "tình nguyện viên), và chỉ các bước chưa qua.",
+        )  # fmt: skip
+    before = lead.status
+    await leads_repo.record_progress(req.session, lead, person_id=person_id, to_status=step,
+                                     now=req.now)  # fmt: skip
+    req.audit("web.lead_progress", f"lead:{lead.id}", before=before, after=step)
+    return req.redirect(f"/doanhnghiep?xong={lead.id}")
+
+
 def register(dashboard: Dashboard) -> None:
     dashboard.page("/doanhnghiep", pipeline, roles=ROLES, title="Doanh nghiệp", order=30)
     dashboard.page("/doanhnghiep/{id}/nhan", claim, roles=ROLES, method="POST")
     dashboard.page("/doanhnghiep/{id}/giao", assign, roles=("staff",), method="POST")
+    dashboard.page("/doanhnghiep/{id}/buoc", progress, roles=ROLES, method="POST")

@@ -32,13 +32,6 @@ HEADER_FILL = PatternFill("solid", fgColor="C8102E")
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 TITLE_FONT = Font(bold=True, size=14)
 
-FUNNEL_LABELS = {
-    "new": "Được báo về",
-    "claimed": "Có người nhận",
-    "contacted": "Đã tiếp cận",
-    "core_group": "Có nhóm nòng cốt",
-    "founded": "Đã thành lập CĐCS",
-}
 CHANNEL_LABELS = {"telegram": "Telegram", "zalo_oa": "Zalo OA", "zalo_bot": "Zalo",
                   "console": "Thử nghiệm"}  # fmt: skip
 
@@ -261,7 +254,7 @@ def _enterprise_sheet(
     wb: Workbook, taken: set[str], report: figures.QuarterReport, area_names: Mapping[str, str]
 ) -> None:
     ws = wb.create_sheet(sheet_name("Doanh nghiệp", taken))
-    funnel = [(FUNNEL_LABELS[k], report.funnel[k]) for k in reports.FUNNEL]
+    funnel = [(figures.FUNNEL_LABELS[k], report.funnel[k]) for k in reports.FUNNEL]
     first, last = _table(ws, 1, ("Bước", "Số doanh nghiệp"), funnel, (None, NUMBER))
     _bar_chart(ws, "Phễu vận động thành lập CĐCS", 2, first, last, "E2", "Doanh nghiệp")
     top = last + 3
