@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 import openpyxl
-
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -133,7 +132,7 @@ async def test_founding_steps_through_the_committee_and_the_employer_stage(
     """The pipeline: reported → claimed → contacted → core group → organising committee →
     founded, plus "doanh nghiệp đề nghị"; a volunteer records the steps of the lead they hold,
     forward only, and the funnel on the page and in the workbook counts every stage."""
-    app, client_for, leads, vol_id = site
+    app, client_for, leads, _ = site
     async with app.db.transaction() as s:
         await leads_repo.request_by_employer(
             s, name="Công ty TNHH Sao Mai", area_code=MINE, size_band="25_99",
@@ -191,7 +190,8 @@ async def test_founding_steps_through_the_committee_and_the_employer_stage(
     assert funnel_of(page)["Đã thành lập CĐCS"] == "1"
     book = await staff.get("/baocao/tai?quy=2026Q4")
     wb = openpyxl.load_workbook(io.BytesIO(await book.read()))
-    sheet = {r[0]: r[1] for r in wb["Doanh nghiệp"].iter_rows(min_row=2, max_row=8, values_only=True)}
+    rows = wb["Doanh nghiệp"].iter_rows(min_row=2, max_row=8, values_only=True)
+    sheet = {r[0]: r[1] for r in rows}
     assert sheet == {k: int(v) for k, v in funnel_of(page).items()}
 
 
