@@ -140,7 +140,8 @@ async def _apply(
     elif field == "company":
         app.company_enc = crypto.encrypt(value)
     else:
-        area = ctx.services.areas.by_code(value) if value != AREA_UNKNOWN else None
+        areas = await ctx.services.areas_now(ctx.session)  # routed by the mapping as stored
+        area = areas.by_code(value) if value != AREA_UNKNOWN else None
         app.area_code = area.code if area else None
         app.union_body = area.union_body_or_default if area else DEFAULT_UNION_BODY
     app.updated_at = ctx.now

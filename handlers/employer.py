@@ -321,7 +321,7 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     The reply names only what the employer typed: it is the same whether or not workers
     reported this company, and whether or not it is already being worked on."""
     crypto = ctx.services.crypto
-    areas = ctx.services.areas
+    areas = await ctx.services.areas_now(ctx.session)  # the union body as mapped now
     area = areas.by_code(values["area"])
     lead = await enterprises_repo.request_by_employer(
         ctx.session,

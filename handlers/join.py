@@ -235,8 +235,8 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     if existing is not None:
         return await _duplicate(ctx, existing)
     area = None
-    if values.get("area") and values["area"] != AREA_UNKNOWN:
-        area = areas_of(ctx).by_code(values["area"])
+    if values.get("area") and values["area"] != AREA_UNKNOWN:  # routed by the mapping as stored
+        area = (await ctx.services.areas_now(ctx.session)).by_code(values["area"])
     union_body = area.union_body_or_default if area else DEFAULT_UNION_BODY
     job = values.get("job")
     app = await repo.create_application(

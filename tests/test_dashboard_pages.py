@@ -10,14 +10,17 @@ from typing import Any
 import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from bot.app import build_web_app
+from bot.core.areas import DEFAULT_UNION_BODY
 from storage import enterprises as leads_repo
 from storage import membership as repo
 from storage import reports
 from storage.people import add_person
 from storage.recruitment import campaign_by_code
 from tests.driver import CaptureChannel, Chat
+from tests.test_join import join
 
 STAFF, VOLUNTEER = "7501", "7502"
 MINE, OTHER = "10507", "10525"  # Phường Thành Đông (the volunteer's), Phường Hải Dương
@@ -263,3 +266,50 @@ async def test_campaign_saved_with_validation(site: Any) -> None:
     assert campaign is not None and campaign.name == "Tháng Công nhân 2028"
     page = await (await client.get("/chiendich?ma=T5-2028")).text()
     assert "Tháng Công nhân 2028" in page and "bảng xếp hạng" in page
+
+
+async def test_area_mapping_edit_takes_effect_in_every_process(
+    site: Any, make_app: Any, clock: Any
+) -> None:
+    """Two processes on one database: the mapping edited on one's dashboard routes the next
+    application made through the other at once, and the other's page and export show it."""
+    app, client_for, _, _ = site
+    channel = CaptureChannel("telegram")
+    other = await make_app(channel, create_schema=False, extra={"staff": {"staff": [STAFF]}})
+    assert other.engine.services.areas.by_code(MINE).union_body == ""  # started before the edit
+    client = await client_for(STAFF)
+    csrf = await csrf_of(client, "/muctieu")
+    body = "Công đoàn phường Thành Đông"
+    done = await client.post(
+        "/muctieu/donvi", data={"csrf": csrf, "xa": MINE, "don_vi": body}, allow_redirects=False
+    )
+    assert done.status == 303
+
+    worker = Chat(other, channel, user_id="7590")
+    reference = await join(worker, area="thanh dong", pick="Phường Thành Đông")
+    assert body in worker.text  # the worker is told who handles it
+    async with other.db.session() as session:
+        application = await session.scalar(
+            select(repo.MemberApplication).where(repo.MemberApplication.reference == reference)
+        )
+    assert application is not None and application.union_body == body
+
+    other_web = TestClient(TestServer(build_web_app(other)))
+    await other_web.start_server()
+    try:
+        staff = Chat(other, channel, user_id=STAFF)
+        await staff.send("/dangnhap")
+        token = re.search(r"/dangnhap/(\S+)", staff.text).group(1)
+        await other_web.post(f"/dangnhap/{token}")
+        csv_text = await (await other_web.get("/muctieu/areas.csv")).text()
+        assert f"{MINE},Phường Thành Đông,phường,thành phố Hải Dương,{body}" in csv_text
+        csrf = await csrf_of(other_web, "/muctieu")
+        removed = await other_web.post(
+            "/muctieu/donvi", data={"csrf": csrf, "xa": MINE, "don_vi": ""}, allow_redirects=False
+        )
+        assert removed.status == 303
+    finally:
+        await other_web.close()
+    second = Chat(app, app.channels["telegram"], user_id="7591")
+    await join(second, phone="0987 654 321", area="thanh dong", pick="Phường Thành Đông")
+    assert DEFAULT_UNION_BODY in second.text  # removed in the other process: the city again

@@ -10,10 +10,11 @@ all need one current unit out of that, so the search lives here, once, over `con
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,6 +199,16 @@ class AreaIndex:
     def all(self) -> list[Area]:
         """Every area, in code order."""
         return list(self._areas)
+
+    def with_union_bodies(self, mapping: Mapping[str, str]) -> AreaIndex:
+        """The same areas with ``mapping`` (area code → union body) laid over the file's bodies
+        (the dashboard's edits; content/areas.csv stays the file of record)."""
+        if not mapping:
+            return self
+        return AreaIndex(
+            dataclasses.replace(a, union_body=mapping.get(a.code, a.union_body))
+            for a in self._areas
+        )
 
     def by_code(self, code: str | int) -> Area | None:
         return self._by_code.get(str(code).strip())

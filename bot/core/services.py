@@ -20,11 +20,14 @@ from bot.core.feature import Hooks
 from bot.core.matcher import Matcher
 from bot.core.roles import Roles
 from bot.core.texts import Texts
+from storage import reports
 from storage.crypto import DataCipher
 from storage.db import Database
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.core.engine import Ctx
     from bot.core.forms import FormRunner
@@ -77,6 +80,27 @@ class Services:
     _configs: dict[type, Any] = field(default_factory=dict)
     # table -> the keys its config class read: what is left in config.toml is a misspelling
     read_keys: dict[str, set[str]] = field(default_factory=dict)
+    # content/areas.csv as loaded, and the dashboard's mapping last laid over it (areas_now).
+    file_areas: AreaIndex | None = None
+    _area_mapping: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.file_areas is None:
+            self.file_areas = self.areas
+
+    async def areas_now(self, session: AsyncSession) -> AreaIndex:
+        """``areas`` with the commune → union body mapping as stored now.
+
+        The mapping is edited on the dashboard, perhaps served by another process: whoever
+        routes an application, a correction or an employer's request by its area reads the
+        table here first (at most 114 rows), so an edit takes effect in every process at once.
+        ``areas`` is replaced only when the mapping changed."""
+        mapping = await reports.area_mapping(session)
+        if mapping != self._area_mapping:
+            assert self.file_areas is not None
+            self.areas = self.file_areas.with_union_bodies(mapping)
+            self._area_mapping = mapping
+        return self.areas
 
     def config(self, kind: type[C]) -> C:
         """The feature's configuration, parsed once (``ConfigError`` on a bad value)."""

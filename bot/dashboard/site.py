@@ -30,7 +30,6 @@ from bot.core.engine import Engine
 from bot.core.roles import DASHBOARD_ROLES, Who
 from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime, fmt_number
-from bot.dashboard.area_mapping import apply_area_mapping
 from storage import membership as membership_repo
 from storage import web_sessions
 from storage.db import Database
@@ -200,7 +199,6 @@ class Dashboard:
         self.engine = engine
         self.db = db
         self.pages: list[Page] = []
-        self.file_areas = engine.services.areas  # content/areas.csv as loaded, before edits
         self.after_commit = after_commit
 
     async def load_area_mapping(self) -> None:
@@ -209,7 +207,7 @@ class Dashboard:
         A database not migrated yet has no mapping table: the file's mapping stands."""
         try:
             async with self.db.session() as session:
-                await apply_area_mapping(session, self.engine.services, self.file_areas)
+                await self.engine.services.areas_now(session)
         except DBAPIError:
             log.warning("area mapping table missing; run `congdoan-bot db upgrade`")
 

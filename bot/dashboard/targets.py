@@ -16,7 +16,6 @@ from bot.core.areas import DEFAULT_UNION_BODY, HEADER, AreaIndex
 from bot.core.numbers import is_ascii_digits, parse_int
 from bot.core.periods import LOCAL_TZ
 from bot.core.textnorm import fold
-from bot.dashboard.area_mapping import apply_area_mapping
 from bot.dashboard.site import Dashboard, PageRequest
 from storage import reports
 
@@ -46,7 +45,7 @@ def check_body(name: str, known: list[str]) -> str | None:
 
 async def page(req: PageRequest, *, status: int = 200, error: str = "") -> web.StreamResponse:
     year = parse_int(req.arg("nam") or req.form.get("nam", "")) or req.now.astimezone(LOCAL_TZ).year
-    areas = req.services.areas
+    areas = await req.services.areas_now(req.session)  # perhaps edited in another process
     targets = await reports.targets_for(req.session, year)
     bodies = known_bodies(areas, [*await reports.union_bodies(req.session), *targets])
     bodies = [b for b in bodies if b != reports.CITY]
@@ -84,7 +83,9 @@ async def save_target(req: PageRequest) -> web.StreamResponse:
             req, status=400, error=f"Chỉ tiêu từ 0 đến {TARGET_MAX:,}.".replace(",", ".")
         )
     if body != reports.CITY:
-        known = known_bodies(req.services.areas, await reports.union_bodies(req.session))
+        known = known_bodies(
+            await req.services.areas_now(req.session), await reports.union_bodies(req.session)
+        )
         if (problem := check_body(body, known)) is not None:
             return await page(req, status=400, error=problem)
     before = await reports.set_target(req.session, year, body, value, req.now)
@@ -96,7 +97,7 @@ async def save_target(req: PageRequest) -> web.StreamResponse:
 async def save_mapping(req: PageRequest) -> web.StreamResponse:
     code = req.form.get("xa", "").strip()
     body = unicodedata.normalize("NFC", " ".join(req.form.get("don_vi", "").split()))
-    areas = req.services.areas
+    areas = await req.services.areas_now(req.session)
     area = areas.by_code(code) if is_ascii_digits(code) else None
     if area is None:
         return await page(req, status=400, error="Hãy chọn một xã, phường trong danh sách.")
@@ -105,7 +106,7 @@ async def save_mapping(req: PageRequest) -> web.StreamResponse:
         if (problem := check_body(body, known)) is not None:
             return await page(req, status=400, error=problem)
     before = await reports.set_area_union_body(req.session, area.code, body, req.now)
-    await apply_area_mapping(req.session, req.services, req.dashboard.file_areas)
+    await req.services.areas_now(req.session)
     req.audit("web.area_mapped", f"area:{area.code}", before=before or area.union_body,
               after=body or None)  # fmt: skip
     return req.redirect("/muctieu?xong=1")
@@ -116,7 +117,7 @@ async def export_areas(req: PageRequest) -> web.StreamResponse:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
-    for a in req.services.areas:
+    for a in await req.services.areas_now(req.session):
         writer.writerow((a.code, a.name, a.type, ";".join(a.aliases), a.union_body))
     return web.Response(
         body=out.getvalue().encode("utf-8"),
