@@ -175,6 +175,7 @@ async def submit_question(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         staff_channel=cfg.channel if group else None,
         staff_chat_id=group,
         audience=audience,
+        topic=case_topic(ctx, str(values["question"])),
     )
     for item in ctx.data.pop("_q_media", None) or []:
         cases_repo.add_message(
@@ -192,6 +193,19 @@ async def submit_question(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     for out in await relay_staff.posts_for_new_case(ctx.services, ctx.session, case):
         ctx.notify(out)
     return [_submitted(ctx, case)]
+
+
+def case_topic(ctx: Ctx, question: str) -> str | None:
+    """The FAQ topic of the question, for the centre's figures (Tư vấn pháp luật): the entry the
+    matcher answers or suggests first, else the answer the worker was reading when they pressed
+    "Hỏi tư vấn viên"; None when neither fits. Only the label is kept, never the words."""
+    matcher = ctx.services.matcher
+    match = matcher.match(question)
+    if match.entry is not None:
+        return match.entry.topic
+    answered = ctx.data.get("_ask_answered")
+    entry = next((e for e in matcher.entries if e.id == answered), None) if answered else None
+    return entry.topic if entry is not None else None
 
 
 def _submitted(ctx: Ctx, case: LegalCase) -> Outgoing:

@@ -48,7 +48,10 @@ NUMBER_PREFIX = {WORKER: "TV", EMPLOYER: "TVDN"}
 
 class LegalCase(Base):
     __tablename__ = "legal_cases"
-    __table_args__ = (Index("ix_legal_cases_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_legal_cases_status_created", "status", "created_at"),
+        Index("ix_legal_cases_created", "created_at"),  # the figures of a period (reports)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
@@ -60,6 +63,9 @@ class LegalCase(Base):
     status: Mapped[str] = mapped_column(String(16), default=OPEN)
     audience: Mapped[str] = mapped_column(String(8), default=WORKER, server_default=WORKER)
     question_enc: Mapped[str] = mapped_column(Text)
+    # What the question is about: the FAQ topic it matches ("wages", "dismissal"…), set when the
+    # case opens (handlers/relay.py); None when no topic fits. A label, not the worker's words.
+    topic: Mapped[str | None] = mapped_column(String(32), default=None)
     workplace_enc: Mapped[str | None] = mapped_column(Text, default=None)
     named: Mapped[bool] = mapped_column(Boolean, default=False)
     name_enc: Mapped[str | None] = mapped_column(Text, default=None)
@@ -168,6 +174,7 @@ async def create_case(
     staff_channel: str | None = None,
     staff_chat_id: str | None = None,
     audience: str = WORKER,
+    topic: str | None = None,
 ) -> LegalCase:
     """A new open case; the number comes from the row id, so two workers never share one."""
     if audience not in AUDIENCES:
@@ -178,6 +185,7 @@ async def create_case(
         channel=channel,
         chat_id=chat_id,
         question_enc=question_enc,
+        topic=topic,
         workplace_enc=workplace_enc,
         named=name_enc is not None or phone_enc is not None,
         name_enc=name_enc,

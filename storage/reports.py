@@ -394,6 +394,19 @@ class LegalFigures:
     open_by_age: dict[str, int]  # open cases now, by age bucket
     ratings: dict[int, int]  # score -> count, for cases opened in the period
     target_hours: float
+    topics: dict[str | None, int]  # FAQ topic -> cases opened in the period, most first
+    # (None: no topic fitted)
+
+    @property
+    def rated(self) -> int:
+        return sum(self.ratings.values())
+
+    @property
+    def rating_mean(self) -> float | None:
+        """The average score (1–5) of the rated cases, or None when none was rated."""
+        if not self.ratings:
+            return None
+        return sum(s * n for s, n in self.ratings.items()) / self.rated
 
 
 AGE_BUCKETS = (("<1", 1), ("1-3", 3), ("3-7", 7), (">7", None))  # days
@@ -444,7 +457,15 @@ async def legal_figures(
         .group_by(CaseRating.score)
     )
     ratings = {int(s): int(n) for s, n in rating_rows}
-    return LegalFigures(opened, len(hours), median, p90, late, ages, ratings, target_hours)
+    topic_rows = await session.execute(
+        select(LegalCase.topic, func.count(LegalCase.id))
+        .where(_in(LegalCase.created_at, period))
+        .group_by(LegalCase.topic)
+    )
+    topics = dict(
+        sorted(((t, int(n)) for t, n in topic_rows), key=lambda r: (-r[1], r[0] is None, r[0]))
+    )
+    return LegalFigures(opened, len(hours), median, p90, late, ages, ratings, target_hours, topics)
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -33,7 +33,11 @@ def shared_file(*parts: str) -> Path:
 def settings(tmp_path: Path) -> Settings:
     # A file, not :memory:: an in-memory database is one shared connection, and concurrent
     # sessions (ingest while another session closes) would roll back each other's savepoints.
-    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", data_key=new_key())
+    # http_port 0: an app a test starts serves on a free port, never on the default 8080 that
+    # another suite running on the machine may hold.
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", data_key=new_key(), http_port=0
+    )
 
 
 class FakeClock:

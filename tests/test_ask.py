@@ -218,6 +218,7 @@ async def test_ask_a_lawyer_after_an_answer_carries_the_question_into_a_case(
     async with app.db.session() as session:
         case = (await cases_repo.cases_of_contact(session, 1))[0]
     assert app.engine.services.crypto.decrypt(case.question_enc) == question
+    assert case.topic == "wages"  # the FAQ topic, for the centre's figures (Tư vấn pháp luật)
 
 
 async def test_escalate_offers_the_lawyer(ask_chat: Chat) -> None:

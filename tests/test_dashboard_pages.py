@@ -17,8 +17,10 @@ from bot.core.areas import DEFAULT_UNION_BODY
 from storage import enterprises as leads_repo
 from storage import membership as repo
 from storage import reports
+from storage.cases import LegalCase
 from storage.people import add_person
 from storage.recruitment import campaign_by_code
+from tests import dashboard_seed as seed
 from tests.driver import CaptureChannel, Chat
 from tests.test_join import join
 
@@ -313,3 +315,26 @@ async def test_area_mapping_edit_takes_effect_in_every_process(
     second = Chat(app, app.channels["telegram"], user_id="7591")
     await join(second, phone="0987 654 321", area="thanh dong", pick="Phường Thành Đông")
     assert DEFAULT_UNION_BODY in second.text  # removed in the other process: the city again
+
+
+async def test_every_faq_topic_has_a_label_on_the_legal_page(site: Any, clock: Any) -> None:
+    """Cases are counted by the FAQ topic they were opened with; each topic reads in Vietnamese
+    on /tuvan, and a case no topic fitted is "Chưa phân loại"."""
+    app, client_for, _, _ = site
+    services = app.engine.services
+    topics = sorted({e.topic for e in services.matcher.entries})
+    assert len(topics) >= 10
+    missing = [t for t in topics if f"dashboard.topic.{t}" not in services.texts]
+    assert missing == []
+    async with app.db.transaction() as s:
+        contact = await seed.worker(s, 7599)
+        for i, topic in enumerate([*topics, None, None]):
+            s.add(LegalCase(contact_id=contact, channel="telegram", chat_id=str(i),
+                            question_enc="x", topic=topic, created_at=clock()))  # fmt: skip
+    client = await client_for(STAFF)
+    page = await (await client.get("/tuvan")).text()
+    table = page.split('id="chu-de"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td[^>]*>([^<]+)</td>", table)
+    assert rows[0] == ("Chưa phân loại", "2")
+    assert ("Tiền lương", "1") in rows and ("Thai sản, lao động nữ", "1") in rows
+    assert len(rows) == len(topics) + 1 and not any("." in label for label, _ in rows)

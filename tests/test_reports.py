@@ -20,7 +20,7 @@ from bot.core.periods import LOCAL_TZ, parse_quarter, quarter_bounds
 from bot.reports.workbook import SUMMARY_KEYS, sheet_name
 from storage import membership as repo
 from storage import reports
-from storage.cases import LegalCase
+from storage.cases import CaseRating, LegalCase
 from storage.enterprises import Enterprise, Lead, LeadStatusChange
 from tests import dashboard_seed as seed
 from tests.driver import CaptureChannel, Chat
@@ -103,23 +103,27 @@ async def seed_everything(app: Any, now: datetime) -> None:
         await enterprise("Công ty TNHH Bốn", "10525", "500plus", "founded")
 
         contact = await seed.worker(s, 8999)
-        for created, answered in (
-            (local(2026, 11, 23, 9), local(2026, 11, 23, 10)),  # 1 working hour
-            (local(2026, 11, 23, 8), local(2026, 11, 23, 14)),  # 6 h: past the 4 h target
-            (local(2026, 11, 20, 16), local(2026, 11, 23, 9)),  # Fri 16-17 + Mon 7:30-9 = 2.5 h
-            (local(2026, 11, 23, 15), None),  # waiting: Mon 15-17 + Tue 7:30-9 = 3.5 h, in time
+        for created, answered, topic, score in (
+            (local(2026, 11, 23, 9), local(2026, 11, 23, 10), "wages", 5),  # 1 working hour
+            (local(2026, 11, 23, 8), local(2026, 11, 23, 14), "wages", 2),  # 6 h: past 4 h
+            (local(2026, 11, 20, 16), local(2026, 11, 23, 9), "dismissal", None),  # 1 + 1.5 h
+            (local(2026, 11, 23, 15), None, None, None),  # waiting: 2 + 1.5 h, in time
+            (local(2026, 9, 23, 9), local(2026, 9, 23, 10), "maternity", 1),  # last quarter
         ):
-            s.add(
-                LegalCase(
-                    contact_id=contact,
-                    channel="telegram",
-                    chat_id="8999",
-                    status="answered" if answered else "open",
-                    question_enc="x",
-                    created_at=created,
-                    first_response_at=answered,
-                )
+            case = LegalCase(
+                contact_id=contact,
+                channel="telegram",
+                chat_id="8999",
+                status="answered" if answered else "open",
+                question_enc="x",
+                topic=topic,
+                created_at=created,
+                first_response_at=answered,
             )
+            s.add(case)
+            if score is not None:
+                await s.flush()
+                s.add(CaseRating(case_id=case.id, score=score, created_at=created))
 
 
 def numbers(html: str, element_id: str) -> str:
@@ -197,6 +201,16 @@ async def test_workbook_figures_equal_the_dashboard(client_app: Any) -> None:
     assert numbers(legal, "p90").startswith("6")
     assert cells["Thời gian trả lời đầu tiên, 90% trong vòng (giờ làm việc)"] == pytest.approx(6)
     assert numbers(legal, "qua-han") == "1" == str(cells["Yêu cầu trả lời chậm quá 4 giờ làm việc"])
+    # … by topic (the FAQ topic the case was opened with) and the workers' ratings
+    page_topics = [[r[0], vi_int(r[1])] for r in table_rows(legal, "chu-de")]
+    sheet = wb["Tư vấn pháp luật"]
+    topic_rows = [list(r) for r in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
+    assert page_topics == topic_rows == [["Tiền lương", 2], ["Sa thải, kỷ luật lao động", 1],
+                                         ["Chưa phân loại", 1]]  # fmt: skip
+    assert numbers(legal, "diem-tb") == "3,5" and numbers(legal, "so-danh-gia") == "2"
+    ratings = {r[0]: r[1] for r in sheet.iter_rows(min_row=8, max_row=10, values_only=True)}
+    assert ratings == {"5 sao": 1, "2 sao": 1, "Điểm trung bình": pytest.approx(3.5)}
+    assert [r[:2] for r in table_rows(legal, "danh-gia")] == [["5 sao", "1"], ["2 sao", "1"]]
 
     # enterprises: funnel and the ones still without a union
     funnel = {
@@ -222,7 +236,9 @@ async def test_workbook_is_a_real_spreadsheet(client_app: Any) -> None:
     async with app.db.session() as session:
         data = await quarterly_workbook(session, app.engine.services, 2026, 4, app.engine.clock())
     wb = openpyxl.load_workbook(io.BytesIO(data))
-    assert wb.sheetnames[:4] == ["Tổng hợp", "Theo tuần", "Theo công đoàn", "Doanh nghiệp"]
+    assert wb.sheetnames[:5] == [
+        "Tổng hợp", "Theo tuần", "Theo công đoàn", "Doanh nghiệp", "Tư vấn pháp luật",
+    ]  # fmt: skip
     assert {BODY_A, BODY_B} <= set(wb.sheetnames)
     weeks = wb["Theo tuần"]
     assert weeks.freeze_panes == "A2" and weeks.auto_filter.ref.startswith("A1:B")

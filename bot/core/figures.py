@@ -71,6 +71,17 @@ class Overview:
         return min(1.0, self.members_now / self.goal.members) if self.goal.members else 0.0
 
 
+def topic_label(services: Services, topic: str | None) -> str:
+    """A legal case's topic as staff read it (content/vi/dashboard.toml, dashboard.topic.*)."""
+    key = f"dashboard.topic.{topic or 'none'}"
+    return services.texts(key) if key in services.texts else str(topic)
+
+
+def legal_topics(services: Services, legal: reports.LegalFigures) -> list[tuple[str, int]]:
+    """Cases of the period by topic, most first, labelled: the page and the workbook."""
+    return [(topic_label(services, topic), n) for topic, n in legal.topics.items()]
+
+
 def review_days(services: Services) -> int:
     join = services.section("join")
     return int(join.review_days) if join is not None else 7
@@ -138,6 +149,7 @@ class QuarterReport:
     without_union: list[reports.UnionGap]
     waiting: reports.Waiting
     legal: reports.LegalFigures
+    legal_topics: list[tuple[str, int]]
     campaigns: list[reports.CampaignRow]
     bodies: list[reports.BodyRow]
     weeks: list[tuple[date, int]]
@@ -164,6 +176,7 @@ async def quarter_report(
         for c in await list_campaigns(session)
         if c.starts_on < bounds.end.date() and c.ends_on >= bounds.start.date()
     ]
+    legal_figures = await legal(session, services, bounds, now)
     return QuarterReport(
         year=year,
         quarter=quarter,
@@ -177,7 +190,8 @@ async def quarter_report(
         funnel=await reports.lead_funnel(session),
         without_union=await reports.without_union(session),
         waiting=await reports.waiting(session, now, review_days(services), scope),
-        legal=await legal(session, services, bounds, now),
+        legal=legal_figures,
+        legal_topics=legal_topics(services, legal_figures),
         campaigns=await reports.campaign_results(session, campaigns),
         bodies=await reports.by_union_body(session, bounds, year_bounds(year), year, scope),
         weeks=[(w.start.date(), n) for w, n in zip(weeks, week_counts, strict=True)],

@@ -1,4 +1,4 @@
-"""Tư vấn pháp luật: open cases by age, first-reply times in working hours, ratings.
+"""Tư vấn pháp luật: open cases by age, first-reply times in working hours, topics, ratings.
 
 Counts only: the questions themselves stay in the staff group, where the lawyers answer them.
 """
@@ -28,6 +28,7 @@ async def legal_page(req: PageRequest) -> web.StreamResponse:
     return req.render(
         "legal.html", data=data, year=year, quarter=quarter, ages=AGE_LABELS,
         stars=sorted(data.ratings.items(), reverse=True),
+        topics=figures.legal_topics(req.services, data),
     )  # fmt: skip
 
 

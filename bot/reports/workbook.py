@@ -221,6 +221,7 @@ def build_workbook(
     _weeks_sheet(wb, taken, "Theo tuần", report.weeks)
     _bodies_sheet(wb, taken, report)
     _enterprise_sheet(wb, taken, report, area_names or {})
+    _legal_sheet(wb, taken, report)
     for body in bodies:
         _body_sheet(wb, taken, body, report)
     return wb
@@ -264,6 +265,23 @@ def _enterprise_sheet(
     _table(ws, top, titles, gaps, (None, NUMBER, NUMBER))
     ws.freeze_panes = "A2"
     _widths(ws, (36, 18, 18))
+
+
+def _legal_sheet(wb: Workbook, taken: set[str], report: figures.QuarterReport) -> None:
+    """Legal advice in the quarter: cases by topic, then the workers' ratings."""
+    ws = wb.create_sheet(sheet_name("Tư vấn pháp luật", taken))
+    topics = report.legal_topics
+    first, last = _table(ws, 1, ("Chủ đề", "Yêu cầu trong quý"), topics, (None, NUMBER))
+    if topics:
+        _bar_chart(ws, "Yêu cầu tư vấn theo chủ đề", 2, first, last, "E2", "Yêu cầu")
+    top = last + 3
+    legal = report.legal
+    stars = [(f"{score} sao", n) for score, n in sorted(legal.ratings.items(), reverse=True)]
+    stars += [("Điểm trung bình", legal.rating_mean)]
+    _, end = _table(ws, top, ("Đánh giá của người lao động", "Số yêu cầu"), stars, (None, NUMBER))
+    ws.cell(row=end, column=2).number_format = "0.0"
+    ws.freeze_panes = "A2"
+    _widths(ws, (40, 18))
 
 
 def _body_sheet(
