@@ -57,10 +57,11 @@ async def seed(app: Any, scale: float) -> dict[str, Any]:
                 "decided_at = CASE WHEN status = 'admitted' "
                 "THEN created_at + interval '3 days' END"), {"n": BODIES})  # fmt: skip
         else:
-            await conn.execute(text(
+            await conn.execute(text(  # the text form the app stores (microseconds included)
                 "UPDATE member_applications SET union_body = 'Công đoàn số ' || (id % :n), "
                 "decided_at = CASE WHEN status = 'admitted' "
-                "THEN datetime(created_at, '+3 days') END"), {"n": BODIES})  # fmt: skip
+                "THEN datetime(created_at, '+3 days') || '.000000' END"),
+                {"n": BODIES})  # fmt: skip
         cases = []
         for i in range(n_cases):
             created = NOW - timedelta(minutes=rng.randrange(400 * 24 * 60))
