@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import openpyxl
@@ -220,6 +221,7 @@ async def test_targets_are_validated_and_audited(site: Any, clock: Any) -> None:
     assert entry.detail["after"] == 12000 and entry.detail["before"] is None
     overview = await (await client.get("/tongquan")).text()
     assert "chỉ tiêu 12.000" in overview
+    assert 'id="chua-co-so-goc"' in overview  # baseline_members not given yet: the page says so
 
 
 async def test_area_mapping_edit_routes_the_chat_and_exports_the_file(site: Any) -> None:
@@ -338,3 +340,43 @@ async def test_every_faq_topic_has_a_label_on_the_legal_page(site: Any, clock: A
     assert rows[0] == ("Chưa phân loại", "2")
     assert ("Tiền lương", "1") in rows and ("Thai sản, lao động nữ", "1") in rows
     assert len(rows) == len(topics) + 1 and not any("." in label for label, _ in rows)
+
+
+async def test_overview_counts_members_from_the_baseline_to_the_plan_goal(
+    make_app: Any, clock: Any
+) -> None:
+    """Tổng quan: the members on record at baseline_on ([targets]) plus those admitted through
+    the bot since, against the 2028 goal, with the progress bar and the pace still needed."""
+    channel = CaptureChannel("telegram")
+    targets = {"plan_year": 2028, "plan_members": 390000, "baseline_members": 350000,
+               "baseline_on": "2026-06-30"}  # fmt: skip
+    app = await make_app(channel, extra={"staff": {"staff": [STAFF]}, "targets": targets})
+    crypto = app.engine.services.crypto
+    async with app.db.transaction() as s:
+        for i, decided in enumerate(
+            (datetime(2026, 6, 20, 3, tzinfo=UTC),  # before the baseline: already on record
+             datetime(2026, 9, 2, 3, tzinfo=UTC), datetime(2026, 11, 20, 3, tzinfo=UTC))
+        ):  # fmt: skip
+            contact = await seed.worker(s, 7610 + i)
+            await seed.application(s, crypto, contact_id=contact, union_body="Công đoàn phường A",
+                                   at=decided, status=repo.ADMITTED, decided_at=decided,
+                                   phone=f"+8491234560{i}")  # fmt: skip
+    client = TestClient(TestServer(build_web_app(app)))
+    await client.start_server()
+    try:
+        chat = Chat(app, channel, user_id=STAFF)
+        await chat.send("/dangnhap")
+        token = re.search(r"/dangnhap/(\S+)", chat.text).group(1)
+        await client.post(f"/dangnhap/{token}")
+        page = await (await client.get("/tongquan")).text()
+    finally:
+        await client.close()
+    bar = re.search(r'<progress id="tien-do" max="(\d+)" value="(\d+)"', page)
+    assert bar and bar.groups() == ("390000", "350002")
+    assert "Mục tiêu đến năm 2028: 390.000 đoàn viên" in page
+    assert re.search(r'id="so-doan-vien">350\.002<', page)
+    assert re.search(r'id="ti-le-muc-tieu">89,7 %<', page)
+    assert re.search(r'id="qua-bot">2<', page)
+    # November 2026 to December 2028: 26 months for the 39,998 still missing
+    assert "Còn thiếu 39.998 đoàn viên: cần khoảng 1.539 đoàn viên mới mỗi tháng" in page
+    assert 'id="chua-co-so-goc"' not in page

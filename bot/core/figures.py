@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.core.periods import current_periods, last_weeks, quarter_bounds, year_bounds
+from bot.core.periods import (
+    LOCAL_TZ,
+    current_periods,
+    last_weeks,
+    quarter_bounds,
+    year_bounds,
+)
 from bot.core.services import Services
 from storage import reports
 from storage.recruitment import list_campaigns
@@ -66,9 +72,23 @@ class Overview:
     bodies: list[reports.BodyRow]
     arrivals: reports.Arrivals
 
+    months_left: int = 0  # whole months from this one to the end of the plan's year
+
     @property
     def goal_share(self) -> float:
         return min(1.0, self.members_now / self.goal.members) if self.goal.members else 0.0
+
+    @property
+    def goal_missing(self) -> int:
+        """Members still to be admitted to reach the plan's goal."""
+        return max(0, self.goal.members - self.members_now)
+
+    @property
+    def goal_per_month(self) -> int | None:
+        """New members needed each month, this one included, to reach the goal in time."""
+        if not self.goal_missing or self.months_left <= 0:
+            return None
+        return -(-self.goal_missing // self.months_left)
 
 
 def topic_label(services: Services, topic: str | None) -> str:
@@ -117,7 +137,15 @@ async def overview(
             session, periods["quarter"], periods["year"], year, scope
         ),
         arrivals=await reports.arrivals(session, periods["quarter"], scope),
+        months_left=months_left(now, goal.year),
     )
+
+
+def months_left(now: datetime, plan_year: int) -> int:
+    """Calendar months from the current local month to December of the plan's year, both
+    counted (0 once the plan's year is over)."""
+    local = now.astimezone(LOCAL_TZ)
+    return max(0, (plan_year - local.year) * 12 + 12 - local.month + 1)
 
 
 async def legal(
