@@ -93,8 +93,10 @@ class Overview:
 
 def topic_label(services: Services, topic: str | None) -> str:
     """A legal case's topic as staff read it (content/vi/dashboard.toml, dashboard.topic.*)."""
-    key = f"dashboard.topic.{topic or 'none'}"
-    return services.texts(key) if key in services.texts else str(topic)
+    name = topic or "none"
+    if f"dashboard.topic.{name}" not in services.texts:
+        return name  # a topic added to the FAQ before its label: shown as it is
+    return services.texts(f"dashboard.topic.{name}")
 
 
 def legal_topics(services: Services, legal: reports.LegalFigures) -> list[tuple[str, int]]:
