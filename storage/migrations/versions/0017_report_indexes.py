@@ -2,8 +2,8 @@
 
 Each report count reads one of these alone, never a table row per entry (bench/report.py).
 
-Revision ID: 0016_report_indexes
-Revises: 0015_case_topics
+Revision ID: 0017_report_indexes
+Revises: 0016_case_topics
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016_report_indexes"
-down_revision = "0015_case_topics"
+revision = "0017_report_indexes"
+down_revision = "0016_case_topics"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """case topics: the FAQ topic of a legal case, and an index on when cases opened
 
-Revision ID: 0015_case_topics
-Revises: 0014_ciphertext_text
+Revision ID: 0016_case_topics
+Revises: 0015_code_guards
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_case_topics"
-down_revision = "0014_ciphertext_text"
+revision = "0016_case_topics"
+down_revision = "0015_code_guards"
 branch_labels = None
 depends_on = None
 
