@@ -16,8 +16,9 @@ list, so a typed number answers the poll.
 from __future__ import annotations
 
 import hashlib
+import logging
 
-from bot.core.answers import AskPayload, RightsPayload
+from bot.core.answers import AskPayload, NewsPayload, RightsPayload
 from bot.core.engine import Ctx, JobContext
 from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_COMMAND_WORDS, CliCommand, Feature, Job, TextHandler
@@ -29,10 +30,11 @@ from handlers.broadcast_send import (
     AnnouncementPayload,
     BroadcastConfig,
     Broadcaster,
-    NewsPayload,
+    NeedsApproval,
 )
 from storage import broadcasts as repo
 
+log = logging.getLogger(__name__)
 STOP_WORDS = frozenset({"dung", "huy dang ky", "stop", "dung nhan tin", "huy nhan tin"})
 SCHEDULER_SECONDS = 30
 
@@ -209,8 +211,6 @@ async def scheduler_job(job: JobContext) -> None:
     """Start scheduled announcements whose time has come, and take over a running one that no
     process has claimed rows of for a while (its process stopped). The start is one atomic
     UPDATE, so with several processes only one starts each announcement."""
-    from handlers.broadcast_send import BroadcastConfig
-
     services = job.services
     if not services.channels:
         return
@@ -222,7 +222,10 @@ async def scheduler_job(job: JobContext) -> None:
             services.db, services.texts, services.channels,
             config=services.config(BroadcastConfig), areas=services.areas, clock=services.clock,
         )  # fmt: skip
-        await sender.run(broadcast_id)
+        try:
+            await sender.run(broadcast_id)
+        except NeedsApproval as e:  # it waits (awaiting_approval) for a second staff member
+            log.info("broadcast %d: %s recipients, waiting for approval", broadcast_id, e.args[0])
 
 
 def _cli() -> CliCommand:
@@ -244,4 +247,5 @@ def register() -> Feature:
         jobs=(Job("broadcast.scheduler", SCHEDULER_SECONDS, scheduler_job),),
         cli_commands=(_cli(),),
         config=(BroadcastConfig,),
+        offers={"subscribe": show_topics},
     )

@@ -3,9 +3,10 @@
     congdoan-bot broadcast create --text-file tin.txt [--photo anh.jpg] [--button join|URL]
         [--poll "Câu hỏi" --option A --option B ...] --audience all|topic:T|area:NAME|
         union-body:X|members|non-members|applicants|collaborators|volunteers
-        [--exclude AUDIENCE] [--at 2027-05-01T08:00] [--by NAME]
+        [--exclude AUDIENCE] [--at 2027-05-01T08:00] [--by TELEGRAM_ID]
     congdoan-bot broadcast preview ID
-    congdoan-bot broadcast approve ID --by NAME     (audiences over 10,000: a second person)
+    congdoan-bot broadcast approve ID --by TELEGRAM_ID  (audiences over 10,000: a second staff
+                                                     member, holding a staff role, not the author)
     congdoan-bot broadcast send ID                  (foreground, progress bar; Ctrl+C stops,
                                                      running it again resumes)
     congdoan-bot broadcast status ID [--json]
@@ -44,12 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--audience", required=True)
     create.add_argument("--exclude")
     create.add_argument("--at", help="start time, Hai Phong time (2027-05-01T08:00)")
-    create.add_argument("--by", default="cli", help="who composes it (for the approval rule)")
+    create.add_argument(
+        "--by", help="the author's Telegram id, holding a staff role (for the approval rule)"
+    )
     for name in ("preview", "send"):
         sub.add_parser(name, help=f"{name} an announcement").add_argument("id", type=int)
     approve = sub.add_parser("approve", help="second staff member's approval")
     approve.add_argument("id", type=int)
-    approve.add_argument("--by", required=True)
+    approve.add_argument("--by", required=True, help="the approver's Telegram id (staff role)")
     status = sub.add_parser("status", help="counts: sent, failed, blocked, held, poll answers")
     status.add_argument("id", type=int)
     status.add_argument("--json", action="store_true")
@@ -126,8 +129,19 @@ async def create(app: Any, args: argparse.Namespace) -> int:
         return _fail("an announcement has a button or a poll, not both")
     import unicodedata
 
+    from handlers import broadcast_compose as compose
+
+    author = "cli"
     now = datetime.now(UTC)
     async with app.db.transaction() as session:
+        if args.by:
+            try:
+                who = compose.staff_who(args.by)
+            except ValueError as e:
+                return _fail(str(e))
+            if not await compose.is_staff(session, app.engine.services.roles, who):
+                return _fail(APPROVE_REFUSALS["not_staff"].format(by=args.by))
+            author = compose.staff_ref(who)
         broadcast = await repo.create(
             session,
             text=unicodedata.normalize("NFC", text),
@@ -140,7 +154,7 @@ async def create(app: Any, args: argparse.Namespace) -> int:
             exclude=args.exclude,
             scheduled_at=at,
             status=repo.SCHEDULED if at else repo.DRAFT,
-            created_by=args.by,
+            created_by=author,
             created_at=now,
         )
     print(broadcast.id)
@@ -149,38 +163,21 @@ async def create(app: Any, args: argparse.Namespace) -> int:
 
 async def preview_lines(app: Any, broadcast_id: int) -> tuple[list[str], list[str]]:
     """What each channel shows and the audience per channel; and the problems (over a limit)."""
-    from bot.channels.base import numbered_list
-    from bot.core.events import Choices, Photo
-    from handlers import broadcast_send as bs
+    from handlers import broadcast_compose as compose
     from storage import broadcasts as repo
 
     async with app.db.session() as session:
         broadcast = await repo.get(session, broadcast_id)
-    if broadcast is None:
-        raise LookupError(f"no announcement {broadcast_id}")
-    sizes = await bs.audience_size(app.db, broadcast, app.engine.services.areas)
-    channels = dict(bs.DEFAULT_LIMITS)
-    for name, channel in app.channels.items():
-        channels[name] = channel.capabilities.max_text
-    buttonless = {"zalo_bot"} | {n for n, c in app.channels.items() if not c.capabilities.buttons}
+        if broadcast is None:
+            raise LookupError(f"no announcement {broadcast_id}")
+        sizes = await compose.sizes_in(session, broadcast, app.engine.services.areas)
     lines = [f"Thông báo {broadcast.id}: gửi tới {broadcast.audience}"
              + (f", trừ {broadcast.exclude}" if broadcast.exclude else "")]  # fmt: skip
     problems = []
-    for name, limit in sorted(channels.items()):
-        lines.append(f"\n── {name}: {sizes.get(name, 0)} người nhận ──")
-        for item in bs.render(broadcast, app.texts, photos=name != "zalo_bot"):
-            if isinstance(item, Photo):
-                lines.append(f"[ảnh {item.filename}, {len(item.data) // 1024} KB]")
-                continue
-            assert isinstance(item, Choices)
-            if name in buttonless:
-                shown = numbered_list(item.text, item.options)
-                lines.append(shown)
-            else:
-                shown = item.text
-                lines += [shown, *(f"[{o.label}]" for o in item.options)]
-            if len(shown) > limit:
-                problems.append(f"{name}: {len(shown)} ký tự, quá giới hạn {limit}")
+    for view in compose.channel_views(broadcast, app.texts, app.channels, sizes):
+        lines.append(f"\n── {view.name}: {view.size} người nhận ──")
+        lines += view.lines
+        problems += view.problems
     lines.append(f"\nTổng: {sum(sizes.values())} người nhận")
     return lines, problems
 
@@ -196,19 +193,32 @@ async def preview(app: Any, broadcast_id: int) -> int:
     return 1 if problems else 0
 
 
-async def approve(app: Any, broadcast_id: int, by: str) -> int:
-    from storage import broadcasts as repo
+APPROVE_REFUSALS = {
+    "not_staff": "{by} holds no staff role (congdoan-bot people add --role staff)",
+    "missing": "no announcement {id}",
+    "own": "approval must come from a second staff member, not the author",
+    "closed": "announcement {id} is already sending, sent or cancelled",
+    "already": "announcement {id} was approved already",
+}
 
+
+async def approve(app: Any, broadcast_id: int, by: str) -> int:
+    """A second staff member: ``--by`` is their Telegram id, holding a staff role, not the
+    author's."""
+    from handlers import broadcast_compose as compose
+
+    try:
+        who = compose.staff_who(by)
+    except ValueError as e:
+        return _fail(str(e))
     async with app.db.transaction() as session:
-        broadcast = await repo.get(session, broadcast_id)
-        if broadcast is None:
-            return _fail(f"no announcement {broadcast_id}")
-        if by == broadcast.created_by:
-            return _fail("approval must come from a second staff member")
-        broadcast.approved_by = by
-        if broadcast.status == repo.AWAITING_APPROVAL:
-            broadcast.status = repo.SCHEDULED if broadcast.scheduled_at else repo.DRAFT
-    print(f"Đã duyệt thông báo {broadcast_id} ({by}).")
+        decision = await compose.approve(
+            session, broadcast_id, roles=app.engine.services.roles, who=who,
+            now=datetime.now(UTC),
+        )  # fmt: skip
+    if decision.outcome != "approved":
+        return _fail(APPROVE_REFUSALS[decision.outcome].format(by=by, id=broadcast_id))
+    print(f"Đã duyệt thông báo {broadcast_id} ({compose.staff_ref(who)}).")
     return 0
 
 
@@ -262,7 +272,7 @@ async def send(app: Any, broadcast_id: int) -> int:
         bar.close()
         return _fail(
             f"{e.args[0]} người nhận: cần một cán bộ thứ hai duyệt "
-            f"(congdoan-bot broadcast approve {broadcast_id} --by TÊN)"
+            f"(congdoan-bot broadcast approve {broadcast_id} --by MÃ_TELEGRAM)"
         )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Protocol, Self
 from zoneinfo import ZoneInfo
 
 from bot.config import ConfigError, ConfigReader
+from bot.core.answers import NewsPayload
 from bot.core.events import Address, Choice, Choices, Content, Outgoing, Photo, Receipt
 from bot.core.payloads import Payload
 from bot.core.texts import Texts
@@ -134,14 +135,6 @@ class BroadcastConfig:
 
 
 # -- composing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NewsPayload(Payload, prefix="news"):
-    """Subscription buttons: start, topic (with its name), all, stop, done."""
-
-    action: str
-    topic: str = ""
 
 
 @dataclass(frozen=True)

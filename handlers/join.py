@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, Self
 
 from bot.config import ConfigReader
-from bot.core.answers import JOIN_START, MAIN_MENU, JoinPayload, menu
+from bot.core.answers import JOIN_START, MAIN_MENU, NEWS_START, JoinPayload, menu
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
 from bot.core.consent import Purpose
 from bot.core.engine import Ctx, JobContext, reachable_address
@@ -266,7 +266,10 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
 
 def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
     status = JoinPayload("status").pack()
-    return [(ctx.t("join.status_button"), status), (ctx.t("join.menu"), MAIN_MENU)]
+    buttons = [(ctx.t("join.status_button"), status)]
+    if ctx.services.hooks.subscribe is not None:  # announcements are wired in
+        buttons.append((ctx.t("news.menu"), NEWS_START))
+    return [*buttons, (ctx.t("join.menu"), MAIN_MENU)]
 
 
 async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoing]:

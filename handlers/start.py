@@ -6,12 +6,13 @@ and the menu, so a worker is never left in silence.
 
 from __future__ import annotations
 
-from bot.core.answers import MENU, ContactPayload, MenuPayload, menu
+from bot.core.answers import MAIN_MENU, MENU, NEWS_START, ContactPayload, MenuPayload, menu
 from bot.core.engine import Ctx
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature
 
 __all__ = ["MENU", "menu", "register"]
+CONTACT = ContactPayload("show").pack()
 
 
 def _half_filled(ctx: Ctx) -> list[Outgoing] | None:
@@ -57,12 +58,22 @@ async def show_help(ctx: Ctx) -> list[Outgoing]:
     return [menu(ctx, "help.text")]
 
 
+ZALO_OA_BUTTONS = 5  # the most buttons a Zalo OA message shows (PLATFORMS.md §3)
+
+
 async def show_contact(ctx: Ctx) -> list[Outgoing]:
-    """ "Liên hệ", also the way in for employers: the main menu keeps five buttons, the most a
-    Zalo OA message shows as buttons."""
-    options = [(ctx.t(label), payload) for label, payload in MENU]
-    if ctx.services.hooks.start_links.get("employer") is not None:
-        options.insert(-1, (ctx.t("employer.menu"), "employer:index"))
+    """ "Liên hệ", also the way in to announcements ("Nhận tin công đoàn") and for employers:
+    the main menu keeps five buttons, the most a Zalo OA message shows as buttons, and so does
+    this one (the features wired in first, then the menu's items, then "Menu chính")."""
+    hooks = ctx.services.hooks
+    extra = []
+    if hooks.subscribe is not None:
+        extra.append((ctx.t("news.menu"), NEWS_START))
+    if hooks.start_links.get("employer") is not None:
+        extra.append((ctx.t("employer.menu"), "employer:index"))
+    items = [(ctx.t(label), payload) for label, payload in MENU if payload != CONTACT]
+    options = [*extra, *items][: ZALO_OA_BUTTONS - 1]
+    options.append((ctx.t("common.back_to_menu"), MAIN_MENU))
     return [ctx.choices(ctx.t("contact.text"), options)]
 
 

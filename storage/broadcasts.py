@@ -268,6 +268,11 @@ async def get(session: AsyncSession, broadcast_id: int) -> Broadcast | None:
     return await session.get(Broadcast, broadcast_id)
 
 
+async def get_for_update(session: AsyncSession, broadcast_id: int) -> Broadcast | None:
+    """The row locked for a decision (two presses of one button decide once)."""
+    return await session.get(Broadcast, broadcast_id, with_for_update=True, populate_existing=True)
+
+
 async def listing(session: AsyncSession, limit: int = 50) -> list[Broadcast]:
     rows = await session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit))
     return list(rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from storage import broadcasts as repo
 from storage.crypto import new_key
 from storage.db import Database
 from tests.broadcast_helpers import seed_subscribers
@@ -19,7 +20,11 @@ from tests.broadcast_helpers import seed_subscribers
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     config = tmp_path / "config.toml"
-    config.write_text('[broadcast]\napproval_over = 1\nquiet_hours = "00:00-00:00"\n', "utf-8")
+    config.write_text(
+        '[broadcast]\napproval_over = 1\nquiet_hours = "00:00-00:00"\n'
+        '[staff]\nstaff = ["7501", "7502"]\n',
+        "utf-8",
+    )
     for name, value in {"DATABASE_URL": url, "CONGDOAN_DATA_KEY": new_key(),
                         "CONGDOAN_CONFIG": str(config)}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
@@ -70,7 +75,27 @@ def test_create_preview_status_and_refusals(cli_env, tmp_path, capsys) -> None:
 def test_big_audience_waits_for_a_second_staff_member(cli_env, tmp_path, capsys) -> None:
     text = tmp_path / "tin.txt"
     text.write_text("Luật mới về đoàn phí.", "utf-8")
-    bid = _id(capsys, "--text-file", str(text), "--audience", "all", "--by", "hoa")
-    assert main(["broadcast", "approve", str(bid), "--by", "hoa"]) == 2
-    assert "second staff member" in capsys.readouterr().err
-    assert main(["broadcast", "approve", str(bid), "--by", "nam"]) == 0
+    assert main(["broadcast", "create", "--text-file", str(text), "--audience", "all",
+                 "--by", "9999"]) == 2  # fmt: skip
+    assert "no staff role" in capsys.readouterr().err
+    bid = _id(capsys, "--text-file", str(text), "--audience", "all", "--by", "7501")
+    assert main(["broadcast", "approve", str(bid), "--by", "7501"]) == 2
+    assert "not the author" in capsys.readouterr().err
+    assert main(["broadcast", "approve", str(bid), "--by", "telegram:7501"]) == 2  # same account
+    assert main(["broadcast", "approve", str(bid), "--by", "9999"]) == 2
+    assert "9999 holds no staff role" in capsys.readouterr().err
+    assert main(["broadcast", "approve", str(bid), "--by", "7502"]) == 0
+    assert "telegram:7502" in capsys.readouterr().out
+    assert main(["broadcast", "approve", str(bid), "--by", "7502"]) == 2
+    assert "approved already" in capsys.readouterr().err
+    assert asyncio.run(_approvals(cli_env, bid)) == ("telegram:7501", "telegram:7502", "draft")
+
+
+async def _approvals(url: str, bid: int) -> tuple[str, str | None, str]:
+    db = Database(url)
+    async with db.session() as session:
+        row = await repo.get(session, bid)
+        assert row is not None
+        found = (row.created_by, row.approved_by, row.status)
+    await db.dispose()
+    return found

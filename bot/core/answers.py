@@ -61,7 +61,18 @@ class AskPayload(Payload, prefix="ask"):
     faq_id: str = ""
 
 
+@dataclass(frozen=True)
+class NewsPayload(Payload, prefix="news"):
+    """Announcement subscriptions (handlers/broadcast.py): ``news:start`` opens the topics
+    ("Nhận tin công đoàn"), then ``news:topic:<topic>``, ``news:all``, ``news:stop``,
+    ``news:done``."""
+
+    action: str
+    topic: str = ""
+
+
 MAIN_MENU = MenuPayload("main").pack()
+NEWS_START = NewsPayload("start").pack()
 JOIN_START = JoinPayload("start").pack()
 LEAD_START = LeadPayload("start").pack()
 

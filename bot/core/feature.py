@@ -82,6 +82,8 @@ class Hooks:
 
     start_join: Handler | None = None  # join: consent notice, then the join form
     start_report: Handler | None = None  # leads: the "report an enterprise" form
+    # announcements: the topics to subscribe to ("Nhận tin công đoàn", payload NEWS_START)
+    subscribe: Handler | None = None
     # relay: (ctx, question, audience="worker" | "employer")
     start_question: Callable[..., Awaitable[Any]] | None = None
     start_payload: Callable[[Ctx, str], Awaitable[Any]] | None = None  # /start <args>: referral

@@ -28,6 +28,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "legal.answer": ("legal",),  # answer workers' questions (lawyers only, not all staff)
     "recruit.invite": ("collaborator", "volunteer", "staff"),  # /moiban, /bangxephang
     "people.manage": ("staff",),  # /moithanhvien, /chiendich changes, staff-group commands
+    "broadcast.send": ("staff",),  # announcements: compose, send, approve another's big one
 }
 STAFF = "staff"
 # roles that may sign in to the staff dashboard (collaborators only invite, from the chat)
