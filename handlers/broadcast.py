@@ -235,13 +235,23 @@ def _cli() -> CliCommand:
 
 
 def register() -> Feature:
+    from handlers import broadcast_staff as staff
+
     return Feature(
         name=__name__,
-        commands={"nhantin": show_topics, "dungtin": stop},
+        commands={
+            "nhantin": show_topics,
+            "dungtin": stop,
+            "guithongbao": staff.start,
+            "duyetthongbao": staff.approve_command,
+        },
         payloads={
             NewsPayload.prefix: on_news_button,
             AnnouncementPayload.prefix: on_broadcast_button,
+            staff.StaffPayload.prefix: staff.on_button,
         },
+        validators=staff.VALIDATORS,
+        submitters={staff.FORM: staff.submitted},
         text=(TextHandler(on_text, PRIORITY_COMMAND_WORDS),),
         personal_data=(SubscriptionData(),),
         jobs=(Job("broadcast.scheduler", SCHEDULER_SECONDS, scheduler_job),),

@@ -138,7 +138,7 @@ async def request_send(
     broadcast = await repo.get_for_update(session, broadcast_id)
     if broadcast is None:
         return Decision("missing")
-    if broadcast.status not in (repo.DRAFT, repo.SCHEDULED):
+    if broadcast.status != repo.DRAFT:
         return Decision("closed", broadcast)
     if problems:
         return Decision("too_long", broadcast)

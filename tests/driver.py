@@ -107,6 +107,10 @@ class Chat:
         payload = self.find_payload(label_or_payload)
         return await self.deliver(self._inbound(Kind.BUTTON, payload=payload))
 
+    async def press_payload(self, payload: str) -> list[Outgoing]:
+        """Press a button by its payload whether or not it is shown (an old or forged one)."""
+        return await self.deliver(self._inbound(Kind.BUTTON, payload=payload))
+
     async def share_contact(self, phone: str) -> list[Outgoing]:
         return await self.deliver(self._inbound(Kind.CONTACT, phone=phone))
 

@@ -128,7 +128,7 @@ async def test_sigkill_mid_run_then_send_again_finishes_without_duplicates(
         await first.wait()
         killed_at = len(announcement_chats(fake))
         second = await _run_cli(env, "send", str(bid))
-        out, err = await asyncio.wait_for(second.communicate(), timeout=60)
+        out, err = await asyncio.wait_for(second.communicate(), timeout=300)
         assert second.returncode == 0, err.decode()
         got = announcement_chats(fake)
         assert max(got.values()) == 1, "nobody got it twice"
