@@ -236,6 +236,7 @@ def _cli() -> CliCommand:
 
 def register() -> Feature:
     from handlers import broadcast_staff as staff
+    from handlers import broadcast_web
 
     return Feature(
         name=__name__,
@@ -258,4 +259,5 @@ def register() -> Feature:
         cli_commands=(_cli(),),
         config=(BroadcastConfig,),
         offers={"subscribe": show_topics},
+        dashboard_pages=(broadcast_web.register,),
     )

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import numbered_list
-from bot.core.events import Choices, Photo
+from bot.core.events import Address, Choices, Photo
 from bot.core.roles import Roles, Who
 from bot.core.texts import Texts
 from handlers.broadcast_send import DEFAULT_LIMITS, BroadcastConfig, render, resolve_audience
@@ -43,6 +43,11 @@ def staff_who(text: str) -> Who:
     if not user:
         raise ValueError("a staff account is a Telegram id such as 7501")
     return Who(channel or "telegram", user)
+
+
+def address_of(who: Who) -> Address:
+    """A staff account's private chat with the bot (on Telegram the chat id is the user id)."""
+    return Address(who.channel, who.user_id)
 
 
 async def is_staff(session: AsyncSession, roles: Roles, who: Who) -> bool:

@@ -124,8 +124,13 @@ async def check_area(ctx: Ctx, text: str) -> Result:
     return Candidates(tuple((a.code, a.name) for a in found))
 
 
+def union_bodies_of(areas: Any) -> list[str]:
+    """The union bodies an announcement may go to (those content/areas.csv routes to)."""
+    return sorted({a.union_body_or_default for a in areas})
+
+
 def union_bodies(ctx: Ctx) -> list[str]:
-    return sorted({a.union_body_or_default for a in ctx.services.areas})
+    return union_bodies_of(ctx.services.areas)
 
 
 async def check_union_body(ctx: Ctx, text: str) -> Result:
@@ -327,32 +332,49 @@ def _closed(ctx: Ctx, broadcast: repo.Broadcast) -> Outgoing:
 
 
 async def _ask_approval(ctx: Ctx, broadcast: repo.Broadcast, size: int) -> int:
-    """Every other staff account on Telegram gets the request, through the outbox."""
+    outs = await approval_requests(
+        ctx.session, ctx.services.roles, ctx.texts, broadcast, size,
+        author=ctx.inbound.display_name or broadcast.created_by,
+    )  # fmt: skip
+    for out in outs:
+        ctx.notify(out)
+    return len(outs)
+
+
+async def approval_requests(
+    session: Any, roles: Any, texts: Any, broadcast: repo.Broadcast, size: int, *, author: str
+) -> list[Outgoing]:
+    """A request to every other staff account on Telegram (sent through the outbox), with the
+    button that opens the review; the chat and the dashboard both ask this way."""
     excerpt = (broadcast.poll_question or broadcast.text or "").strip()
     if len(excerpt) > EXCERPT:
         excerpt = excerpt[: EXCERPT - 1].rstrip() + "…"
-    text = ctx.t(
-        "news.compose.ask_approval", author=ctx.inbound.display_name or broadcast.created_by,
-        id=broadcast.id, size=size, excerpt=excerpt,
-    )  # fmt: skip
-    review = Choice(ctx.t("news.compose.review"), StaffPayload("review", broadcast.id).pack())
-    asked = 0
-    for who in await compose.staff_accounts(ctx.session, ctx.services.roles):
-        if compose.staff_ref(who) == broadcast.created_by:
-            continue
-        ctx.notify(Outgoing(Address(who.channel, who.user_id), Choices(text, (review,))))
-        asked += 1
-    return asked
+    text = texts("news.compose.ask_approval", author=author, id=broadcast.id, size=size,
+                 excerpt=excerpt)  # fmt: skip
+    review = Choice(texts("news.compose.review"), StaffPayload("review", broadcast.id).pack())
+    return [
+        Outgoing(Address(who.channel, who.user_id), Choices(text, (review,)))
+        for who in await compose.staff_accounts(session, roles)
+        if compose.staff_ref(who) != broadcast.created_by
+    ]
 
 
-def _tell_author(ctx: Ctx, broadcast: repo.Broadcast, key: str, **params: Any) -> None:
+def author_notice(
+    texts: Any, broadcast: repo.Broadcast, key: str, *, by: Any, **params: Any
+) -> list[Outgoing]:
+    """What the author is told when someone else (``by``) decides about their announcement."""
     try:
         author = compose.staff_who(broadcast.created_by)
     except ValueError:
-        return
-    if broadcast.created_by == "cli" or author == ctx.who:
-        return
-    ctx.notify(Outgoing(Address(author.channel, author.user_id), Text(ctx.t(key, **params))))
+        return []
+    if broadcast.created_by == "cli" or author == by:
+        return []
+    return [Outgoing(Address(author.channel, author.user_id), Text(texts(key, **params)))]
+
+
+def _tell_author(ctx: Ctx, broadcast: repo.Broadcast, key: str, **params: Any) -> None:
+    for out in author_notice(ctx.texts, broadcast, key, by=ctx.who, **params):
+        ctx.notify(out)
 
 
 async def _edit(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
