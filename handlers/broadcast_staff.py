@@ -225,7 +225,7 @@ def _quiet_note(ctx: Ctx) -> str:
     if config.quiet_start == config.quiet_end:
         return ""
     hours = f"{config.quiet_start:%H:%M}–{config.quiet_end:%H:%M}"
-    return ctx.t("news.compose.quiet_note", hours=hours)
+    return " " + ctx.t("news.compose.quiet_note", hours=hours)  # after a sentence
 
 
 def _test_copy(ctx: Ctx, broadcast: repo.Broadcast) -> list[Outgoing]:
@@ -262,9 +262,10 @@ async def _summary(ctx: Ctx, broadcast: repo.Broadcast) -> str:
 
 
 def _when(ctx: Ctx, broadcast: repo.Broadcast) -> str:
+    """ " lúc 08:00 01/05/2027" or " (bắt đầu trong vòng một phút)", after a word."""
     if broadcast.scheduled_at is not None and broadcast.scheduled_at > ctx.now:
-        return ctx.t("news.compose.preview_at", at=fmt_datetime(broadcast.scheduled_at))
-    return ctx.t("news.compose.preview_now")
+        return " " + ctx.t("news.compose.preview_at", at=fmt_datetime(broadcast.scheduled_at))
+    return " " + ctx.t("news.compose.preview_now")
 
 
 def _status_label(ctx: Ctx, status: str) -> str:

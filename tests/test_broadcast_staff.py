@@ -75,6 +75,7 @@ async def test_compose_preview_with_a_test_copy_then_send(staff: Any, clock: Any
     assert len(copies) == 1 and copies[0].address.chat_id == AUTHOR
     assert [c.label for c in copies[0].content.options] == ["Gia nhập công đoàn", "Dừng nhận tin"]
     assert "3 người đã đăng ký" in author.text and "• Telegram: 3 người" in author.text
+    assert "để gửi (bắt đầu trong vòng một phút);" in author.text
     assert not [o for o in channel.sent if o.address.chat_id in map(str, SUBSCRIBERS)]
     [draft] = await broadcasts(app)
     assert (draft.status, draft.created_by, draft.button) == ("draft", f"telegram:{AUTHOR}", "join")
