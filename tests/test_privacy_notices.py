@@ -143,6 +143,7 @@ async def test_join_says_a_volunteer_may_see_the_phone_where_the_worker_decides(
 NOT_FOR_WORKERS = {
     "start", "help", "cancel", "donmoi", "leads", "chiendich", "moithanhvien", "dangnhap",
     "thamgia", "phone", "dong", "nhan", "chuyen", "mo", "cho", "doanhnghiep",
+    "guithongbao", "duyetthongbao",
 }  # fmt: skip
 
 
