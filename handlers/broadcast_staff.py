@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from bot.core.engine import Ctx
 from bot.core.events import Address, Choice, Choices, Outgoing, Text
 from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.numbers import parse_id
 from bot.core.payloads import Payload, button
 from bot.core.textnorm import fold
 from bot.core.texts import fmt_datetime
@@ -534,7 +535,7 @@ async def approve_command(ctx: Ctx) -> list[Outgoing]:
     """/duyetthongbao ID: the same review as the button in the request."""
     if not await _allowed(ctx):
         return [ctx.say("news.compose.refused")]
-    typed = (ctx.inbound.args or "").strip().lstrip("#")
-    if not typed.isdigit():
+    broadcast_id = parse_id((ctx.inbound.args or "").strip().lstrip("#"))
+    if broadcast_id is None:
         return [ctx.say("news.compose.duyet_usage")]
-    return await review(ctx, int(typed))
+    return await review(ctx, broadcast_id)

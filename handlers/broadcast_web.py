@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.engine import enqueue_outgoing
 from bot.core.events import Outgoing
+from bot.core.numbers import parse_id
 from bot.core.roles import Who
 from handlers import broadcast_compose as compose
 from handlers.broadcast_send import (
@@ -216,8 +217,8 @@ async def create(req: Any) -> Any:
 
 
 async def _load(req: Any) -> repo.Broadcast | None:
-    raw = req.match("id")
-    return await repo.get(req.session, int(raw)) if raw.isdigit() else None
+    broadcast_id = parse_id(req.match("id"))
+    return await repo.get(req.session, broadcast_id) if broadcast_id is not None else None
 
 
 async def detail(req: Any) -> Any:

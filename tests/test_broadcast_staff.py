@@ -61,6 +61,8 @@ async def test_only_staff_in_a_private_chat_may_compose(staff: Any) -> None:
     assert "news.compose.refused" in worker.keys and not worker.options()
     await worker.send("/duyetthongbao 1")
     assert "news.compose.refused" in worker.keys
+    await chats[AUTHOR].send("/duyetthongbao 99999999999999999999")
+    assert "news.compose.duyet_usage" in chats[AUTHOR].keys
     await worker.press_payload("bcs:go:1")  # a forged button
     assert "news.compose.refused" in worker.keys
     assert await broadcasts(app) == []
