@@ -282,10 +282,10 @@ async def validate_tax_code(ctx: Ctx, text: str) -> Result:
 
 async def validate_area(ctx: Ctx, text: str) -> Result:
     """The same area search as the join and report forms (old district names work too)."""
-    found = ctx.services.areas.search(text, limit=5)
+    found = ctx.services.areas.suggest(text)
     if not found:
         return Invalid("employer.error.area_not_found", {"query": text.strip()[:60]})
-    return Candidates(tuple((a.code, a.name) for a in found), prompt_key="employer.area.pick")
+    return Candidates(tuple((s.area.code, s.label) for s in found), prompt_key="employer.area.pick")
 
 
 async def validate_workers(ctx: Ctx, text: str) -> Result:

@@ -216,12 +216,14 @@ async def validate_company(ctx: Ctx, text: str) -> Result:
 
 
 async def validate_area(ctx: Ctx, text: str) -> Result:
-    """Up to five matching units as buttons, plus "not sure" (routed to the city federation)."""
-    found = areas_of(ctx).search(text, limit=5)
+    """The matching units as buttons, each with its old district (bot/core/areas.py), plus "not
+    sure" (routed to the city federation)."""
+    found = areas_of(ctx).suggest(text)
     unknown = (AREA_UNKNOWN, ctx.t("join.area.unknown"))
     if not found:
         return Candidates((unknown,), prompt_key="join.area.not_found")
-    return Candidates((*((a.code, a.name) for a in found), unknown), prompt_key="join.area.pick")
+    options = (*((s.area.code, s.label) for s in found), unknown)
+    return Candidates(options, prompt_key="join.area.pick")
 
 
 # -- submit ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from storage import recruitment as recruit_repo
 from storage.enterprises import LeadView
 
 FORM = "lead"
+AREA_UNKNOWN = "unknown"  # "Không rõ xã/phường" on the candidates: the federation's staff get it
 COMPANY_MAX = 120
 PARK_MAX = 120
 
@@ -66,12 +67,19 @@ async def validate_company(ctx: Ctx, text: str) -> Result:
 
 
 async def validate_area(ctx: Ctx, text: str) -> Result:
-    """The same area search as the join form: up to five units as buttons to pick from (an old
-    district name like "An Dương" may mean several of today's units)."""
-    found = ctx.services.areas.search(text, limit=5)
+    """The same area search as the join form: units to pick from, each with its old district (an
+    old district name like "Thủy Nguyên" offers all its units), and "Không rõ". An industrial
+    park typed here ("KCN Đại An") answers the park question too, so it is not asked again."""
+    found = ctx.services.areas.suggest(text)
     if not found:
         return Invalid("leads.error.area_not_found", {"query": text.strip()[:60]})
-    return Candidates(tuple((a.code, a.name) for a in found), prompt_key="leads.area.pick")
+    unknown = (AREA_UNKNOWN, ctx.t("leads.area.not_sure"))
+    fills = {s.area.code: {"park": (s.park, s.park)} for s in found if s.park}
+    return Candidates(
+        (*((s.area.code, s.label) for s in found), unknown),
+        prompt_key="leads.area.pick",
+        fills=fills,
+    )
 
 
 async def validate_park(ctx: Ctx, text: str) -> Result:
@@ -107,10 +115,11 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     contact_ok = values.get("contact_ok") in ("chat", "phone")
     phone = values.get("phone") if values.get("contact_ok") == "phone" else None
     crypto = ctx.services.crypto
+    area = values.get("area")
     lead = await repo.report_enterprise(
         ctx.session,
         name=values["company"],
-        area_code=values.get("area"),
+        area_code=area if area and area != AREA_UNKNOWN else None,
         size_band=values.get("size_band"),
         union_status="no",
         reporter_contact_id=ctx.contact_id if contact_ok else None,

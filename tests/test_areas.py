@@ -19,6 +19,7 @@ from bot.core.areas import (
     AreaIndex,
     AreasFileError,
     load_areas,
+    short_district,
     validate_areas_file,
 )
 from bot.core.textnorm import fold
@@ -150,7 +151,8 @@ def test_a_type_word_alone_finds_nothing(index: AreaIndex, query: str) -> None:
 @pytest.mark.parametrize(
     ("query", "expected", "first"),
     [
-        ("An Dương", AN_DUONG, "11581"),
+        # The old Phường An Dương of quận Lê Chân is Phường An Biên now: offered too, labelled.
+        ("An Dương", AN_DUONG | {"11407"}, "11581"),
         ("huyen an duong", AN_DUONG, "11581"),
         ("quận An Dương", AN_DUONG, "11581"),
         ("Thủy Nguyên", THUY_NGUYEN, "11560"),
@@ -176,6 +178,78 @@ def test_old_district_lists_more_units_than_fit_stay_within_the_district(index: 
     assert found[0].name == "Phường Thủy Nguyên"
     assert set(codes(found)) <= THUY_NGUYEN
     assert CHI_LINH <= set(codes(index.search("thanh pho chi linh", limit=30)))
+
+
+@pytest.mark.parametrize("query", ["Thuy Nguyen", "Thủy Nguyên", "huyen thuy nguyen"])
+def test_suggestions_for_an_old_district_offer_all_its_units(index: AreaIndex, query: str) -> None:
+    found = index.suggest(query)
+    assert {s.area.code for s in found} == THUY_NGUYEN  # all 8, not the first 5
+    assert all(s.label.endswith("(TP Thủy Nguyên cũ)") for s in found), [s.label for s in found]
+    assert {s.area.code for s in index.suggest("thanh pho hai duong")} == TP_HAI_DUONG  # 9
+
+
+# --- old wards and communes (content/old_units.csv) ---------------------------------------------
+
+OLD_UNITS_CSV = REPO / ".." / "shared" / "data" / "haiphong-old-units.csv"
+
+
+@pytest.fixture(scope="module")
+def old_units() -> list[dict[str, str]]:
+    if not OLD_UNITS_CSV.is_file():
+        pytest.skip(f"conversion table not found at {OLD_UNITS_CSV.resolve()} (../shared/data)")
+    with OLD_UNITS_CSV.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_old_units_file_is_the_official_conversion_table(old_units: list[dict[str, str]]) -> None:
+    with (REPO / "content" / "old_units.csv").open(encoding="utf-8", newline="") as f:
+        ours = [(r["code"], r["old_name"], r["old_district"]) for r in csv.DictReader(f)]
+    assert ours == [(r["new_code"], r["old_name"], r["old_district"]) for r in old_units]
+    assert len(ours) == 451
+
+
+def test_every_pre_merger_ward_and_commune_is_found_with_its_old_district(
+    index: AreaIndex, old_units: list[dict[str, str]]
+) -> None:
+    failures = []
+    for row in old_units:
+        if not row["old_name"]:
+            continue  # Bạch Long Vĩ: the whole district became the đặc khu
+        found = {s.area.code: s.label for s in index.suggest(row["old_name"], limit=30)}
+        label = found.get(row["new_code"])
+        if label is None:
+            failures.append(f"{row['old_name']} ({row['old_district']}) -> {sorted(found)}")
+            continue
+        district = short_district(row["old_district"])
+        if district not in label:
+            failures.append(f"{row['old_name']}: {label!r} does not say {district!r}")
+    assert failures == []
+
+
+def test_a_ward_now_part_of_another_unit_is_not_mistaken_for_its_namesake(
+    index: AreaIndex,
+) -> None:
+    found = index.suggest("phường Nguyễn Trãi")
+    assert [(s.area.code, s.label) for s in found] == [
+        ("10552", "Phường Nguyễn Trãi (TP Chí Linh cũ)"),
+        ("10507", "Phường Thành Đông (phường Nguyễn Trãi cũ, TP Hải Dương)"),
+    ]
+    labels = [s.label for s in index.suggest("Tran Hung Dao")]
+    assert "Phường Hải Dương (phường Trần Hưng Đạo cũ, TP Hải Dương)" in labels
+    assert "Phường Lưu Kiếm (phường Trần Hưng Đạo cũ, TP Thủy Nguyên)" in labels
+    assert [s.area.code for s in index.suggest("Cẩm Thượng")] == ["10507"]
+    # Naming the old district keeps the old ward of the same name out.
+    assert "11407" not in codes(index.search("quận An Dương", limit=30))
+
+
+def test_old_units_file_problems_are_reported(tmp_path: Path) -> None:
+    path = save(tmp_path / "areas.csv", real_rows())
+    (tmp_path / "old_units.csv").write_text(
+        "code,old_name,old_district,merge\n99999,Xã Cũ,Huyện Cũ,Nhập toàn bộ\n", encoding="utf-8"
+    )
+    assert any("99999" in p and "old_units.csv" in p for p in validate_areas_file(path))
+    with pytest.raises(AreasFileError):
+        load_areas(path)
 
 
 # --- industrial parks ---------------------------------------------------------------------------

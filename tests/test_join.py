@@ -201,17 +201,26 @@ async def test_area_unknown_goes_to_the_federation(make_app) -> None:
     assert app.union_body == DEFAULT_UNION_BODY
 
 
-async def test_area_search_offers_at_most_five_units(make_app) -> None:
+async def test_area_search_offers_every_unit_of_an_old_district_with_its_name(make_app) -> None:
     chat = await new_chat(make_app)
     await start_and_consent(chat)
     await chat.send(NAME)
     await chat.send(PHONE)
     await chat.send(COMPANY)
-    await chat.send("Hai Duong")  # an old province name: many units
-    units = [p for _, p in chat.options() if p.startswith("form:pick:") and p != "form:pick:none"]
-    assert 1 <= len(units) <= 5
-    await chat.send("thuy nguyen")  # typed again: a new search
-    assert "Phường Thủy Nguyên" in [label for label, _ in chat.options()]
+    await chat.send("Hai Duong")  # the old city of Hải Dương: nine units now
+    units = [(lbl, p) for lbl, p in chat.options() if p.startswith("form:pick:")]
+    assert len(units) == 10 and units[-1][1] == "form:pick:none"  # nine, and "Không rõ"
+    assert all(lbl.endswith("(TP Hải Dương cũ)") for lbl, _ in units[:-1]), units
+    await chat.send("thuy nguyen")  # typed again: a new search, all eight units
+    labels = [label for label, p in chat.options() if p.startswith("form:pick:1")]
+    assert len(labels) == 8 and "Phường Thủy Nguyên (TP Thủy Nguyên cũ)" in labels
+    await chat.send("phuong nguyen trai")  # two units: the old district tells them apart
+    assert [label for label, _ in chat.options()][:2] == [
+        "Phường Nguyễn Trãi (TP Chí Linh cũ)",
+        "Phường Thành Đông (phường Nguyễn Trãi cũ, TP Hải Dương)",
+    ]
+    await chat.press("Thành Đông")
+    assert "join.ask.union_status" in chat.keys, chat.keys  # the form goes on
 
 
 async def test_send_pressed_twice_makes_one_application(make_app) -> None:

@@ -4,7 +4,11 @@ Workers name their workplace the way they always have: "Lê Chân", "le chan", "
 district ("huyện An Dương", "Thủy Nguyên", "Hải Dương") or the industrial park ("KCN Đại An"), often
 without diacritics and with typos. The join form, the lead reports and volunteer area assignments
 all need one current unit out of that, so the search lives here, once, over `content/areas.csv`
-(which the federation edits). Pure: no storage, handlers or channels.
+(which the federation edits). Every pre-merger ward and commune is known too
+(`content/old_units.csv`, from the official conversion table): a worker who types the name they
+always used ("phường Nguyễn Trãi") sees which unit it is now, with the old district beside each
+suggestion (`AreaIndex.suggest`), so two units of one old name are not mixed up. Pure: no storage,
+handlers or channels.
 """
 
 from __future__ import annotations
@@ -15,18 +19,22 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from bot.core.textnorm import canonical, fold
+from bot.core.textnorm import canonical, fold, new_tone_style
 
 DEFAULT_UNION_BODY = "Liên đoàn Lao động thành phố Hải Phòng"
 """Who handles an area until the federation names its commune union (FACTS §7 fallback)."""
 
 UNIT_TYPES = ("phường", "xã", "đặc khu")
 HEADER = ("code", "name", "type", "aliases", "union_body")
+OLD_UNITS_FILE = "old_units.csv"
+OLD_HEADER = ("code", "old_name", "old_district", "merge")
+DISTRICT_LIST_MAX = 12
+"""An old district's units are all offered (the biggest, TP Hải Dương, has nine)."""
 MAX_QUERY_CHARS = 120
 """No unit, old district or park name is near this long; a longer message is not an area answer."""
 
@@ -67,13 +75,21 @@ _CITY_SUFFIXES = (
 )
 
 # Scores: an exact unit name always beats an exact alias, which beats any fuzzy match.
-_EXACT = {"name": 100.0, "district": 90.0, "old": 90.0, "other": 90.0, "kcn": 88.0}
+_EXACT = {
+    "name": 100.0,
+    "district": 90.0,
+    "old": 90.0,
+    "other": 90.0,
+    "kcn": 88.0,
+    "oldunit": 89.0,
+}
 _PREFIX_MATCH = {"name": 78.0, "alias": 70.0}
 _CONTAINED = {"name": 80.0, "alias": 72.0}
 _FUZZY_WEIGHT = {"name": 0.8, "alias": 0.72}
 _FUZZY_CUTOFF = 80.0
 _EXACT_FLOOR = 88.0
 _KEEP_WITH_EXACT = 85.0
+_GUESS_SPREAD = 20.0
 
 
 class AreasFileError(ValueError):
@@ -85,6 +101,26 @@ class AreasFileError(ValueError):
 
 
 @dataclass(frozen=True)
+class OldUnit:
+    """A ward or commune before 01/07/2025 and the district it was in ("Phường Nguyễn Trãi",
+    "Thành phố Hải Dương"), as the conversion table writes them."""
+
+    name: str
+    district: str
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One unit offered for what a worker typed, with the words that tell it apart: the old
+    district, or the old ward or commune the query named ("Phường Thành Đông (phường Nguyễn Trãi
+    cũ, TP Hải Dương)")."""
+
+    area: Area
+    label: str
+    park: str | None = None  # the industrial park the query named ("KCN Đại An"), if any
+
+
+@dataclass(frozen=True)
 class Area:
     """One commune-level unit (phường, xã, đặc khu) as the federation's file describes it."""
 
@@ -93,6 +129,16 @@ class Area:
     type: str
     aliases: tuple[str, ...] = ()
     union_body: str = ""
+    # The pre-07/2025 wards and communes (or parts of them) this unit was formed from.
+    old_units: tuple[OldUnit, ...] = ()
+
+    @property
+    def old_districts(self) -> tuple[str, ...]:
+        """The old districts, towns and cities its old units were in, each once, as written."""
+        seen: dict[str, str] = {}
+        for unit in self.old_units:
+            seen.setdefault(_fold_name(unit.district), unit.district)
+        return tuple(seen.values())
 
     @property
     def union_body_or_default(self) -> str:
@@ -111,8 +157,10 @@ class _Key:
     folded: str
     canon: str
     area: int
-    kind: str  # name | district | old | kcn | other
+    kind: str  # name | district | old | kcn | other | oldunit
     subtype: str | None  # the type word the alias carried ("huyện", "quận", ...)
+    old: OldUnit | None = None  # for kind "oldunit": the old ward or commune named
+    alias: str = ""  # the alias as the file writes it ("KCN Đại An")
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
@@ -180,9 +228,19 @@ class AreaIndex:
                     i,
                     _kind_of(hint, found),
                     hint,
+                    alias=alias,
                 )
                 if key.folded:
                     self._add(key)
+            bare = " ".join(_split(area.bare_name)[0])
+            for old in area.old_units:
+                o_canon, o_folded = _split(old.name)
+                n, hint, _ = _strip_prefix(o_folded)
+                if not o_folded or " ".join(o_canon[n:]) == bare or n >= len(o_folded):
+                    continue  # the unit kept its name: the name key finds it
+                self._add(
+                    _Key(" ".join(o_folded[n:]), " ".join(o_canon[n:]), i, "oldunit", hint, old)
+                )
         self._unique_names = {k: v[0] for k, v in names.items() if len(v) == 1}
         self._choices = list(self._by_folded)
 
@@ -238,14 +296,40 @@ class AreaIndex:
         return [a for a in self._areas if " ".join(_split(a.union_body_or_default)[1]) == want]
 
     def search(self, query: str, limit: int = 5) -> list[Area]:
-        """Best matches first: exact unit name, then old district / town / industrial park, then
-        prefixes and typos. Returns [] for empty, emoji-only or overlong input."""
-        if limit <= 0 or not query or len(query) > MAX_QUERY_CHARS:
+        """Best matches first: exact unit name, then old district / town / industrial park / old
+        ward or commune, then prefixes and typos. Returns [] for empty, emoji-only or overlong
+        input."""
+        if limit <= 0:
+            return []
+        return [self._areas[i] for i, _, _ in self._ranked(query)[:limit]]
+
+    def suggest(self, query: str, limit: int = 5) -> list[Suggestion]:
+        """What the forms offer: the best units, each labelled with its old district (or the old
+        ward or commune the query named). An old district's name offers all its units, however
+        many (up to DISTRICT_LIST_MAX), so none is left out."""
+        ranked = self._ranked(query)
+        if any(key.kind == "district" and score >= _EXACT_FLOOR for _, score, key in ranked):
+            limit = max(limit, min(len(ranked), DISTRICT_LIST_MAX))
+        return [
+            Suggestion(
+                self._areas[i],
+                _label(self._areas[i], key),
+                key.alias if key.kind == "kcn" else None,
+            )
+            for i, _, key in ranked[:limit]
+        ]
+
+    def _ranked(self, query: str) -> list[tuple[int, float, _Key]]:
+        """(area index, score, the key that scored best) for every candidate, best first."""
+        if not query or len(query) > MAX_QUERY_CHARS:
             return []
         text = query.strip()
         if _CODE.match(text):
-            hit = self.by_code(text)
-            return [hit] if hit else []
+            hit = self._by_code.get(text)
+            if hit is None:
+                return []
+            i = self._areas.index(hit)
+            return [(i, 100.0, _Key("", "", i, "name", hit.type))]
         canon, folded = _split(text)
         if not folded:
             return []
@@ -256,17 +340,22 @@ class AreaIndex:
         n, hint, found = _strip_prefix(folded)
         if found:
             variants.append((canon[n:], folded[n:], hint or "tinh"))
-        best: dict[int, float] = {}
+        best: dict[int, tuple[float, _Key]] = {}
         for v_canon, v_folded, v_hint in variants:
             for key, score in self._score(v_canon, v_folded):
                 score += _hint_bonus(key, self._areas[key.area], v_hint)
-                if score > best.get(key.area, 0.0):
-                    best[key.area] = score
-        if best and max(best.values()) >= _EXACT_FLOOR:
+                if score > best.get(key.area, (0.0, key))[0]:
+                    best[key.area] = (score, key)
+        if best and max(s for s, _ in best.values()) >= _EXACT_FLOOR:
             # Something matched exactly: typo guesses would only push real answers off the list.
-            best = {i: s for i, s in best.items() if s >= _KEEP_WITH_EXACT}
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1], self._areas[kv[0]].code))
-        return [self._areas[i] for i, _ in ranked[:limit]]
+            best = {i: sk for i, sk in best.items() if sk[0] >= _KEEP_WITH_EXACT}
+        elif best:
+            # Only guesses: those far behind the best one are noise (a park's typo is not also
+            # an old ward that happens to look alike).
+            top = max(s for s, _ in best.values())
+            best = {i: sk for i, sk in best.items() if sk[0] >= top - _GUESS_SPREAD}
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], self._areas[kv[0]].code))
+        return [(i, score, key) for i, (score, key) in ranked]
 
     def _score(self, canon: list[str], folded: list[str]) -> Iterator[tuple[_Key, float]]:
         q = " ".join(folded)
@@ -299,6 +388,58 @@ def _contains(words: list[str], part: list[str]) -> bool:
     return any(words[i : i + n] == part for i in range(len(words) - n + 1))
 
 
+_DISTRICT_SHORT = (
+    ("thành phố ", "TP "),
+    ("thị xã ", "TX "),
+    ("huyện ", "huyện "),
+    ("quận ", "quận "),
+)
+
+
+def short_district(name: str) -> str:
+    """ "Thành phố Thuỷ Nguyên" → "TP Thủy Nguyên", "Huyện An Lão" → "huyện An Lão": how a
+    suggestion names an old district (one tone style, the one content/ uses)."""
+    text = new_tone_style(" ".join(name.split()))
+    for long, short in _DISTRICT_SHORT:
+        if text.lower().startswith(long):
+            return short + text[len(long) :]
+    return text
+
+
+def _old_unit_name(name: str) -> str:
+    """ "Phường Nguyễn Trãi" → "phường Nguyễn Trãi" (mid-sentence), "Thị trấn X" → "thị trấn X"."""
+    text = new_tone_style(" ".join(name.split()))
+    words = text.split(" ", 2)
+    for n in (2, 1):
+        head = " ".join(words[:n]).lower()
+        if head in ("thị trấn", "phường", "xã") and len(words) > n:
+            return head + " " + " ".join(words[n:])
+    return text
+
+
+def _bare_folded(name: str) -> str:
+    folded = _split(name)[1]
+    n, _, _ = _strip_prefix(folded)
+    return " ".join(folded[n:])
+
+
+def _label(area: Area, key: _Key) -> str:
+    """The unit's name and what tells it apart: the old ward or commune the query named and its
+    district, else the old district(s) the unit was formed from."""
+    old = key.old
+    if old is None and key.kind in ("old", "other"):  # an alias that names an old town, commune
+        old = next((u for u in area.old_units if _bare_folded(u.name) == key.folded), None)
+    if old is not None:
+        return f"{area.name} ({_old_unit_name(old.name)} cũ, {short_district(old.district)})"
+    districts = area.old_districts
+    if key.kind == "district":
+        named = [d for d in districts if key.folded in _fold_name(d)]
+        districts = tuple(named) or districts
+    if not districts:
+        return area.name
+    return f"{area.name} ({', '.join(short_district(d) for d in districts)} cũ)"
+
+
 def _hint_bonus(key: _Key, area: Area, hint: str | None) -> float:
     """Nudge results toward what the type word said: "huyện X" means the old district X, "KCN X"
     means the industrial park, "phường X" means a ward."""
@@ -306,6 +447,11 @@ def _hint_bonus(key: _Key, area: Area, hint: str | None) -> float:
         return 0.0
     if hint == "kcn":
         return 5.0 if key.kind == "kcn" else -15.0
+    if key.kind == "oldunit":
+        # "quận An Dương" is the old district, not the old Phường An Dương (now An Biên).
+        if hint in _DISTRICT_TYPES:
+            return -10.0
+        return 3.0 if key.subtype == hint else 0.0
     if hint in UNIT_TYPES:
         return 3.0 if key.kind == "name" and area.type == hint else 0.0
     if hint in _DISTRICT_TYPES:
@@ -398,14 +544,54 @@ def _canon_name(text: str) -> str:
     return " ".join(_split(text)[0])
 
 
-def load_areas(path: Path) -> AreaIndex:
-    """Load content/areas.csv; raise AreasFileError (with every problem) rather than half-load."""
-    parsed = _parse(Path(path))
+def _parse_old_units(path: Path, codes: set[str]) -> tuple[dict[str, list[OldUnit]], list[str]]:
+    """content/old_units.csv: the old wards and communes per current unit code, and problems."""
+    text, problems = _read_text(path)
+    if text is None:
+        return {}, problems
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != OLD_HEADER:
+        return {}, [f"dòng 1: tiêu đề phải là {','.join(OLD_HEADER)} (đang là {header})"]
+    out: dict[str, list[OldUnit]] = defaultdict(list)
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(OLD_HEADER):
+            problems.append(f"dòng {line}: cần {len(OLD_HEADER)} cột, có {len(cells)}")
+            continue
+        code, name, district, _merge = (c.strip() for c in cells)
+        if any(not unicodedata.is_normalized("NFC", c) for c in cells):
+            problems.append(f"dòng {line}: có cột không ở dạng Unicode NFC")
+        if code not in codes:
+            problems.append(f"dòng {line}: mã {code} không có trong areas.csv")
+            continue
+        if not district:  # the name may be empty: a whole district became the unit
+            problems.append(f"dòng {line}: thiếu quận/huyện cũ (mã {code})")
+            continue
+        out[code].append(OldUnit(name, district))
+    return out, problems
+
+
+def load_areas(path: Path, old_units: Path | None = None) -> AreaIndex:
+    """Load content/areas.csv, with the old wards and communes of content/old_units.csv beside it
+    (or ``old_units``) when that file exists; raise AreasFileError (with every problem) rather
+    than half-load."""
+    path = Path(path)
+    parsed = _parse(path)
     if parsed.problems:
         raise AreasFileError(parsed.problems)
     if not parsed.areas:
         raise AreasFileError([f"{path}: không có dòng dữ liệu nào"])
-    return AreaIndex(parsed.areas)
+    old_path = Path(old_units) if old_units is not None else path.with_name(OLD_UNITS_FILE)
+    areas = parsed.areas
+    if old_path.is_file():
+        found, problems = _parse_old_units(old_path, {a.code for a in areas})
+        if problems:
+            raise AreasFileError([f"{old_path.name}: {p}" for p in problems])
+        areas = [replace(a, old_units=tuple(found.get(a.code, ()))) for a in areas]
+    return AreaIndex(areas)
 
 
 def _reference_units(path: Path) -> tuple[dict[str, tuple[str, str]], list[str]]:
@@ -448,6 +634,10 @@ def validate_areas_file(path: Path, units_csv: Path | None = None) -> list[str]:
                     f"dòng {parsed.lines.get(code, '?')}: mã {code} không có trong "
                     f"danh sách {len(units)} đơn vị hành chính"
                 )
+    old_path = Path(path).with_name(OLD_UNITS_FILE)
+    if old_path.is_file():
+        _, old_problems = _parse_old_units(old_path, {a.code for a in parsed.areas})
+        problems += [f"{OLD_UNITS_FILE}: {p}" for p in old_problems]
     spellings: dict[str, set[str]] = defaultdict(set)
     for area in parsed.areas:
         if area.union_body:

@@ -62,6 +62,9 @@ class Candidates:
 
     options: tuple[tuple[str, str], ...]  # (value, shown)
     prompt_key: str = "form.pick"
+    # Answers a pick gives to later slots too, by option value: {value: {slot: (value, shown)}}
+    # (an area typed as "KCN Đại An" also says which industrial park, so that is not asked).
+    fills: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
 
 
 Result = Valid | Invalid | Candidates
@@ -177,7 +180,7 @@ _CANCEL_WORDS = {"huy", "huy bo", "thoat", "cancel", "dung", "dung lai", "bo don
 _SKIP_WORDS = {"bo qua", "bo", "skip", "khong ghi", "khong muon ghi", "khong co", "qua"}
 _SUBMIT_WORDS = {"gui", "gui di", "gui don", "xac nhan", "dong y", "ok", "oke", "dung roi"}
 # Kept while a form runs; "_start_args" is a deep link that arrived mid-form (handlers/start.py).
-_NAV_KEYS = ("_back", "_cands", "_editing", "_start_args")
+_NAV_KEYS = ("_back", "_cands", "_fills", "_filled_by", "_editing", "_start_args")
 _PEOPLE_WORDS = {"nguoi", "khoang", "tam", "chung", "tren", "duoi", "hon", "gan", "cong", "nhan"}
 
 
@@ -324,6 +327,7 @@ class FormRunner:
         typed = typed_words(inbound.text) if inbound.kind is Kind.TEXT else ""
         if slot.optional and ((pressed and pressed.action == "skip") or typed in _SKIP_WORDS):
             self._store(ctx, slot, None, ctx.t("form.skipped"))
+            self._fill_from(ctx, spec, slot, "")
             return self._after_store(ctx, spec, slot)
         if typed and ctx.data.get("_cands"):
             picked_value = _match_candidate(ctx.data["_cands"], inbound.text)
@@ -335,6 +339,7 @@ class FormRunner:
             if shown is None:
                 return [ctx.say("form.stale"), *self._ask(ctx, spec, slot)]
             self._store(ctx, slot, value, shown)
+            self._fill_from(ctx, spec, slot, value)
             return self._after_store(ctx, spec, slot)
         if inbound.kind is Kind.CONTACT and inbound.phone and slot.input == "phone":
             text = inbound.phone
@@ -354,16 +359,41 @@ class FormRunner:
             return [ctx.say(result.error_key, **result.params), *self._ask(ctx, spec, slot)]
         if isinstance(result, Candidates):
             ctx.data["_cands"] = {value: shown for value, shown in result.options}
+            ctx.data["_fills"] = {v: {k: list(f) for k, f in fs.items()}
+                                  for v, fs in result.fills.items()}  # fmt: skip
             options = [(shown, _form("pick", value)) for value, shown in result.options]
             return [ctx.choices(ctx.t(result.prompt_key), options + self._nav(ctx))]
         self._store(ctx, slot, result.value, result.shown)
+        self._fill_from(ctx, spec, slot, "")
         outs = self._after_store(ctx, spec, slot)
         if slot.input == "phone":
             outs.insert(0, Outgoing(ctx.address, RemoveKeyboard(ctx.t("form.got_phone"))))
         return outs
 
+    def _fill_from(self, ctx: Ctx, spec: FormSpec, slot: Slot, value: str) -> None:
+        """The later answers a picked candidate carries (``Candidates.fills``). Answers an earlier
+        pick of this slot filled are taken back first, so a changed answer does not leave them."""
+        by = dict(ctx.data.get("_filled_by", {}))
+        form = dict(ctx.data.get("form", {}))
+        for name in by.pop(slot.name, []):
+            form.pop(name, None)
+        ctx.data["form"] = form
+        filled = []
+        for name, (v, shown) in ctx.data.get("_fills", {}).get(value, {}).items():
+            target = spec.slot(name)
+            if target is not None and form.get(name) is None:
+                self._store(ctx, target, v, shown)
+                filled.append(name)
+        if filled:
+            by[slot.name] = filled
+        if by:
+            ctx.data["_filled_by"] = by
+        else:
+            ctx.data.pop("_filled_by", None)
+
     def _after_store(self, ctx: Ctx, spec: FormSpec, slot: Slot) -> list[Outgoing]:
         ctx.data.pop("_cands", None)
+        ctx.data.pop("_fills", None)
         if ctx.data.pop("_editing", False):
             return self._confirm(ctx, spec)
         if ctx.data.get("_back"):
@@ -401,6 +431,7 @@ class FormRunner:
         active = self._active_slots(spec, values)
         names = [s.name for s in active]
         current = spec.slot(ctx.step or "")
+        ctx.data.pop("_fills", None)
         if ctx.data.pop("_cands", None) is not None and current is not None:
             # Back from a list of candidates is the question that produced it.
             return self._ask(ctx, spec, current)

@@ -52,6 +52,27 @@ def canonical(text: str) -> str:
     return " ".join(text.split())
 
 
+def _new_style_syllable(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word)
+    tone = next((ch for ch in decomposed if ch in _TONES), None)
+    if tone is None:
+        return word
+    base = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if ch not in _TONES))
+    low = base.lower()
+    if not low.endswith(_GLIDE_ENDINGS) or low.startswith("qu"):
+        return word
+    target = len(base) - 2  # "hoà" → "hòa", "Thuỷ" → "Thủy": the mark on the first vowel
+    chars = list(base)
+    chars[target] = unicodedata.normalize("NFC", chars[target] + tone)
+    return "".join(chars)
+
+
+def new_tone_style(text: str) -> str:
+    """The new tone placement content/ is written in ("Thuỷ Nguyên" → "Thủy Nguyên"), case kept:
+    for names taken from official tables that use the old one."""
+    return _WORD.sub(lambda m: _new_style_syllable(m.group(0)), nfc(text))
+
+
 def tokens(text: str) -> list[str]:
     """Words of the canonical form (accents kept)."""
     return _WORD.findall(canonical(text))
