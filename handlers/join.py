@@ -336,6 +336,8 @@ async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, 
         contact_enc=ctx.services.crypto.encrypt(values["phone"]) if contact_ok else None,
         # credits the invitation the worker came through, without naming them
         credit=await recruit_repo.credit_of(ctx.session, ctx.contact_id),
+        # the same worker reporting this company again (the lead form) is counted once
+        reporter_key=enterprises.reporter_key(ctx.services.crypto.lookup_hash, ctx.contact_id),
     )
     app.lead_id = lead.id
     key = "join.lead.contact" if contact_ok else "join.lead.anonymous"

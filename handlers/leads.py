@@ -14,6 +14,7 @@ a phone number, or messages through the bot that never show who they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.core.answers import MENU, LeadPayload
@@ -116,6 +117,7 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     phone = values.get("phone") if values.get("contact_ok") == "phone" else None
     crypto = ctx.services.crypto
     area = values.get("area")
+    key_of = _reporter_key(ctx)
     lead = await repo.report_enterprise(
         ctx.session,
         name=values["company"],
@@ -130,9 +132,14 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         industrial_park=values.get("park"),
         contact_enc=crypto.encrypt(phone) if phone else None,
         credit=await recruit_repo.credit_of(ctx.session, ctx.contact_id),
+        reporter_key=key_of,
     )
     view = await repo.get_lead(ctx.session, lead.id, None)
     assert view is not None
+    latest = (await repo.reports_of(ctx.session, lead.id))[-1]
+    if not latest.counted:
+        # The same worker again: one count, their newer details kept beside the earlier ones.
+        return [_thanks(ctx, view, contact_ok, phone, repeat=True)]
     if lead.report_count == 1:
         await announce_new(ctx, view)
     else:
@@ -140,7 +147,14 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     return [_thanks(ctx, view, contact_ok, phone)]
 
 
-def _thanks(ctx: Ctx, view: LeadView, contact_ok: bool, phone: str | None) -> Outgoing:
+def _reporter_key(ctx: Ctx) -> Callable[[int], str]:
+    """The keyed hash that recognises this worker's reports of one lead (storage/enterprises)."""
+    return repo.reporter_key(ctx.services.crypto.lookup_hash, ctx.contact_id)
+
+
+def _thanks(
+    ctx: Ctx, view: LeadView, contact_ok: bool, phone: str | None, repeat: bool = False
+) -> Outgoing:
     if not contact_ok:
         privacy = ctx.t("leads.done.anonymous")
     elif phone:
@@ -148,7 +162,9 @@ def _thanks(ctx: Ctx, view: LeadView, contact_ok: bool, phone: str | None) -> Ou
     else:
         privacy = ctx.t("leads.done.by_chat")
     company = view.enterprise.name
-    if view.lead.report_count == 1:
+    if repeat:
+        text = ctx.t("leads.done.repeat", company=company, privacy=privacy)
+    elif view.lead.report_count == 1:
         area = area_name(ctx.t, ctx.services.areas, view.lead.area_code)
         text = ctx.t("leads.done.text", company=company, area=area, privacy=privacy)
     else:
@@ -189,6 +205,7 @@ class LeadData:
 
     async def erase(self, ctx: Ctx) -> None:
         await repo.forget_reporter(ctx.session, ctx.contact_id)
+        await repo.forget_reporter_keys(ctx.session, _reporter_key(ctx))
         if ctx.flow == FORM:
             ctx.clear_flow()
 

@@ -419,6 +419,19 @@ async def _employer_lines(ctx: Ctx, view: LeadView, acting: bool) -> str:
     return "\n".join(lines)
 
 
+async def _size_before(ctx: Ctx, view: LeadView) -> str:
+    """A later report changed the worker count: what earlier reports said, with their dates."""
+    history = await leads_repo.size_history(ctx.session, view.lead.id)
+    earlier = [(band, at) for band, at in history[:-1] if band != view.enterprise.size_band]
+    if not earlier:
+        return ""
+    said = "; ".join(
+        ctx.t("leads.vol.size_said", size=ctx.t(f"leads.size.{band}"), date=fmt_date(at))
+        for band, at in earlier[-3:]
+    )
+    return ctx.t("leads.vol.size_before", earlier=said)
+
+
 async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
     lead, ent = view.lead, view.enterprise
     areas = ctx.services.areas
@@ -434,7 +447,7 @@ async def _card(ctx: Ctx, scope: Scope, view: LeadView) -> Outgoing:
         area=area_name(ctx.t, areas, lead.area_code),
         park=ent.industrial_park or none,
         tax_code=ent.tax_code or none,
-        size=ctx.t(f"leads.size.{ent.size_band}"),
+        size=ctx.t(f"leads.size.{ent.size_band}") + await _size_before(ctx, view),
         reports=lead.report_count,
         last=fmt_date(ent.last_reported_at),
         status=status,

@@ -13,7 +13,7 @@ served by one index even with tens of thousands of enterprises.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -165,6 +165,7 @@ class LeadReport(Base):
     __table_args__ = (
         Index("ix_lead_reports_reporter", "reporter_contact_id", "created_at"),
         Index("ix_lead_reports_credit", "campaign_id", "referrer_id"),
+        Index("ix_lead_reports_key", "lead_id", "reporter_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -180,6 +181,11 @@ class LeadReport(Base):
         ForeignKey("people.id", ondelete="SET NULL"), default=None
     )
     campaign_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # A keyed hash of (lead, reporting contact), kept even for anonymous reports: the same worker
+    # reporting the same company again is recognised and not counted twice, while the row still
+    # names nobody (the key differs per lead, so one worker's reports cannot be linked).
+    reporter_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)  # False: a repeat by one worker
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -350,8 +356,11 @@ async def report_enterprise(
     industrial_park: str | None = None,
     contact_enc: str | None = None,
     credit: Credit | None = None,
+    reporter_key: Callable[[int], str] | None = None,
 ) -> Lead:
-    """Record one worker's report; the same enterprise reported again gets a higher count.
+    """Record one worker's report; the same enterprise reported again gets a higher count, but
+    not when the same worker reports it again (``reporter_key`` maps the lead id to the keyed
+    hash of lead and worker; that report is kept, uncounted, so its details stay in the history).
 
     Returns the enterprise's lead (``report_count == 1`` when this report opened it). Callers:
     the lead form (source "report") and the join form (source "join", when the worker says the
@@ -378,24 +387,60 @@ async def report_enterprise(
         opener={"reporter_contact_id": reporter_contact_id, "contact_ok": contact_ok,
                 "source": source},
     )  # fmt: skip
-    enterprise.report_count += 1
-    lead.report_count += 1
+    key = reporter_key(lead.id) if reporter_key is not None else None
+    counted = key is None or not await reported_before(session, lead.id, key)
+    if counted:
+        enterprise.report_count += 1
+        lead.report_count += 1
     referrer_id, campaign_id = (credit.referrer_id, credit.campaign_id) if credit else (None, None)
     session.add(
         LeadReport(
             lead_id=lead.id,
             reporter_contact_id=reporter_contact_id,
-            referrer_id=referrer_id,
-            campaign_id=campaign_id,
+            referrer_id=referrer_id if counted else None,  # one credit per worker and company
+            campaign_id=campaign_id if counted else None,
             contact_ok=contact_ok,
             contact_enc=contact_enc if contact_ok else None,
             source=source,
             size_band=band,
+            reporter_key=key,
+            counted=counted,
             created_at=now,
         )
     )
     await session.flush()
     return lead
+
+
+def reporter_key(lookup_hash: Callable[[str], str], contact_id: int) -> Callable[[int], str]:
+    """lead id → the keyed hash of (lead, worker) that ``report_enterprise`` stores, the same
+    from the lead form and the join form (``lookup_hash`` is the data key's HMAC)."""
+    return lambda lead_id: lookup_hash(f"lead-report:{lead_id}:{contact_id}")
+
+
+async def reported_before(session: AsyncSession, lead_id: int, key: str) -> bool:
+    """Whether a report with this reporter key is already recorded for the lead."""
+    found = await session.scalar(
+        select(LeadReport.id)
+        .where(LeadReport.lead_id == lead_id, LeadReport.reporter_key == key)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def size_history(session: AsyncSession, lead_id: int) -> list[tuple[str, datetime]]:
+    """The worker counts reports gave, oldest first, a band repeated in a row shown once: a
+    later report changes the enterprise's band, and this is what it was before."""
+    rows = await session.execute(
+        select(LeadReport.size_band, LeadReport.created_at)
+        .where(LeadReport.lead_id == lead_id, LeadReport.size_band != "unknown")
+        .order_by(LeadReport.id)
+    )
+    history: list[tuple[str, datetime]] = []
+    for band, at in rows:
+        if not history or history[-1][0] != band:
+            history.append((band, at))
+    return history
 
 
 async def _enterprise_and_lead(
@@ -760,6 +805,25 @@ async def reports_by(session: AsyncSession, contact_id: int) -> list[tuple[LeadR
         .order_by(LeadReport.id)
     )
     return [(report, name) for report, name in rows]
+
+
+async def forget_reporter_keys(session: AsyncSession, key_of: Callable[[int], str]) -> int:
+    """/xoadulieu: drop the repeat-report keys of one worker (``key_of(lead_id)`` is that
+    worker's key for a lead), so not even a keyed hash of them is left with their reports."""
+    rows = await session.execute(
+        select(LeadReport.id, LeadReport.lead_id, LeadReport.reporter_key).where(
+            LeadReport.reporter_key.is_not(None)
+        )
+    )
+    mine = [rid for rid, lead_id, key in rows if key == key_of(lead_id)]
+    if mine:
+        await session.execute(
+            update(LeadReport)
+            .where(LeadReport.id.in_(mine))
+            .values(reporter_key=None)
+            .execution_options(synchronize_session=False)
+        )
+    return len(mine)
 
 
 async def forget_reporter(session: AsyncSession, contact_id: int) -> int:
