@@ -72,7 +72,8 @@ class InviteConfig:
     """``[recruitment]`` (and ``[[campaigns]]``) of config.toml, for invitations and boards.
 
     The bot's username for invite links: TELEGRAM_BOT_USERNAME, else ``bot_username`` in
-    ``[telegram]`` or ``[recruitment]``; none means /moiban gives the Zalo code and its QR only."""
+    ``[telegram]`` or ``[recruitment]``, else what the Telegram channel read from getMe; none
+    means /moiban gives the Zalo code and its QR only."""
 
     SECTION = "recruitment"
     bot_username: str | None = None
@@ -110,7 +111,12 @@ def invite_config(services: Services) -> InviteConfig:
 
 
 def bot_username(services: Services) -> str | None:
-    return invite_config(services).bot_username
+    """The configured username, else the one the running Telegram channel read from getMe."""
+    configured = invite_config(services).bot_username
+    if configured:
+        return configured
+    learned = getattr(services.channels.get("telegram"), "username", None)
+    return str(learned) if learned else None
 
 
 def invite_link(services: Services, code: str) -> str | None:

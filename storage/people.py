@@ -44,6 +44,17 @@ class PersonArea(Base):
     area_code: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
 
 
+async def find_person(
+    session: AsyncSession, channel: str, external_id: str, role: str
+) -> Person | None:
+    """The registration of one account in one role, active or not."""
+    return await session.scalar(
+        select(Person).where(
+            Person.channel == channel, Person.external_id == external_id, Person.role == role
+        )
+    )
+
+
 async def add_person(
     session: AsyncSession,
     *,

@@ -382,10 +382,10 @@ def _applications_table() -> Table | None:
 
 
 async def leaderboard(
-    session: AsyncSession, campaign_id: int, applications: Table | None = None
+    session: AsyncSession, campaign_id: int | None, applications: Table | None = None
 ) -> list[Standing]:
-    """Every credited person of a campaign, counted now: admitted members, then applications,
-    then leads.
+    """Every credited person of a campaign (``None``: of every invitation, campaign or not),
+    counted now: admitted members, then applications, then leads.
 
     Only applications made after the worker arrived through the invitation count, each worker
     once however many applications they made. One index look-up per arrival (applications by
@@ -410,13 +410,16 @@ async def leaderboard(
     rows = await session.execute(
         select(a.referrer_id, admitted, applied)
         .select_from(source)
-        .where(a.campaign_id == campaign_id)
+        .where(*((a.campaign_id == campaign_id,) if campaign_id is not None else ()))
         .group_by(a.referrer_id)
     )
     totals = {int(p): [int(m or 0), int(ap or 0), 0] for p, m, ap in rows}
     leads = await session.execute(
         select(LeadReport.referrer_id, func.count())
-        .where(LeadReport.campaign_id == campaign_id, LeadReport.referrer_id.is_not(None))
+        .where(
+            *((LeadReport.campaign_id == campaign_id,) if campaign_id is not None else ()),
+            LeadReport.referrer_id.is_not(None),
+        )
         .group_by(LeadReport.referrer_id)
     )
     for person_id, count in leads:

@@ -178,3 +178,94 @@ async def test_export_leaderboard(env: str, key: str, tmp_path: Path, capsys) ->
     assert "--campaign" in capsys.readouterr().err
     wrong = ["leads", "--out", str(tmp_path / "x.pdf")]
     assert await asyncio.to_thread(_run, export_cmd, wrong) == 2
+
+
+# -- issue #12 point 15: Zalo ids, area names that mean more than one unit, replaced areas ------
+
+
+async def test_people_add_takes_a_zalo_id(env: str, capsys) -> None:
+    argv = ["add", "--role", "volunteer", "--zalo-id", "8112233445566", "--name", "Lê Văn Tú",
+            "--areas", "Phường Lê Chân"]  # fmt: skip
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    assert "Zalo 8112233445566" in capsys.readouterr().out
+    db = Database(env)
+    async with db.session() as session:
+        person = (await session.scalars(select(Person))).one()
+    await db.dispose()
+    assert (person.channel, person.external_id) == ("zalo_bot", "8112233445566")
+    both = ["add", "--role", "volunteer", "--zalo-id", "1", "--telegram-id", "2", "--name", "A"]
+    with pytest.raises(SystemExit):
+        _parse(people_cmd, both)  # one account per line: argparse refuses both
+    argv = ["remove", "--role", "volunteer", "--zalo-id", "8112233445566"]
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    assert "Zalo 8112233445566" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("areas", "says"),
+    [
+        ("huyện Thủy Nguyên", "là quận/huyện cũ, nay gồm 8 đơn vị"),
+        ("cam giang", "Xã Cẩm Giang (huyện Cẩm Giàng cũ); Xã Cẩm Giàng"),
+        ("Cầu Đất", "khớp 2 đơn vị"),  # the old Phường Cầu Đất was split between two units
+    ],
+)
+async def test_people_add_refuses_a_name_that_means_several_units(
+    env: str, capsys, areas: str, says: str
+) -> None:
+    argv = ["add", "--role", "volunteer", "--telegram-id", "555", "--name", "A B",
+            "--areas", areas]  # fmt: skip
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 2
+    err = capsys.readouterr().err
+    assert says in err, err
+    db = Database(env)
+    async with db.session() as session:
+        assert list(await session.scalars(select(Person))) == []  # nothing saved
+    await db.dispose()
+
+
+async def test_people_add_warns_about_namesakes_and_says_when_areas_are_replaced(
+    env: str, capsys
+) -> None:
+    argv = ["add", "--role", "volunteer", "--telegram-id", "777", "--name", "Vũ Thị Mai",
+            "--areas", "An Dương"]  # fmt: skip
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    captured = capsys.readouterr()
+    assert "Đã đăng ký" in captured.out and "Phường An Dương" in captured.out
+    assert "lưu ý: 'An Dương' cũng là tên cũ" in captured.err
+    assert "Phường An Phong (quận An Dương cũ)" in captured.err  # the old district's units
+    assert "Phường An Biên (phường An Dương cũ, quận Lê Chân)" in captured.err
+
+    argv[-1] = "Nguyễn Trãi"  # Chí Linh's, and the old ward now in Thành Đông
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    captured = capsys.readouterr()
+    assert "Đã cập nhật" in captured.out and "khu vực: Phường Nguyễn Trãi" in captured.out
+    assert "Phường Thành Đông (phường Nguyễn Trãi cũ, TP Hải Dương)" in captured.err
+    assert "Khu vực trước đây (Phường An Dương) đã được thay" in captured.out
+
+    argv[-1] = "Cẩm Thượng"  # an old ward's name that means one unit today: accepted, said
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    captured = capsys.readouterr()
+    assert "khu vực: Phường Thành Đông" in captured.out and "là tên cũ" in captured.err
+
+    argv[-2:] = []  # no --areas: the areas stay, and it says so
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    assert "giữ nguyên khu vực cũ: Phường Thành Đông" in capsys.readouterr().out
+
+    argv += ["--areas", "Phường Lê Chân"]  # a full unit name: no note about quận Lê Chân
+    assert await asyncio.to_thread(_run, people_cmd, argv) == 0
+    assert "lưu ý" not in capsys.readouterr().err
+
+
+async def test_readme_leaderboard_export_works_with_no_campaign_running(
+    env: str, key: str, tmp_path: Path, capsys
+) -> None:
+    await _seed(env, key)  # the only campaign ran in May 2027; today is not in it
+    out = tmp_path / "bang-xep-hang.csv"
+    argv = ["leaderboard", "--format", "csv", "--out", str(out)]  # exactly as in the README
+    assert await asyncio.to_thread(_run, export_cmd, argv) == 0
+    err = capsys.readouterr().err
+    assert "mọi lời mời" in err and "--campaign <mã> (T5-2027)" in err
+    rows = list(csv.reader(out.read_text("utf-8-sig").splitlines()))
+    assert tuple(rows[0]) == export_cmd.BOARD_HEADER
+    assert rows[1][:6] == ["1", "Phạm Cộng Tác", "collaborator", "0", "0", "1"]
+    assert rows[1][6] == "tất cả"

@@ -319,6 +319,12 @@ class TelegramChannel(Channel):
         self._background: set[asyncio.Task[None]] = set()
 
     @property
+    def username(self) -> str | None:
+        """The bot's username, read from ``getMe`` when the channel starts (for invite links,
+        so only the token needs setting)."""
+        return self._username
+
+    @property
     def throttle(self) -> Limiter:
         """The outbound pace (shared through Redis or this process's own)."""
         return self._throttle
@@ -671,6 +677,22 @@ class TelegramChannel(Channel):
                 mark.delivered()
             return result
         raise AssertionError("unreachable")
+
+
+async def fetch_username(token: str, api_base: str | None = None) -> str | None:
+    """The bot's username from ``getMe``, for tools that run without the channel (a QR poster);
+    None when Telegram cannot be reached."""
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(api_base)) if api_base else AiohttpSession()
+    )
+    bot = Bot(token, session=session)
+    try:
+        return (await bot.me()).username
+    except Exception as exc:  # a tool's fallback, said to the operator
+        log.warning("telegram: getMe failed: %s", exc)
+        return None
+    finally:
+        await session.close()
 
 
 async def _guarded(deliver: Deliver, inbound: Inbound, stopping: asyncio.Event) -> None:

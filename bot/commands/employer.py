@@ -1,7 +1,8 @@
 """`congdoan-bot employer qr`: the QR code for the federation's meetings with businesses.
 
 It opens the employer track directly (`/start employer`, handlers/employer.py). The Telegram link
-needs the bot's username (TELEGRAM_BOT_USERNAME, or bot_username in [telegram] of config.toml);
+needs the bot's username (TELEGRAM_BOT_USERNAME, or bot_username in [telegram] of config.toml, or
+else read from Telegram's getMe with the token);
 ``--link`` prints any other address instead (a Zalo OA page, a poster's short link).
 """
 
@@ -24,11 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bot_username() -> str | None:
+    """The configured username, else the bot's own from getMe when only the token is set."""
+    import asyncio
+
     from bot.config import ConfigReader, load_settings
 
-    reader = ConfigReader("telegram", load_settings())
+    settings = load_settings()
+    reader = ConfigReader("telegram", settings)
     name = reader.override("TELEGRAM_BOT_USERNAME") or reader.get("bot_username")
-    return str(name).lstrip("@") if name else None
+    if name:
+        return str(name).lstrip("@")
+    if settings.telegram_token:
+        from bot.channels.telegram import fetch_username
+
+        return asyncio.run(fetch_username(settings.telegram_token, settings.telegram_api_base))
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

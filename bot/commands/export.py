@@ -3,6 +3,8 @@
     congdoan-bot export leads --format xlsx --out leads.xlsx
     congdoan-bot export leaderboard --format csv --out bxh.csv [--campaign T5-2027]
 
+The leaderboard is the running campaign's, or --campaign's; with neither, every invitation so far.
+
 Only the command line exports: the chat has no way to send a document (the content types are
 text, buttons, photos), and a file of leads should not sit in a chat history anyway. The lead
 list never holds who reported: only how many reporters allow a volunteer to contact them.
@@ -109,10 +111,16 @@ def _person_name(cipher: Any, person: Any) -> str:
 
 
 async def leaderboard_rows(session: Any, campaign: Any, cipher: Any) -> list[list[Any]]:
+    """The board of one campaign, or (``campaign`` None) of every invitation so far."""
     from storage.recruitment import leaderboard, people_by_id
 
-    standings = await leaderboard(session, campaign.id)
+    standings = await leaderboard(session, campaign.id if campaign is not None else None)
     people = await people_by_id(session, [s.person_id for s in standings])
+    code, start, end = (
+        (campaign.code, campaign.starts_on.isoformat(), campaign.ends_on.isoformat())
+        if campaign is not None
+        else ("tất cả", "", "")
+    )
     return [
         [
             s.rank,
@@ -121,9 +129,9 @@ async def leaderboard_rows(session: Any, campaign: Any, cipher: Any) -> list[lis
             s.admitted,
             s.applications,
             s.leads,
-            campaign.code,
-            campaign.starts_on.isoformat(),
-            campaign.ends_on.isoformat(),
+            code,
+            start,
+            end,
         ]
         for s in standings
     ]
@@ -187,15 +195,25 @@ async def export(settings: Any, args: argparse.Namespace, today: date | None = N
                 else:
                     day = today or datetime.now(LOCAL_TZ).date()
                     campaign = await repo.campaign_on(session, day)
-                if campaign is None:
+                if campaign is None and args.campaign:
+                    codes = ", ".join(c.code for c in await repo.list_campaigns(session))
                     print(
-                        "Không có chiến dịch nào (đang diễn ra hoặc với mã đó). "
-                        "Dùng --campaign <mã>.",
+                        f"Không có chiến dịch mã {args.campaign} (--campaign). "
+                        f"Các mã hiện có: {codes or 'chưa có chiến dịch nào'}.",
                         file=sys.stderr,
                     )
                     return 1
+                if campaign is None:
+                    # Nothing running today: every invitation so far, said so, not an error.
+                    codes = ", ".join(c.code for c in await repo.list_campaigns(session))
+                    more = f" Chọn một chiến dịch bằng --campaign <mã> ({codes})." if codes else ""
+                    print(
+                        "Hôm nay không có chiến dịch nào đang diễn ra: bảng xếp hạng tính mọi "
+                        f"lời mời từ trước đến nay.{more}",
+                        file=sys.stderr,
+                    )
                 header, rows = BOARD_HEADER, await leaderboard_rows(session, campaign, cipher)
-                title = campaign.code
+                title = campaign.code if campaign is not None else "Tat ca"
     finally:
         await db.dispose()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,7 @@ class Suggestion:
     area: Area
     label: str
     park: str | None = None  # the industrial park the query named ("KCN Đại An"), if any
+    via: str = "name"  # what matched: name, district, oldunit, old (town), kcn, other
 
 
 @dataclass(frozen=True)
@@ -315,8 +316,20 @@ class AreaIndex:
                 self._areas[i],
                 _label(self._areas[i], key),
                 key.alias if key.kind == "kcn" else None,
+                key.kind,
             )
             for i, _, key in ranked[:limit]
+        ]
+
+    def namesakes(self, name: str) -> list[Suggestion]:
+        """Every unit the name names exactly: as its own name, an old district, an old ward or
+        commune, a park (labelled as in ``suggest``). For staff lists, where a guess must not
+        pass silently: "An Dương" is a phường, and also the old quận of four units."""
+        ranked = self._ranked(name)
+        return [
+            Suggestion(self._areas[i], _label(self._areas[i], key), None, key.kind)
+            for i, score, key in ranked[:DISTRICT_LIST_MAX]
+            if score >= _EXACT_FLOOR and key.kind != "kcn"
         ]
 
     def _ranked(self, query: str) -> list[tuple[int, float, _Key]]:
