@@ -21,7 +21,7 @@ from bot.app import FEATURES, App
 from bot.channels.zalo_bot import ZaloBotChannel, unwrap, update_to_inbound
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing, Text
 from storage.models import InboxEvent
-from tests.fakes.zalo import BotWorker, FakeZaloBot, fixture, free_port, settle
+from tests.fakes.zalo import BotWorker, FakeZaloBot, as_typed, fixture, free_port, settle
 
 SECRET = "zalo-bot-webhook-secret"
 HOTLINE = "1800.888864"
@@ -109,7 +109,8 @@ async def test_rights_through_numbers_and_out_of_range_number(zbot: ZBot) -> Non
     await worker.say("chào")
     await worker.press("Quyền lợi")
     topic = await worker.press(zbot.app.texts("rights.title.dues"))
-    assert topic[0].startswith(zbot.app.texts("rights.body.dues"))
+    assert topic[0].startswith(as_typed(zbot.app.texts("rights.body.dues"), topic[0]))
+    assert "gõ số 1 (“Mục tiếp theo”)" in topic[0] and "bấm" not in topic[0]
     wrong = await worker.say("9")  # only four options now: not a choice, plain text
     assert wrong[0].startswith(zbot.app.texts("common.not_understood"))
 
@@ -123,7 +124,7 @@ async def test_protected_user_gets_the_plain_menu(zbot: ZBot) -> None:
     assert status == 200
     await settle(zbot.app)
     reply = worker.received[-1]
-    assert reply.startswith(zbot.app.texts("common.unsupported"))
+    assert reply.startswith(as_typed(zbot.app.texts("common.unsupported"), reply))
     assert menu_lines(zbot.app)[0] in reply
 
 

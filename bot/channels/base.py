@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.events import Choice, Inbound, Outgoing, Receipt
+from bot.core.wording import for_typing
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -137,7 +138,9 @@ def split_text(text: str, limit: int) -> list[str]:
 
 
 def numbered_list(text: str, options: tuple[Choice, ...]) -> str:
-    """The buttonless rendering of choices: the number a person types picks the option."""
+    """The buttonless rendering of choices: the number a person types picks the option, and the
+    words say so ("gõ số 2 (“Gửi”)" where the message says "bấm “Gửi”", bot/core/wording.py)."""
+    text = for_typing(text, [choice.label for choice in options])
     lines = [text, ""] if text else []
     lines += [f"{i}. {choice.label}" for i, choice in enumerate(options, 1)]
     lines.append("(Bạn gõ số để chọn)")

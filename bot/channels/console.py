@@ -30,6 +30,7 @@ from bot.core.events import (
     Text,
     clean_text,
 )
+from bot.core.wording import for_typing
 
 USER_ID = "console-user"
 
@@ -68,9 +69,10 @@ class ConsoleChannel(Channel):
             self._write("🤖 " + numbered_list(c.text, c.options))
         elif isinstance(c, RequestContact):
             body = c.text + "\n(Bạn gõ số điện thoại của bạn.)"
-            self._write("🤖 " + numbered_list(body, c.options) if c.options else "🤖 " + body)
+            shown = numbered_list(body, c.options) if c.options else for_typing(body)
+            self._write("🤖 " + shown)
         elif isinstance(c, Text | RemoveKeyboard):
-            self._write("🤖 " + c.text)
+            self._write("🤖 " + for_typing(c.text))  # no buttons here: "bấm" reads "chọn"
         elif isinstance(c, Photo):
             where = ""
             if self.media_dir is not None:

@@ -65,6 +65,7 @@ from bot.core.events import (
     clean_text,
     plausible_id,
 )
+from bot.core.wording import for_typing
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,9 @@ def render_text(content: Content) -> str:
     if isinstance(content, Choices | RequestContact):
         if content.options:
             return numbered_list(content.text, content.options)
-        return content.text
+        return for_typing(content.text)
     if isinstance(content, Text | RemoveKeyboard):
-        return content.text
+        return for_typing(content.text)  # no buttons on the Zalo Bot: "bấm" reads "chọn"
     if isinstance(content, Photo | RelayCopy):
         return content.caption
     if isinstance(content, CreateTopic):

@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -244,6 +245,13 @@ class AreaIndex:
                 )
         self._unique_names = {k: v[0] for k, v in names.items() if len(v) == 1}
         self._choices = list(self._by_folded)
+        # For prefix and contained-words matches without a pass over every key (451 old wards
+        # and communes more than doubled them): sorted for prefixes, by first word for the rest.
+        self._sorted = sorted(self._choices)
+        self._by_first: dict[str, list[str]] = defaultdict(list)
+        for folded in self._choices:
+            if len(folded) >= 5:
+                self._by_first[folded.split(" ", 1)[0]].append(folded)
 
     def _add(self, key: _Key) -> None:
         self._keys.append(key)
@@ -376,12 +384,17 @@ class AreaIndex:
         for key in self._by_folded.get(q, ()):
             yield key, _EXACT[key.kind] + (1.0 if key.canon == q_canon else 0.0)
         if len(q) >= 4:
-            for key in self._keys:
-                group = "name" if key.kind == "name" else "alias"
-                if key.folded.startswith(q + " "):
-                    yield key, _PREFIX_MATCH[group]
-                elif len(key.folded) >= 5 and _contains(folded, key.folded.split()):
-                    yield key, _CONTAINED[group]
+            start = q + " "
+            at = bisect_left(self._sorted, start)
+            while at < len(self._sorted) and self._sorted[at].startswith(start):
+                for key in self._by_folded[self._sorted[at]]:
+                    yield key, _PREFIX_MATCH["name" if key.kind == "name" else "alias"]
+                at += 1
+            for first in dict.fromkeys(folded):
+                for other in self._by_first.get(first, ()):
+                    if _contains(folded, other.split()):
+                        for key in self._by_folded[other]:
+                            yield key, _CONTAINED["name" if key.kind == "name" else "alias"]
         if len(q) >= 3:
             for choice, ratio, _ in process.extract(
                 q, self._choices, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=None

@@ -642,6 +642,16 @@ class BotWorker:
 Worker = Any  # OAWorker, BotWorker or ChatWorker
 
 
+def as_typed(text: str, shown: str) -> str:
+    """A message as the Zalo Bot shows it above the numbered list in ``shown`` ("bấm “Gửi”"
+    reads "gõ số 3 (“Gửi”)", bot/core/wording.py)."""
+    import re
+
+    from bot.core.wording import for_typing
+
+    return for_typing(text, re.findall(r"^\d+\. (.+)$", shown, re.M))
+
+
 def _joined(replies: list[Any]) -> str:
     """What the worker sees: the texts, and the quick-reply button titles on the OA."""
     lines = []
@@ -704,7 +714,7 @@ async def question_on_zalo(worker: Worker, texts: Any, question: str) -> str:
     notice = _joined(await worker.press("Hỏi tư vấn viên"))
     assert "91/2025/QH15" in notice, notice  # the question's data notice first
     prefilled = _joined(await worker.press("Đồng ý"))
-    assert texts("relay.form.workplace.prompt") in prefilled, prefilled
+    assert as_typed(texts("relay.form.workplace.prompt"), prefilled) in prefilled, prefilled
     await worker.press("Bỏ qua")
     await worker.press("Ẩn danh")
     submitted = _joined(await worker.press("Gửi"))
