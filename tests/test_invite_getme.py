@@ -32,7 +32,7 @@ async def test_moiban_link_uses_the_username_from_getme(fake, make_app, tmp_path
     fake.add_user(COLLABORATOR, "Cộng tác viên")
     channel = TelegramChannel(fake.token, api_base=fake.base_url, poll_timeout=1,
                               throttle=unlimited())  # fmt: skip
-    app = await make_app(channel, features=FEATURES,
+    app = await make_app(channel, features=FEATURES, http_port=0,  # a free port, never 8080
                          url=f"sqlite+aiosqlite:///{tmp_path / 'invite.db'}")  # fmt: skip
     async with app.db.transaction() as session:
         await add_person(session, role="collaborator", external_id=str(COLLABORATOR))

@@ -643,13 +643,14 @@ Worker = Any  # OAWorker, BotWorker or ChatWorker
 
 
 def as_typed(text: str, shown: str) -> str:
-    """A message as the Zalo Bot shows it above the numbered list in ``shown`` ("bấm “Gửi”"
-    reads "gõ số 3 (“Gửi”)", bot/core/wording.py)."""
+    """A message as shown above the numbered list in ``shown`` ("bấm “Gửi”" reads "gõ số 3
+    (“Gửi”)", bot/core/wording.py); with buttons instead of a list, as written."""
     import re
 
     from bot.core.wording import for_typing
 
-    return for_typing(text, re.findall(r"^\d+\. (.+)$", shown, re.M))
+    labels = re.findall(r"^\d+\. (.+)$", shown, re.M)
+    return for_typing(text, labels) if labels else text  # buttons (Zalo OA): as written
 
 
 def _joined(replies: list[Any]) -> str:
