@@ -1,7 +1,7 @@
 """lead report keys: the same worker reporting one company twice is counted once
 
-Revision ID: 0014_lead_report_keys
-Revises: 0013_delivery_leases
+Revision ID: 0015_lead_report_keys
+Revises: 0014_ciphertext_text
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_lead_report_keys"
-down_revision = "0013_delivery_leases"
+revision = "0015_lead_report_keys"
+down_revision = "0014_ciphertext_text"
 branch_labels = None
 depends_on = None
 
