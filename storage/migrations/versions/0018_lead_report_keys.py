@@ -1,7 +1,7 @@
 """lead report keys: the same worker reporting one company twice is counted once
 
-Revision ID: 0015_lead_report_keys
-Revises: 0014_ciphertext_text
+Revision ID: 0018_lead_report_keys
+Revises: 0017_report_indexes
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_lead_report_keys"
-down_revision = "0014_ciphertext_text"
+revision = "0018_lead_report_keys"
+down_revision = "0017_report_indexes"
 branch_labels = None
 depends_on = None
 
