@@ -14,7 +14,10 @@ Three things live here (../shared/PLATFORMS.md §3):
   again. Nothing is written here when a webhook is acknowledged, only when a reply is sent.
 - ``zalo_oa_undelivered``: what could not be sent inside the window. Nothing is dropped: the row
   stays ``queued`` (staff see it, see ``list_undelivered``) and goes out first, in order, the
-  next time the bot answers the worker (who has written again, opening a new window).
+  next time the bot answers the worker (who has written again, opening a new window). A held
+  message is personal data (a lawyer's answer, a membership card with the member's name): its
+  content is sealed like the outbox's (``seal_json``) and dropped once it was delivered or
+  superseded; staff read it with ``undelivered_content``.
 
 ``ZaloOAStore`` is the object the OA adapter talks to (it matches the ``TokenStore`` and
 ``WindowStore`` protocols of bot/channels/zalo_oa.py without importing it: storage depends on no
@@ -37,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.crypto import DataCipher
+from storage.crypto import DataCipher, open_json, seal_json, session_cipher
 from storage.db import Database
 from storage.models import Base, ChannelIdentity, utcnow
 
@@ -47,6 +50,7 @@ FREE_REPLIES = 8
 # retries the original send within this time (the outbox gives up after about 25 minutes).
 REDELIVERY_GUARD = timedelta(hours=2)
 _SEALED = "enc:"
+DROPPED: dict[str, Any] = {"redacted": True}  # a held message's content once it went out
 
 
 class ZaloOAToken(Base):
@@ -171,6 +175,10 @@ class ZaloOAStore:
         finally:
             if self._closed and self._owns_db:
                 await self.db.dispose()
+
+    def _content_cipher(self, session: AsyncSession) -> DataCipher | None:
+        """The store's cipher, else the one the app's sessions carry."""
+        return self._cipher or session_cipher(session)
 
     # -- tokens ---------------------------------------------------------------------------
     def _seal(self, secret: str) -> str:
@@ -321,7 +329,7 @@ class ZaloOAStore:
                         ZaloOAUndelivered.fingerprint == fp,
                         ZaloOAUndelivered.status == "queued",
                     )
-                    .values(status="superseded", delivered_at=now)
+                    .values(status="superseded", delivered_at=now, content=DROPPED)
                 )
             return Reservation(True, message_id=identity.last_message_id)
 
@@ -359,7 +367,7 @@ class ZaloOAStore:
                 oa_id=oa_id,
                 user_id=user_id,
                 fingerprint=fp,
-                content=content,
+                content=seal_json(self._content_cipher(session), content),
                 tag=tag,
                 reason=reason,
                 created_at=now,
@@ -380,14 +388,18 @@ class ZaloOAStore:
                 )
                 .order_by(ZaloOAUndelivered.id)
             )
-            return [HeldMessage(r.id, dict(r.content), r.tag, r.fingerprint) for r in rows]
+            cipher = self._content_cipher(session)
+            return [
+                HeldMessage(r.id, dict(open_json(cipher, r.content)), r.tag, r.fingerprint)
+                for r in rows
+            ]
 
     async def mark_delivered(self, held_id: int, now: datetime) -> None:
         async with self._transaction() as session:
             await session.execute(
                 update(ZaloOAUndelivered)
                 .where(ZaloOAUndelivered.id == held_id)
-                .values(status="delivered", delivered_at=now)
+                .values(status="delivered", delivered_at=now, content=DROPPED)
             )
 
 
@@ -403,6 +415,11 @@ async def list_undelivered(
         .limit(limit)
     )
     return list(rows)
+
+
+def undelivered_content(session: AsyncSession, row: ZaloOAUndelivered) -> dict[str, Any]:
+    """A held message's content, unsealed (the app's data key)."""
+    return dict(open_json(session_cipher(session), row.content))
 
 
 async def _lock_token_row(session: AsyncSession, oa_id: str) -> ZaloOAToken | None:

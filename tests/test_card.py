@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,13 +15,18 @@ import pytest
 import zxingcpp
 from aiohttp.test_utils import TestServer
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
 from bot.app import build_web_app
 from bot.core.events import Photo
 from handlers import card as card_feature
+from storage.models import OutboxMessage
+from storage.zalo import ZaloOAStore, ZaloOAUndelivered, list_undelivered, undelivered_content
 from tests.driver import CaptureChannel, Chat
-from tests.test_join import NAME, PHONE, join
+from tests.fakes.zalo import FakeZaloOA, OAWorker, SentOA, free_port, join_on_zalo
+from tests.test_join import NAME, PHONE, database_bytes, join
 from tests.test_membership_staff import OFFICER, STAFF
+from tests.test_zalo_oa import oa_channel
 
 PUBLIC = "https://the.congdoanhaiphong.example"
 DIGITS = re.sub(r"\D", "", PHONE)
@@ -165,3 +172,107 @@ async def test_zalo_bot_gets_a_link_to_the_image_with_its_own_token(make_app) ->
     assert (await card_feature.image_page(services, qr_token, "10.0.0.2")).status == 404
     checked = await card_feature.verify_page(services, {"token": link.group(1)}, "10.0.0.3")
     assert "không hợp lệ" in checked.body.decode()
+
+
+# -- the card on the Zalo Official Account (an uploaded image) -------------------------------------
+
+
+@dataclass
+class OAMember:
+    app: Any
+    worker: OAWorker
+    officer: Chat
+    db_file: Path
+
+
+async def oa_member(make_app: Any, fake: FakeZaloOA, clock: Any, tmp_path: Path) -> OAMember:
+    """A worker who joined on the Official Account; the officer works on Telegram."""
+    staff = CaptureChannel("telegram")
+    channel = oa_channel(fake, clock)
+    port = free_port()
+    db_file = tmp_path / "oa-card.db"
+    app = await make_app(
+        channel,
+        staff,
+        url=f"sqlite+aiosqlite:///{db_file}",
+        http_port=port,
+        extra={"staff": STAFF, "card": {"public_url": PUBLIC}},
+    )
+    channel.attach_store(ZaloOAStore(app.db))
+    await app.start(background=False)
+    worker = OAWorker(fake, app, f"http://127.0.0.1:{port}/webhooks/zalo-oa", "246845883529197922")
+    await worker.follow()
+    await join_on_zalo(worker, app.texts)
+    return OAMember(app, worker, Chat(app, staff, user_id=OFFICER), db_file)
+
+
+async def admit(member: OAMember) -> None:
+    await member.officer.send("/donmoi")
+    await member.officer.press("Duyệt")
+
+
+def oa_cards(worker: OAWorker) -> list[SentOA]:
+    return [m for m in worker.received if m.image is not None]
+
+
+@pytest.fixture
+async def oa_fake(clock: Any) -> AsyncIterator[FakeZaloOA]:
+    fake = FakeZaloOA(clock=clock)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_zalo_oa_member_gets_the_card_as_an_uploaded_image(
+    make_app, oa_fake: FakeZaloOA, clock, tmp_path: Path
+) -> None:
+    member = await oa_member(make_app, oa_fake, clock, tmp_path)
+    await admit(member)
+    await member.app.flush_outbox()
+    [card] = oa_cards(member.worker)
+    assert card.by_message_id  # a free reply inside the worker's window
+    assert re.search(r"DV-\d{4}-\d{6}", card.text) and "/thedoanvien" in card.text
+    url = qr_of(card.image or b"")
+    assert re.fullmatch(re.escape(PUBLIC) + r"/the/[A-Za-z0-9_-]{16,32}\.[0-9a-f]{32}", url)
+    assert list(oa_fake.uploads.values()) == [card.image]  # uploaded through the OA API
+    assert Image.open(io.BytesIO(card.image or b"")).size == card_feature.CARD_SIZE
+
+    again = await member.worker.say("/thedoanvien")
+    assert [m.image is not None for m in again] == [True] and qr_of(again[0].image or b"") == url
+    assert oa_fake.violations == [] and oa_fake.refused == []
+
+
+async def test_a_card_held_outside_the_window_is_sealed_and_uploaded_when_the_worker_returns(
+    make_app, oa_fake: FakeZaloOA, clock, tmp_path: Path
+) -> None:
+    member = await oa_member(make_app, oa_fake, clock, tmp_path)
+    clock.advance(hours=49)  # the worker's 48-hour window has closed
+    await admit(member)
+    async with member.app.db.session() as session:
+        queued = list(
+            await session.scalars(
+                select(OutboxMessage.content).where(
+                    OutboxMessage.channel == "zalo_oa", OutboxMessage.status == "pending"
+                )
+            )
+        )
+    assert queued and all(set(q) == {"sealed"} for q in queued)  # the card waits sealed
+    await member.app.flush_outbox()
+    assert oa_cards(member.worker) == [] and oa_fake.uploads == {}
+    async with member.app.db.session() as session:
+        held = await list_undelivered(session)
+        assert [h.tag for h in held] == ["join:decision:KN-2026-000001", "card:DV-2026-000001"]
+        assert all(set(h.content) == {"sealed"} for h in held)  # and is held sealed too
+        assert undelivered_content(session, held[1])["type"] == "Photo"
+    stored = database_bytes(member.db_file)
+    for plain in (b"\x89PNG", b"iVBORw0KGgo", "Nguyễn Thị Hoa".encode(), b"Hoa"):
+        assert plain not in stored, plain
+
+    replies = await member.worker.say("xin chao")
+    assert "KN-2026-000001" in replies[0].text  # held messages first, in order
+    assert replies[1].image is not None and qr_of(replies[1].image).startswith(PUBLIC + "/the/")
+    async with member.app.db.session() as session:
+        assert await list_undelivered(session) == []
+        contents = list(await session.scalars(select(ZaloOAUndelivered.content)))
+    assert contents == [{"redacted": True}] * 2  # nothing of them is kept once delivered
+    assert oa_fake.violations == [] and oa_fake.refused == []

@@ -33,7 +33,13 @@ from bot.core.events import Address, Choice, Choices, Kind, Outgoing, Text, cont
 from storage import contacts as contacts_repo
 from storage import outbox as outbox_repo
 from storage.models import InboxEvent, OutboxMessage
-from storage.zalo import ZaloOAStore, ZaloOAToken, ZaloOAUndelivered, list_undelivered
+from storage.zalo import (
+    ZaloOAStore,
+    ZaloOAToken,
+    ZaloOAUndelivered,
+    list_undelivered,
+    undelivered_content,
+)
 from tests.conftest import FakeClock
 from tests.fakes.zalo import FakeZaloOA, OAWorker, fixture, free_port, settle
 
@@ -364,7 +370,9 @@ async def test_eight_free_replies_then_held(bot: OABot) -> None:
     assert len(worker.received) == 8
     async with bot.app.db.session() as session:
         held = await list_undelivered(session)
-    assert [(h.reason, h.content["text"]) for h in held] == [("quota_used", "Thông báo số 8.")]
+    assert [(h.reason, undelivered_content(session, h)["text"]) for h in held] == [
+        ("quota_used", "Thông báo số 8.")
+    ]
     assert bot.fake.refused == []  # our count agrees with Zalo's
 
     replies = await worker.say("chào")  # a new message: a new window, the held one goes first

@@ -21,15 +21,18 @@ video, location and links are UNSUPPORTED (the bot answers with the menu); every
 (seen/received receipts, unfollow, anonymous users, the OA's own messages) is acknowledged and
 ignored.
 
-Sending (``POST /v3.0/oa/message/cs``). The OA may answer a worker with 8 free replies within 48
-hours of their last message, and only a message carrying the incoming ``message_id`` counts as a
-reply. The engine records each message's id and time on the worker's channel identity; the
-window store (storage/zalo.py, built by app.py) counts replies against that and hands out reply
-slots atomically across processes, so acknowledging a webhook writes nothing but the inbox row.
-What may not be sent (window closed, replies used up, or Zalo refusing with -213/-201) is held
-in ``zalo_oa_undelivered``, logged as a warning, and reported in the receipt, so the outbox row
-ends failed with a readable error; held messages go out first, in order, the next time the bot
-answers the worker (they have written again). Staff list them with
+Sending (``POST /v3.0/oa/message/cs``). A photo (the membership card) is uploaded first (``POST
+/v2.0/oa/upload/image``, multipart field ``file``, PNG or JPEG up to 1 MB; PLATFORMS §3) and sent as
+a media template with the returned ``attachment_id`` and the caption as its text; the upload is done
+when the message is sent, so a held photo is uploaded when it finally goes out. The OA may answer a
+worker with 8 free replies within 48 hours of their last message, and only a message carrying the
+incoming ``message_id`` counts as a reply. The engine records each message's id and time on the
+worker's channel identity; the window store (storage/zalo.py, built by app.py) counts replies
+against that and hands out reply slots atomically across processes, so acknowledging a webhook
+writes nothing but the inbox row. What may not be sent (window closed, replies used up, or Zalo
+refusing with -213/-201) is held in ``zalo_oa_undelivered``, logged as a warning, and reported in
+the receipt, so the outbox row ends failed with a readable error; held messages go out first, in
+order, the next time the bot answers the worker (they have written again). Staff list them with
 ``storage.zalo.list_undelivered``.
 
 Choices: up to 5 options are quick-reply buttons; more become a numbered list, and a typed
@@ -101,6 +104,9 @@ TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
 DEFAULT_API_BASE = "https://openapi.zalo.me"
 DEFAULT_OAUTH_BASE = "https://oauth.zaloapp.com"
 MAX_TEXT = 2000
+UPLOAD_IMAGE_PATH = "/v2.0/oa/upload/image"
+MAX_IMAGE_BYTES = 1_000_000  # [secondary] Zalo's upload limit for jpg/png
+IMAGE_KEY = "_image"  # in a rendered body: the Photo to upload before the body is sent
 MAX_BUTTONS = 5
 MAX_BUTTON_TITLE = 100
 MAX_BUTTON_PAYLOAD = 1000
@@ -351,7 +357,9 @@ def render(content: Content) -> Rendered:
         return _choices(content.text, content.options)
     if isinstance(content, Text | RemoveKeyboard):
         return Rendered(_texts(content.text))
-    if isinstance(content, Photo | RelayCopy):
+    if isinstance(content, Photo):
+        return Rendered(_photo(content))
+    if isinstance(content, RelayCopy):
         if not content.caption.strip():
             raise CannotRender(f"{type(content).__name__} without a caption")
         return Rendered(_texts(content.caption))
@@ -364,6 +372,30 @@ def _texts(text: str) -> list[dict[str, Any]]:
     if not text.strip():
         raise CannotRender("empty message")
     return [{"text": part} for part in split_text(text, MAX_TEXT)]
+
+
+def _photo(photo: Photo) -> list[dict[str, Any]]:
+    """The caption's parts with the image on the last one (uploaded when it is sent)."""
+    if not photo.data:
+        raise CannotRender("empty photo")
+    if len(photo.data) > MAX_IMAGE_BYTES:
+        raise CannotRender(f"photo of {len(photo.data)} bytes, Zalo takes up to 1 MB")
+    bodies = _texts(photo.caption) if photo.caption.strip() else [{}]
+    bodies[-1][IMAGE_KEY] = photo
+    return bodies
+
+
+def media_message(body: dict[str, Any], attachment_id: str) -> dict[str, Any]:
+    """A rendered body with its photo replaced by the uploaded image's media template."""
+    message = {key: value for key, value in body.items() if key != IMAGE_KEY}
+    message["attachment"] = {
+        "type": "template",
+        "payload": {
+            "template_type": "media",
+            "elements": [{"media_type": "image", "attachment_id": attachment_id}],
+        },
+    }
+    return message
 
 
 def _choices(text: str, options: tuple[Choice, ...]) -> Rendered:
@@ -433,7 +465,7 @@ class ZaloOAChannel(Channel):
         max_text=MAX_TEXT,
         can_message_first=False,
         request_contact=False,
-        photos=False,
+        photos=True,
     )
     uses_webhook = True
 
@@ -697,9 +729,17 @@ class ZaloOAChannel(Channel):
         """One consultation message; refreshes the token once on -216. Returns the message id."""
         by_message = message_id and not message_id.startswith(FOLLOW_MARKER)
         recipient = {"message_id": message_id} if by_message else {"user_id": user}
-        payload = {"recipient": recipient, "message": body}
         token = await self._current_token()
         for attempt in (1, 2):
+            try:
+                message = await self._with_upload(body, token)
+            except ZaloOAError as e:
+                if e.code == TOKEN_EXPIRED and attempt == 1:
+                    log.info("zalo_oa: access token expired (-216) on upload; refreshing")
+                    token = await self._refresh(token)
+                    continue
+                raise
+            payload = {"recipient": recipient, "message": message}
             reply = await self._call_api("/v3.0/oa/message/cs", token, payload)
             code = int(reply.get("error", 0) or 0)
             if code == 0:
@@ -711,6 +751,38 @@ class ZaloOAChannel(Channel):
                 continue
             raise ZaloOAError(code, str(reply.get("message", "")))
         raise AssertionError("unreachable")
+
+    async def _with_upload(self, body: dict[str, Any], token: str) -> dict[str, Any]:
+        """The body as sent: a photo in it is uploaded and replaced by its attachment id."""
+        photo = body.get(IMAGE_KEY)
+        if not isinstance(photo, Photo):
+            return body
+        return media_message(body, await self._upload_image(photo, token))
+
+    async def _upload_image(self, photo: Photo, token: str) -> str:
+        """``POST /v2.0/oa/upload/image``; the ``attachment_id`` Zalo gives the image."""
+        kind = "image/jpeg" if photo.data[:3] == b"\xff\xd8\xff" else "image/png"
+        form = aiohttp.FormData()
+        form.add_field("file", photo.data, filename=photo.filename, content_type=kind)
+        async with (
+            self._client() as client,
+            client.post(
+                self.config.api_base + UPLOAD_IMAGE_PATH, data=form, headers={"access_token": token}
+            ) as resp,
+        ):
+            if resp.status >= 500:
+                raise ZaloOAError(resp.status, f"upload HTTP {resp.status}")
+            try:
+                reply = await resp.json(content_type=None)
+            except (ValueError, aiohttp.ContentTypeError) as e:
+                raise ZaloOAError(resp.status, f"unreadable upload reply: {e}") from e
+        if not isinstance(reply, dict):
+            raise ZaloOAError(resp.status, "unreadable upload reply")
+        code = int(reply.get("error", 0) or 0)
+        found = (reply.get("data") or {}).get("attachment_id") if code == 0 else None
+        if not found:
+            raise ZaloOAError(code or -1, f"upload refused: {reply.get('message', '')}")
+        return str(found)
 
     async def _call_api(self, path: str, token: str, payload: dict[str, Any]) -> dict[str, Any]:
         async with (

@@ -11,6 +11,10 @@ FakeZaloOA
   with titles up to 100 and payloads up to 1000 characters, known button types) and does the
   48-hour / 8-free-replies accounting of a reply by ``message_id`` (else -213); a send by user id
   only is a proactive message (``proactive``). Shape errors go to ``violations``.
+- ``POST /v2.0/oa/upload/image`` takes a multipart ``file`` (PNG or JPEG by its first bytes, up
+  to 1 MB, the ``access_token`` header checked) and answers an ``attachment_id``; ``uploads``
+  keeps the images. A message may then carry a media template with that id (text optional, a
+  caption): ``SentOA.image`` is the image the worker sees. An unknown id is a violation.
 - ``POST /v4/oa/access_token`` rotates single-use refresh tokens: a spent one is refused;
   ``refresh_calls`` counts calls and ``refresh_delay`` widens race windows.
 - ``text()``, ``follow()``, ``image()``, ``submit_info()``, ``sticker()`` build events (the
@@ -100,6 +104,7 @@ class SentOA:
     buttons: list[tuple[str, str]]
     by_message_id: bool
     body: dict[str, Any]
+    image: bytes | None = None  # the uploaded image of a media message
 
 
 @dataclass
@@ -139,8 +144,10 @@ class FakeZaloOA(_Server):
         self.refused: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.windows: dict[str, _Window] = {}
+        self.uploads: dict[str, bytes] = {}
         self._ids = itertools.count(1)
         self.app.router.add_post("/v3.0/oa/message/cs", self._message_cs)
+        self.app.router.add_post("/v2.0/oa/upload/image", self._upload_image)
         self.app.router.add_post("/v4/oa/access_token", self._access_token)
 
     # ----------------------------------------------------------------- the users' side
@@ -279,7 +286,7 @@ class FakeZaloOA(_Server):
             (b["title"], b.get("payload", ""))
             for b in (message.get("attachment") or {}).get("payload", {}).get("buttons", [])
         ]
-        sent = SentOA(user, message.get("text", ""), buttons, by_message, body)
+        sent = SentOA(user, message.get("text", ""), buttons, by_message, body, self._image(body))
         self.sent.append(sent)
         if not by_message:
             self.proactive.append(sent)
@@ -290,14 +297,44 @@ class FakeZaloOA(_Server):
             reply["data"]["quota"]["remain"] = str(FREE_REPLIES - self.windows[user].replies)
         return web.json_response(reply)
 
+    async def _upload_image(self, request: web.Request) -> web.Response:
+        token = request.headers.get("access_token", "")
+        if token != self.access_token or not self.access_valid:
+            return web.json_response(fixture("oa_error_token_expired"))
+        if not request.content_type.startswith("multipart/"):
+            self.violations.append(f"upload/image: {request.content_type} is not multipart")
+            return web.json_response({"error": -100, "message": "multipart form expected"})
+        form = await request.post()
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            self.violations.append("upload/image: no file field")
+            return web.json_response({"error": -100, "message": "file is required"})
+        data = upload.file.read()
+        if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+            self.violations.append("upload/image: not a PNG or JPEG")
+            return web.json_response({"error": -210, "message": "unsupported file type"})
+        if len(data) > 1_000_000:
+            self.violations.append(f"upload/image: {len(data)} bytes, over 1 MB")
+            return web.json_response({"error": -210, "message": "file too large"})
+        attachment_id = hashlib.sha1(f"att-{next(self._ids)}".encode()).hexdigest()
+        self.uploads[attachment_id] = data
+        return web.json_response(
+            {"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}}
+        )
+
+    def _image(self, body: dict[str, Any]) -> bytes | None:
+        payload = (body["message"].get("attachment") or {}).get("payload") or {}
+        if payload.get("template_type") != "media":
+            return None
+        return self.uploads.get(payload["elements"][0].get("attachment_id", ""))
+
     def _owner(self, message_id: str) -> str | None:
         for user, window in self.windows.items():
             if message_id in window.message_ids:
                 return user
         return None
 
-    @staticmethod
-    def _check_body(body: Any) -> str | None:
+    def _check_body(self, body: Any) -> str | None:
         if not isinstance(body, dict) or set(body) != {"recipient", "message"}:
             return "body must be {recipient, message}"
         recipient, message = body["recipient"], body["message"]
@@ -308,13 +345,30 @@ class FakeZaloOA(_Server):
         if not isinstance(message, dict) or not set(message) <= {"text", "attachment"}:
             return "message may only have text and attachment"
         text = message.get("text")
-        if not isinstance(text, str) or not 1 <= len(text) <= 2000:
-            return f"text must be 1-2000 characters (got {len(text or '')})"
         attachment = message.get("attachment")
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        media = isinstance(payload, dict) and payload.get("template_type") == "media"
+        if not (media and text is None) and (
+            not isinstance(text, str) or not 1 <= len(text) <= 2000
+        ):
+            return f"text must be 1-2000 characters (got {len(text or '')})"
         if attachment is None:
             return None
         if attachment.get("type") != "template":
             return "attachment type must be template"
+        if media:
+            assert isinstance(payload, dict)
+            elements = payload.get("elements")
+            if not isinstance(elements, list) or len(elements) != 1:
+                return "a media template has exactly one element"
+            element = elements[0]
+            if element.get("media_type") != "image":
+                return "media_type must be image"
+            if element.get("attachment_id") not in self.uploads and not element.get("url"):
+                return "image attachment_id was not uploaded"
+            if payload.get("buttons"):
+                return "a media template has no buttons"
+            return None
         buttons = attachment.get("payload", {}).get("buttons")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 5:
             return "1-5 buttons"
