@@ -80,12 +80,23 @@ def make_web_app(
     return app
 
 
+def client_address(request: web.Request) -> str:
+    """Who asks, for per-client limits: behind this machine's nginx (the peer is loopback) the
+    address nginx appended last to X-Forwarded-For (earlier entries are the client's own
+    claims), else the peer itself."""
+    peer = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.rsplit(",", 1)[-1].strip() or peer
+    return peer
+
+
 def _plain(handler: Callable[..., Awaitable[Any]]) -> Callable[[web.Request], Awaitable[Any]]:
     """A feature's plain page as an aiohttp handler (``WebRoute(plain=True)``)."""
 
     async def serve(request: web.Request) -> web.Response:
         result = await handler(request.app[SERVICES_KEY], dict(request.match_info),
-                               request.remote or "")  # fmt: skip
+                               client_address(request))  # fmt: skip
         kind, _, charset = result.content_type.partition("; charset=")
         response = web.Response(status=result.status, body=result.body, content_type=kind)
         if charset:

@@ -11,15 +11,19 @@ The QR opens ``/the/<token>`` on the bot's web app: "Thẻ hợp lệ — đoàn
 signature (the data key's HMAC), so it cannot be guessed or altered: a bad signature reads "không
 hợp lệ" before the database is asked, and a signed token whose card was revoked or erased reads
 "không còn hiệu lực". The page is rate-limited per client (the ``limits`` library) and says
-nothing else about which tokens exist.
+nothing else about which tokens exist. With ``REDIS_URL`` set the budget lives in Redis, so every
+bot process behind the balancer counts the same hits (a client cannot get N times the rate from N
+processes); if Redis stops answering, each process limits on its own until it is back.
 """
 
 from __future__ import annotations
 
 import hmac
 import io
+import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -28,7 +32,7 @@ from typing import Any, Self
 
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from PIL import Image, ImageDraw, ImageFont
@@ -44,6 +48,8 @@ from storage import cards as repo
 from storage.cards import MemberCard
 from storage.membership import MemberApplication
 
+log = logging.getLogger(__name__)
+
 TOKEN_ID_BYTES = 16  # 128 random bits
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{16,32})\.([0-9a-f]{32})$")
 VERIFY = "verify"
@@ -56,6 +62,7 @@ FONT_DIRS = (
 )
 TEXT_ONLY_CHANNELS = ("zalo_bot", "console")
 CARD_SIZE = (1012, 638)  # the ID-1 card ratio (85.6 × 54 mm)
+MEMORY = "async+memory://"
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -68,7 +75,8 @@ class CardConfig:
     SECTION = "card"
     public_url: str
     rate_limit: str = "20/minute"
-    limit_storage: str = "async+memory://"
+    limit_storage: str = MEMORY
+    limit_prefix: str = "congdoan:card"
     font_dir: str | None = None
 
     @classmethod
@@ -86,10 +94,13 @@ class CardConfig:
         except ValueError as exc:
             raise ConfigError("card.rate_limit", rate, "a rate such as 20/minute") from exc
         font_dir = reader.get("font_dir")
+        # Several processes share REDIS_URL: the page's budget is kept there unless configured.
+        shared = f"async+{settings.redis_url}" if settings.redis_url else MEMORY
         return cls(
             public_url=str(url).rstrip("/"),
             rate_limit=rate,
-            limit_storage=str(reader.get("limit_storage", "async+memory://")),
+            limit_storage=str(reader.get("limit_storage") or shared),
+            limit_prefix=str(reader.get("limit_prefix") or "congdoan:card"),
             font_dir=str(font_dir) if font_dir else None,
         )
 
@@ -298,16 +309,52 @@ class PageResult:
     body: bytes
 
 
-_LIMITERS: dict[str, MovingWindowRateLimiter] = {}
+class PageLimiter:
+    """The pages' budget per client: in Redis when configured (shared by every process), in
+    this process's memory otherwise, and in memory while Redis does not answer."""
+
+    RETRY = 30.0  # seconds before Redis is tried again after a failure
+
+    def __init__(self, config: CardConfig) -> None:
+        self.rate: RateLimitItem = parse(config.rate_limit)
+        self.local = MovingWindowRateLimiter(storage_from_string(MEMORY))
+        self.shared: MovingWindowRateLimiter | None = None
+        self._down_until = 0.0
+        if config.limit_storage != MEMORY:
+            options: dict[str, Any] = {}
+            if "redis" in config.limit_storage.split("://", 1)[0]:
+                options = {
+                    "implementation": "redispy",  # redis-py, already a dependency (no coredis)
+                    "key_prefix": config.limit_prefix,
+                    "socket_timeout": 2,
+                    "socket_connect_timeout": 2,
+                }
+            self.shared = MovingWindowRateLimiter(
+                storage_from_string(config.limit_storage, **options)
+            )
+
+    async def hit(self, client: str) -> bool:
+        """Count one request of ``client``; False once it is over the rate."""
+        if self.shared is not None and time.monotonic() >= self._down_until:
+            try:
+                return bool(await self.shared.hit(self.rate, "card-page", client))
+            except Exception as exc:  # redis errors, OSError, timeouts: limit locally meanwhile
+                self._down_until = time.monotonic() + self.RETRY
+                log.warning(
+                    "card page: the shared rate limit is unavailable (%s); this process "
+                    "limits on its own for %.0f s",
+                    type(exc).__name__,
+                    self.RETRY,
+                )
+        return bool(await self.local.hit(self.rate, "card-page", client))
 
 
-def _limiter(config: CardConfig) -> MovingWindowRateLimiter:
-    """One limiter per storage (memory, or Redis shared by every bot process)."""
-    found = _LIMITERS.get(config.limit_storage)
+def _limiter(services: Services) -> PageLimiter:
+    """One limiter per bot (its services), built on first use."""
+    found = services.__dict__.get("_card_page_limiter")
     if found is None:
-        found = MovingWindowRateLimiter(storage_from_string(config.limit_storage))
-        _LIMITERS[config.limit_storage] = found
-    return found
+        found = services.__dict__["_card_page_limiter"] = PageLimiter(card_config(services))
+    return found  # type: ignore[no-any-return]
 
 
 def _page(
@@ -330,12 +377,7 @@ def _page(
 
 
 async def _allowed(services: Services, client: str) -> bool:
-    config = card_config(services)
-    # The services' id keeps two bots in one process (tests) from sharing a budget.
-    return bool(
-        await _limiter(config).hit(parse(config.rate_limit), "card-page", str(id(services)),
-                                   client or "?")
-    )  # fmt: skip
+    return await _limiter(services).hit(client or "?")
 
 
 async def _lookup(

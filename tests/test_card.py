@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import re
+import secrets
+import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +37,13 @@ PUBLIC = "https://the.congdoanhaiphong.example"
 DIGITS = re.sub(r"\D", "", PHONE)
 
 
-async def admitted(make_app: Any, channel_name: str = "telegram", **extra: Any) -> Chat:
+async def admitted(
+    make_app: Any, channel_name: str = "telegram", redis_url: str | None = None, **extra: Any
+) -> Chat:
     """A worker whose application an officer has just admitted (outbox delivered)."""
     channel = CaptureChannel(channel_name)
     settings_extra = {"staff": STAFF, "card": {"public_url": PUBLIC, **extra}}
-    app = await make_app(channel, extra=settings_extra)
+    app = await make_app(channel, extra=settings_extra, redis_url=redis_url)
     worker = Chat(app, channel, user_id="1001")
     if channel_name == "telegram":
         officer = Chat(app, channel, user_id=OFFICER)
@@ -62,20 +69,29 @@ def qr_of(png: bytes) -> str:
     return str(found[0].text)
 
 
-@pytest.fixture
-async def web(make_app: Any) -> AsyncIterator[tuple[Chat, Any]]:
-    worker = await admitted(make_app, rate_limit="6/minute")
+@asynccontextmanager
+async def served(worker: Chat) -> AsyncIterator[Any]:
+    """The bot's web app on 127.0.0.1; ``get(url, client=None)`` as a visitor (``client``: the
+    address nginx would pass in X-Forwarded-For)."""
     server = TestServer(build_web_app(worker.app))
     await server.start_server()
     async with aiohttp.ClientSession() as http:
 
-        async def get(url: str) -> tuple[int, str, bytes]:
+        async def get(url: str, client: str | None = None) -> tuple[int, str, bytes]:
             path = url.removeprefix(PUBLIC)
-            async with http.get(server.make_url(path)) as resp:
+            headers = {"X-Forwarded-For": f"10.9.9.9, {client}"} if client else {}
+            async with http.get(server.make_url(path), headers=headers) as resp:
                 return resp.status, resp.headers.get("Content-Type", ""), await resp.read()
 
-        yield worker, get
+        yield get
     await server.close()
+
+
+@pytest.fixture
+async def web(make_app: Any) -> AsyncIterator[tuple[Chat, Any]]:
+    worker = await admitted(make_app, rate_limit="6/minute")
+    async with served(worker) as get:
+        yield worker, get
 
 
 async def test_admitted_member_receives_a_card_whose_qr_reads_back(make_app) -> None:
@@ -145,6 +161,85 @@ async def test_verification_page_is_rate_limited(web: Any) -> None:
     url = qr_of(card_photo(worker).data)
     statuses = [(await get(url))[0] for _ in range(8)]
     assert statuses[:6] == [200] * 6 and statuses[6:] == [429, 429]
+
+
+async def test_the_limit_is_per_visitor_behind_the_proxy(web: Any) -> None:
+    worker, get = web
+    url = qr_of(card_photo(worker).data)
+    statuses = [(await get(url, client="203.0.113.5"))[0] for _ in range(7)]
+    assert statuses == [200] * 6 + [429]
+    # Another visitor (nginx's last X-Forwarded-For entry) has a budget of their own.
+    assert (await get(url, client="203.0.113.6"))[0] == 200
+    # What a visitor writes into the header themselves does not make them someone else.
+    assert (await get(url, client="203.0.113.5"))[0] == 429
+
+
+REDIS_URL = os.environ.get("CONGDOAN_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+# Another process hitting the page's limiter: the budget it spends must count here too.
+OTHER_PROCESS = """
+import asyncio, sys
+from handlers.card import CardConfig, PageLimiter
+config = CardConfig(public_url="x", rate_limit=sys.argv[1], limit_storage=sys.argv[2],
+                    limit_prefix=sys.argv[3])
+async def main():
+    limiter = PageLimiter(config)
+    print(" ".join([str(await limiter.hit(sys.argv[4])) for _ in range(int(sys.argv[5]))]))
+asyncio.run(main())
+"""
+
+
+async def redis_or_skip() -> None:
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        await client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}): not run")
+    finally:
+        await client.aclose()
+
+
+async def test_the_page_limit_is_shared_by_processes_through_redis(make_app) -> None:
+    await redis_or_skip()
+    prefix = f"congdoan-test:{secrets.token_hex(6)}"
+    worker = await admitted(make_app, redis_url=REDIS_URL, rate_limit="5/minute",
+                            limit_prefix=prefix)  # fmt: skip
+    config = card_feature.card_config(worker.app.engine.services)
+    assert config.limit_storage == f"async+{REDIS_URL}"  # REDIS_URL is enough
+    url = qr_of(card_photo(worker).data)
+    async with served(worker) as get:
+        assert (await get(url, client="198.51.100.7"))[0] == 200
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OTHER_PROCESS, "5/minute", config.limit_storage, prefix,
+            "198.51.100.7", "3", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await other.communicate()
+        assert other.returncode == 0 and out.decode().split() == ["True"] * 3
+        # 1 here + 3 there: one more is allowed in this process, then the shared budget is spent.
+        statuses = [(await get(url, client="198.51.100.7"))[0] for _ in range(3)]
+        assert statuses == [200, 429, 429]
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OTHER_PROCESS, "5/minute", config.limit_storage, prefix,
+            "198.51.100.7", "1", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await other.communicate()
+        assert out.decode().split() == ["False"]  # and the other process sees it spent
+        assert (await get(url, client="198.51.100.8"))[0] == 200  # per visitor still
+
+
+async def test_without_redis_each_process_still_limits_and_the_page_answers(
+    make_app, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1: the shared limiter fails, the process limits on its own.
+    worker = await admitted(make_app, redis_url="redis://127.0.0.1:1/0", rate_limit="3/minute")
+    url = qr_of(card_photo(worker).data)
+    async with served(worker) as get:
+        results = [await get(url, client="198.51.100.9") for _ in range(4)]
+    assert [status for status, _, _ in results] == [200, 200, 200, 429]
+    assert "Thẻ hợp lệ" in results[0][2].decode()
+    assert any("shared rate limit is unavailable" in r.getMessage() for r in caplog.records)
 
 
 async def test_withdrawn_consent_revokes_the_card(make_app) -> None:
@@ -265,7 +360,7 @@ async def test_a_card_held_outside_the_window_is_sealed_and_uploaded_when_the_wo
         assert all(set(h.content) == {"sealed"} for h in held)  # and is held sealed too
         assert undelivered_content(session, held[1])["type"] == "Photo"
     stored = database_bytes(member.db_file)
-    for plain in (b"\x89PNG", b"iVBORw0KGgo", "Nguyễn Thị Hoa".encode(), b"Hoa"):
+    for plain in (b"\x89PNG\r\n", b"iVBORw0KGgo", "Nguyễn Thị Hoa".encode()):
         assert plain not in stored, plain
 
     replies = await member.worker.say("xin chao")
