@@ -39,6 +39,7 @@ async def on_group(ctx: Ctx) -> list[Outgoing] | None:
         over=fmt_number(data.waiting.over_days),
         review_days=data.waiting.review_days,
         founded=fmt_number(data.founded_week),
+        employer_requests=fmt_number(data.employer_requests_week),
         cases=fmt_number(data.legal.opened),
         late=fmt_number(data.legal.past_target),
         target_hours=fmt_number(data.legal.target_hours),

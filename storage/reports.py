@@ -407,6 +407,21 @@ async def founded_in(session: AsyncSession, period: Bounds) -> int:
     return int(value or 0)
 
 
+async def employer_requests_in(
+    session: AsyncSession, period: Bounds, area_codes: Sequence[str] | None = None
+) -> int:
+    """Enterprises that asked for help founding a CĐCS in the period: the leads' "doanh nghiệp
+    đề nghị" stage (handlers/employer.py), from their history, each enterprise once."""
+    query = select(func.count(func.distinct(LeadStatusChange.lead_id))).where(
+        LeadStatusChange.to_status == EMPLOYER_REQUEST, _in(LeadStatusChange.created_at, period)
+    )
+    if area_codes is not None:
+        query = query.join(Lead, Lead.id == LeadStatusChange.lead_id).where(
+            Lead.area_code.in_(list(area_codes))
+        )
+    return int(await session.scalar(query) or 0)
+
+
 @dataclass(frozen=True)
 class UnionGap:
     area_code: str | None

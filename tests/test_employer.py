@@ -326,3 +326,33 @@ def test_meeting_qr_opens_the_employer_track(tmp_path, monkeypatch, capsys) -> N
     [found] = zxingcpp.read_barcodes(Image.open(out))
     assert found.text == "https://t.me/CongDoanHP_bot?start=employer"
     assert "start=employer" in capsys.readouterr().out
+
+
+async def test_employer_requests_are_a_stage_of_their_own_in_the_reports(make_app, clock) -> None:
+    import io
+
+    import openpyxl
+
+    from bot.core.events import Photo
+    from bot.reports.workbook import quarterly_workbook
+    from tests.test_weekly_report import STAFF, in_group
+
+    app, channel = await recruit_app(make_app, extra={"staff": {"staff": [STAFF]}})
+    await report(worker(app, channel, "w1"), company=COMPANY, tax=TAX)  # a worker's report
+    await report(worker(app, channel, "w2"), company="Công ty CP Thép Lớn")  # no employer asked
+    await request_help(employer(app, channel, "7001"), company=COMPANY, tax=TAX)
+    await request_help(employer(app, channel, "7002"), company="Công ty TNHH Giày Mới",
+                       tax=OTHER_TAX)  # fmt: skip
+    # The same company asking twice is one enterprise that asked.
+    await request_help(employer(app, channel, "7003"), company=COMPANY, tax=TAX)
+
+    (weekly,) = await in_group(app, STAFF)
+    assert isinstance(weekly.content, Photo)
+    assert "Doanh nghiệp đề nghị hỗ trợ thành lập CĐCS: 2." in weekly.content.caption
+
+    now = clock()
+    async with app.db.session() as session:
+        data = await quarterly_workbook(session, app.engine.services, now.year, 4, now)
+    summary = openpyxl.load_workbook(io.BytesIO(data))["Tổng hợp"]
+    cells = {row[0]: row[1] for row in summary.iter_rows(min_row=6, values_only=True)}
+    assert cells["Doanh nghiệp đề nghị hỗ trợ thành lập CĐCS trong quý"] == 2

@@ -176,6 +176,7 @@ class QuarterReport:
     arrivals: reports.Arrivals
     founded: int
     funnel: dict[str, int]
+    employer_requests: int  # enterprises that asked for help founding a CĐCS in the quarter
     without_union: list[reports.UnionGap]
     waiting: reports.Waiting
     legal: reports.LegalFigures
@@ -218,6 +219,7 @@ async def quarter_report(
         arrivals=await reports.arrivals(session, bounds, scope),
         founded=await reports.founded_in(session, bounds),
         funnel=await reports.lead_funnel(session),
+        employer_requests=await reports.employer_requests_in(session, bounds),
         without_union=await reports.without_union(session),
         waiting=await reports.waiting(session, now, review_days(services), scope),
         legal=legal_figures,

@@ -27,6 +27,7 @@ class Weekly:
     year_target: int | None
     waiting: reports.Waiting
     founded_week: int
+    employer_requests_week: int
     legal: reports.LegalFigures
     weeks: list[tuple[date, int]]
 
@@ -42,6 +43,7 @@ async def weekly(session: Any, services: Services, now: datetime) -> Weekly:
         year_target=(await reports.targets_for(session, year)).get(reports.CITY),
         waiting=await reports.waiting(session, now, figures.review_days(services)),
         founded_week=await reports.founded_in(session, periods["week"]),
+        employer_requests_week=await reports.employer_requests_in(session, periods["week"]),
         legal=await figures.legal(session, services, periods["week"], now),
         weeks=[(w.start.date(), n) for w, n in zip(weeks, counts, strict=True)],
     )
