@@ -356,3 +356,111 @@ async def test_employer_requests_are_a_stage_of_their_own_in_the_reports(make_ap
     summary = openpyxl.load_workbook(io.BytesIO(data))["Tổng hợp"]
     cells = {row[0]: row[1] for row in summary.iter_rows(min_row=6, values_only=True)}
     assert cells["Doanh nghiệp đề nghị hỗ trợ thành lập CĐCS trong quý"] == 2
+
+
+# -- fuzz: whatever the employer types, what they see does not depend on workers -------------------
+
+JOINED_NAME, JOINED_PHONE = "Lê Văn Đã Gia Nhập", "0903 111 222"
+REFERENCE = re.compile(r"\b(?:DN|TVDN|TV|KN)-\d{4}-\d{3,6}\b")
+KNOWN_COMPANIES = (COMPANY, "Công ty CP Thép Lớn", "Công ty TNHH Điện Tử Sao Mai")
+
+
+def employer_inputs(seed: int = 15, count: int = 320) -> list[str]:
+    """Typed employer messages: company names that workers reported or joined from (spelled
+    many ways), their tax codes, questions about who joined or reported, the workers' names,
+    phones and chat ids, every command, form answers, and random mixes of all of it."""
+    import random
+    import unicodedata
+
+    def folded(text: str) -> str:
+        text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+        return "".join(c for c in text if unicodedata.category(c) != "Mn")
+
+    companies = [*KNOWN_COMPANIES, "Công ty TNHH Giày Mới"]
+    spellings = [
+        v
+        for c in companies
+        for v in (
+            c,
+            c.lower(),
+            folded(c),
+            c.replace("Công ty", "Cty"),
+            folded(c).upper(),
+            c.split(" ", 3)[-1],
+        )
+    ]
+    secrets = [SECRET_NAME, folded(SECRET_NAME), "Trần Thị", WORKER_PHONE, JOINED_NAME,
+               WORKER_PHONE.replace(" ", ""), "+84987654321", "4242", "w1", "w2", "w3",
+               JOINED_PHONE]  # fmt: skip
+    taxes = [TAX, OTHER_TAX, f"{TAX[:4]} {TAX[4:]}", f"MST {TAX}", TAX[:-1]]
+    asks = [
+        "ai đã báo cáo {c}", "ai da bao cao {c}", "ai đã gia nhập công đoàn ở {c}",
+        "bao nhiêu người ở {c} đã vào công đoàn", "bao nhieu nguoi bao cao {c}",
+        "danh sách đoàn viên {c}", "cho tôi số điện thoại người phản ánh {c}",
+        "{c} có ai khiếu nại không", "có công nhân nào của {c} nhắn bot không",
+        "{c} đã có ai đăng ký chưa", "người lao động {c} nói gì về công ty",
+        "tên người báo {c} là gì", "{c} bị báo mấy lần rồi", "đã có ai đề nghị cho {c} chưa",
+    ]  # fmt: skip
+    commands = ["/start", "/start employer", "/menu", "/doanhnghiep", "/trangthai",
+                "/dulieucuatoi", "/leads", "/donmoi", "/thedoanvien", "/baocao", "/trogiup",
+                "/tuvan", "/dangnhap", "/suadulieu", "/start ref_4242", "/start lead"]  # fmt: skip
+    answers = ["Đồng ý", "Gửi", "Bỏ qua", "Quay lại", "1", "2", "có", "không", "Lê Chân",
+               "khoảng 120 người", "Phạm Văn Giám Đốc", "0912 345 678", "Mục tiếp theo",
+               "kinh phí công đoàn đóng khi nào", "thương lượng tập thể là gì", "chào bạn",
+               "Đề nghị hỗ trợ thành lập công đoàn", "Hỏi tư vấn viên",
+               "Tôi là chủ doanh nghiệp"]  # fmt: skip
+    rng = random.Random(seed)
+    pool = spellings + secrets + taxes + commands + answers
+    out = [a.format(c=c) for a in asks for c in rng.sample(spellings, 2)]
+    out += pool
+    while len(out) < count:
+        parts = rng.sample(pool + [a.format(c=rng.choice(spellings)) for a in asks], 2)
+        out.append(" ".join(parts) if rng.random() < 0.5 else rng.choice(pool))
+    rng.shuffle(out)
+    return out[:count]
+
+
+def seen_by(out: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    options = getattr(out.content, "options", ())
+    return REFERENCE.sub("#", out.text), tuple((o.label, o.payload) for o in options)
+
+
+async def test_fuzz_employer_sees_the_same_whether_or_not_workers_reported_or_joined(
+    make_app, tmp_path
+) -> None:
+    from tests.test_join import join
+
+    # The same bot twice, each on its own database: in one, workers reported the companies,
+    # left their phones and joined; in the other no worker ever wrote.
+    with_workers, plain = [
+        await recruit_app(make_app, url=f"sqlite+aiosqlite:///{tmp_path / name}")
+        for name in ("with-workers.db", "plain.db")
+    ]
+    for app, _ in (with_workers, plain):
+        await register(app, "9001", "volunteer", (LE_CHAN,))
+    app, channel = with_workers
+    await report(worker(app, channel, "4242"), company=COMPANY, tax=TAX, contact=True,
+                 phone=WORKER_PHONE)  # fmt: skip
+    await report(worker(app, channel, "w1"), company=KNOWN_COMPANIES[1], size="Từ 500")
+    await report(worker(app, channel, "w2"), company=KNOWN_COMPANIES[2])
+    await join(worker(app, channel, "w3"), company=COMPANY, name=JOINED_NAME, phone=JOINED_PHONE)
+    async with app.db.session() as session:
+        assert len((await session.scalars(select(Lead))).all()) == 3  # the leads are there
+    async with plain[0].db.session() as session:
+        assert (await session.scalars(select(Lead))).all() == []  # and here there are none
+
+    inputs = employer_inputs()
+    bosses = [employer(a, c, "7001") for a, c in (with_workers, plain)]
+    for i, text in enumerate(inputs):
+        if i % 80 == 0:  # now and then a whole request, for a company workers know or not
+            company = KNOWN_COMPANIES[(i // 80) % 3]
+            done = [await request_help(b, company=company, tax=TAX) for b in bosses]
+            assert REFERENCE.sub("#", done[0]) == REFERENCE.sub("#", done[1])
+        seen = [[seen_by(o) for o in await b.send(text) if o.address.chat_id == "7001"]
+                for b in bosses]  # fmt: skip
+        assert seen[0] == seen[1], (i, text)
+        said = " ".join(t for t, _ in seen[0])
+        digits = re.sub(r"\D", "", said)
+        assert SECRET_NAME not in said and JOINED_NAME not in said, (text, said)
+        assert "987654321" not in digits and "903111222" not in digits, (text, said)
+    assert len(inputs) >= 300
