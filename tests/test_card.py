@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from bot.app import build_web_app
-from bot.core.events import Photo
+from bot.core.events import Address, Outgoing, Photo
 from handlers import card as card_feature
 from storage.models import OutboxMessage
 from storage.zalo import ZaloOAStore, ZaloOAUndelivered, list_undelivered, undelivered_content
@@ -370,4 +370,23 @@ async def test_a_card_held_outside_the_window_is_sealed_and_uploaded_when_the_wo
         assert await list_undelivered(session) == []
         contents = list(await session.scalars(select(ZaloOAUndelivered.content)))
     assert contents == [{"redacted": True}] * 2  # nothing of them is kept once delivered
+    assert oa_fake.violations == [] and oa_fake.refused == []
+
+
+async def test_an_expired_token_on_the_upload_is_refreshed_once(
+    make_app, oa_fake: FakeZaloOA, clock, tmp_path: Path
+) -> None:
+    member = await oa_member(make_app, oa_fake, clock, tmp_path)
+    png = card_feature.render_card(
+        member.app.texts, card_feature.card_config(member.app.engine.services), name="Nguyễn A",
+        union_body="Công đoàn phường A", since="11/2026", number="DV-2026-000009",
+        qr=PUBLIC + "/the/x",
+    )  # fmt: skip
+    oa_fake.expire_access_token()  # the upload is the first call to meet it
+    channel = member.app.channels["zalo_oa"]
+    address = Address("zalo_oa", member.worker.user_id)
+    receipt = await channel.send(Outgoing(address, Photo(png, "Thẻ đoàn viên")))
+    assert receipt.ok and oa_fake.refresh_calls == 1
+    [card] = oa_cards(member.worker)
+    assert card.image == png and card.text == "Thẻ đoàn viên"
     assert oa_fake.violations == [] and oa_fake.refused == []
