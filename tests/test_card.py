@@ -390,3 +390,18 @@ async def test_an_expired_token_on_the_upload_is_refreshed_once(
     [card] = oa_cards(member.worker)
     assert card.image == png and card.text == "Thẻ đoàn viên"
     assert oa_fake.violations == [] and oa_fake.refused == []
+
+
+async def test_no_card_image_is_left_readable_in_the_database(make_app) -> None:
+    """The card (it shows the member's name) passes through the outbox and the stored replies
+    sealed, and neither keeps it once sent."""
+    worker = await admitted(make_app)
+    await worker.send("/thedoanvien")
+    assert isinstance(worker.replies[-1].content, Photo)
+    url = worker.app.settings.database_url
+    stored = database_bytes(Path(url.split(":///", 1)[1]))
+    for plain in (b"\x89PNG\r\n", b"iVBORw0KGgo", NAME.encode()):
+        assert plain not in stored, plain
+    async with worker.app.db.session() as session:
+        rows = list(await session.scalars(select(OutboxMessage.content)))
+    assert rows and all("data" not in str(r) for r in rows)
