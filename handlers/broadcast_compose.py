@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import numbered_list
 from bot.core.events import Address, Choices, Photo
 from bot.core.roles import Roles, Who
 from bot.core.texts import Texts
+from bot.core.wording import numbered_list
 from handlers.broadcast_send import DEFAULT_LIMITS, BroadcastConfig, render, resolve_audience
 from storage import broadcasts as repo
 from storage.people import people_with_role

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.app import FEATURES, build_app, features_except, features_upto
-from bot.config import ConfigError, ConfigReader, Settings
+from bot.config import ConfigError, ConfigReader, Settings, unknown_keys
 from bot.core.engine import Ctx
 from bot.core.events import Outgoing, Receipt, SendStatus
 from bot.core.feature import (
@@ -261,6 +261,7 @@ async def test_a_subset_of_features_accepts_the_tables_of_the_features_left_out(
         settings.with_(extra=extra), channels=[], features=features_except("handlers.relay")
     )
     await app.db.dispose()
+    assert "legal" not in app.engine.services.read_keys  # taken as it is, not read
 
 
 def test_the_shipped_config_has_no_key_nothing_reads() -> None:
@@ -270,6 +271,9 @@ def test_the_shipped_config_has_no_key_nothing_reads() -> None:
         shipped = load_settings({}, DEFAULT_CONFIG).with_(database_url="sqlite+aiosqlite://")
         app = await build_app(shipped, channels=[])
         await app.db.dispose()
+        read = app.engine.services.read_keys
+        assert unknown_keys(shipped, read) == []
+        assert "review_days" in read["join"]  # the feature tables were read, not skipped
 
     asyncio.run(build())
 

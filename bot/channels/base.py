@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.core.events import Choice, Inbound, Outgoing, Receipt
-from bot.core.wording import for_typing
+from bot.core.events import Inbound, Outgoing, Receipt
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -135,13 +134,3 @@ def split_text(text: str, limit: int) -> list[str]:
     if current:
         parts.append(current)
     return parts
-
-
-def numbered_list(text: str, options: tuple[Choice, ...]) -> str:
-    """The buttonless rendering of choices: the number a person types picks the option, and the
-    words say so ("gõ số 2 (“Gửi”)" where the message says "bấm “Gửi”", bot/core/wording.py)."""
-    text = for_typing(text, [choice.label for choice in options])
-    lines = [text, ""] if text else []
-    lines += [f"{i}. {choice.label}" for i, choice in enumerate(options, 1)]
-    lines.append("(Bạn gõ số để chọn)")
-    return "\n".join(lines)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.channels.base import Capabilities, Channel, numbered_list
+from bot.channels.base import Capabilities, Channel
 from bot.core.events import (
     Address,
     Choices,
@@ -30,7 +30,7 @@ from bot.core.events import (
     Text,
     clean_text,
 )
-from bot.core.wording import for_typing
+from bot.core.wording import for_typing, numbered_list
 
 USER_ID = "console-user"
 

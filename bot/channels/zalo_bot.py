@@ -42,7 +42,6 @@ from bot.channels.base import (
     Capabilities,
     Channel,
     Deliver,
-    numbered_list,
     parse_json_body,
     split_text,
 )
@@ -65,7 +64,7 @@ from bot.core.events import (
     clean_text,
     plausible_id,
 )
-from bot.core.wording import for_typing
+from bot.core.wording import for_typing, numbered_list
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,6 @@ from bot.channels.base import (
     Capabilities,
     Channel,
     Deliver,
-    numbered_list,
     parse_json_body,
     split_text,
 )
@@ -94,6 +93,7 @@ from bot.core.events import (
     plausible_id,
 )
 from bot.core.textnorm import typed_number
+from bot.core.wording import numbered_list
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.core.textnorm import typed_words
+
+if TYPE_CHECKING:
+    from bot.core.events import Choice
 
 # "bấm “Gửi”", "Bấm nút “Gửi”", or just a quoted label: group 1 is the press word when present.
 _QUOTED = re.compile(r"(?:\b([Bb])ấm(?: nút)? )?“([^”\n]{1,60})”")
@@ -82,3 +86,13 @@ def for_typing(text: str, labels: Sequence[str] = ()) -> str:
         text = pattern.sub(lambda m, r=replacement: _case(r, m.group(0)), text)
     leftover = "gõ số" if labels else "chọn"
     return _PRESS.sub(lambda m: _case(leftover, m.group(0)), text)
+
+
+def numbered_list(text: str, options: tuple[Choice, ...]) -> str:
+    """The buttonless rendering of choices: the number a person types picks the option, and the
+    words say so ("gõ số 2 (“Gửi”)" where the message says "bấm “Gửi”", bot/core/wording.py)."""
+    text = for_typing(text, [choice.label for choice in options])
+    lines = [text, ""] if text else []
+    lines += [f"{i}. {choice.label}" for i, choice in enumerate(options, 1)]
+    lines.append("(Bạn gõ số để chọn)")
+    return "\n".join(lines)
