@@ -26,7 +26,8 @@ from aiohttp import web
 from bot.channels.base import Channel
 from bot.config import Settings, staff_ids, unknown_keys
 from bot.core.areas import load_areas
-from bot.core.engine import Engine, JobContext, _KeyedLocks, system_clock
+from bot.core.context import JobContext, Services
+from bot.core.engine import Engine, _KeyedLocks, system_clock
 from bot.core.events import (
     Address,
     Inbound,
@@ -41,7 +42,6 @@ from bot.core.events import (
 from bot.core.feature import Composition, Feature, Job, StartupError, compose
 from bot.core.forms import FormRunner, load_forms
 from bot.core.roles import Roles
-from bot.core.services import Services
 from bot.core.texts import Texts
 from bot.logs import quiet_payload_loggers
 from bot.tables import load_models

@@ -21,8 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.base import Channel
+from bot.core.context import Services
 from bot.core.feature import WebRoute
-from bot.core.services import Services
 from storage.db import Database
 
 # Feature routes find the services here: ``request.app[SERVICES_KEY].roles``.

@@ -32,7 +32,7 @@ from bot.core.answers import (
     AskPayload,
     reply_for,
 )
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_FAQ, CliCommand, Feature, TextHandler
 from bot.core.matcher import Match, Matcher

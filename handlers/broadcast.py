@@ -19,7 +19,7 @@ import hashlib
 import logging
 
 from bot.core.answers import AskPayload, NewsPayload, RightsPayload
-from bot.core.engine import Ctx, JobContext
+from bot.core.context import Ctx, JobContext
 from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_COMMAND_WORDS, CliCommand, Feature, Job, TextHandler
 from bot.core.textnorm import fold

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Address, Choice, Choices, Outgoing, Text
-from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.form_contract import Candidates, Invalid, Result, Valid
 from bot.core.numbers import parse_id
 from bot.core.payloads import Payload, button
 from bot.core.textnorm import fold

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.core.engine import enqueue_outgoing
+from bot.core.context import enqueue_outgoing
 from bot.core.events import Outgoing
 from bot.core.numbers import parse_id
 from bot.core.roles import Who

@@ -39,10 +39,10 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, ConfigReader
-from bot.core.engine import Ctx, reachable_address
+from bot.core.context import Ctx, Services
+from bot.core.engine import reachable_address
 from bot.core.events import Address, Outgoing, Photo, Text
 from bot.core.feature import Feature, WebRoute
-from bot.core.services import Services
 from bot.core.texts import Texts
 from storage import cards as repo
 from storage.cards import MemberCard

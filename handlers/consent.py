@@ -8,7 +8,7 @@ pressed and not a notice fingerprint; withdrawn with /rutdongy and deleted with 
 from __future__ import annotations
 
 from bot.core.consent import PrivacyConfig, in_notice
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.feature import Feature
 from bot.core.texts import fmt_date
 from storage import membership as repo

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from bot.core.answers import MAIN_MENU
 from bot.core.areas import DEFAULT_UNION_BODY
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Address, Kind, Outgoing, Text
 from bot.core.feature import Feature
-from bot.core.forms import Candidates, Invalid
+from bot.core.form_contract import Candidates, Invalid
 from bot.core.payloads import Payload, button
 from handlers.join import (
     AREA_UNKNOWN,

@@ -8,7 +8,7 @@ dashboard's public address plus a random token; the token is stored hashed
 
 from __future__ import annotations
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
 from bot.core.links import login_link

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx, PersonalData
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
 from bot.core.payloads import Payload, button
-from bot.core.services import PersonalData
 from bot.core.texts import fmt_datetime
 from storage import membership as repo
 

@@ -27,10 +27,10 @@ from typing import Any
 
 from bot.core.answers import MENU
 from bot.core.areas import DEFAULT_UNION_BODY
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.feature import PRIORITY_COMMAND_WORDS, CliCommand, Feature, TextHandler
-from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.form_contract import Candidates, Invalid, Result, Valid
 from bot.core.textnorm import fold
 from bot.core.texts import fmt_date
 from bot.core.validators import display_phone, valid_tax_code

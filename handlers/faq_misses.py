@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timedelta
 
 from bot.core.consent import PrivacyConfig
-from bot.core.engine import Ctx, JobContext
+from bot.core.context import Ctx, JobContext
 from bot.core.feature import Feature, Job
 from bot.core.matcher import normalise_query
 from storage import cases as cases_repo

@@ -21,10 +21,11 @@ from bot.config import ConfigReader
 from bot.core.answers import JOIN_START, MAIN_MENU, NEWS_START, JoinPayload, menu
 from bot.core.areas import DEFAULT_UNION_BODY, AreaIndex
 from bot.core.consent import Purpose
-from bot.core.engine import Ctx, JobContext, reachable_address
+from bot.core.context import Ctx, JobContext
+from bot.core.engine import reachable_address
 from bot.core.events import Address, Outgoing, Text
 from bot.core.feature import Feature, Job, TextHandler
-from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.form_contract import Candidates, Invalid, Result, Valid
 from bot.core.textnorm import folded_tokens
 from bot.core.texts import fmt_date
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone

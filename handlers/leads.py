@@ -19,10 +19,10 @@ from typing import Any
 
 from bot.core.answers import MENU, LeadPayload
 from bot.core.consent import Purpose
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
-from bot.core.forms import Candidates, Invalid, Result, Valid
+from bot.core.form_contract import Candidates, Invalid, Result, Valid
 from bot.core.texts import fmt_date
 from bot.core.validators import Rejected, display_phone, normalise_phone
 from handlers.volunteers import announce_new, area_name, notify_more

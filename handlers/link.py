@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from bot.core import code_guard
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Address, Outgoing, Text
 from bot.core.feature import PRIORITY_COMMAND_WORDS, Feature, TextHandler
 from bot.core.textnorm import fold

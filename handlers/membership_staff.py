@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, reachable_address
+from bot.core.context import Ctx, Services
+from bot.core.engine import reachable_address
 from bot.core.events import Kind, Outgoing, Text
 from bot.core.feature import Feature
 from bot.core.payloads import Payload, button
-from bot.core.services import Services
 from bot.core.texts import Texts, fmt_date
 from handlers.join import status_label
 from handlers.membership_view import ApplicationView

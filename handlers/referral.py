@@ -24,10 +24,9 @@ from bot.config import ConfigError, ConfigReader
 from bot.core import code_guard
 from bot.core.answers import menu
 from bot.core.areas import AreaIndex
-from bot.core.engine import Ctx, JobContext
+from bot.core.context import Ctx, JobContext, Services
 from bot.core.events import Kind, Outgoing, Photo
 from bot.core.feature import PRIORITY_CODES, CliCommand, Feature, Job, TextHandler
-from bot.core.services import Services
 from bot.core.textnorm import fold
 from bot.core.texts import LOCAL_TZ, fmt_date, fmt_datetime
 from storage import codes

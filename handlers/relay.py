@@ -20,10 +20,11 @@ from typing import Any
 
 from bot.core.answers import MAIN_MENU, menu
 from bot.core.consent import Purpose
-from bot.core.engine import MAX_TEXT, Ctx, Handler, JobContext
+from bot.core.context import Ctx, Handler, JobContext
+from bot.core.engine import MAX_TEXT
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature, Job, TextHandler
-from bot.core.forms import Invalid, Result, Valid
+from bot.core.form_contract import Invalid, Result, Valid
 from bot.core.payloads import button
 from bot.core.validators import Rejected, display_phone, normalise_person_name, normalise_phone
 from handlers import relay_staff

@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime
 
 from bot.config import ConfigError, ConfigReader
-from bot.core.engine import Ctx, JobContext
+from bot.core.context import Ctx, JobContext, Services
 from bot.core.payloads import Payload
-from bot.core.services import Services
 from storage import cases as cases_repo
 from storage.cases import EMPLOYER, LegalCase
 

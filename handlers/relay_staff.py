@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.engine import Ctx, DeliveryHook, JobContext, reachable_address
+from bot.core.context import Ctx, DeliveryHook, JobContext, Services
+from bot.core.engine import reachable_address
 from bot.core.events import (
     Address,
     Choice,
@@ -41,7 +42,6 @@ from bot.core.events import (
 )
 from bot.core.feature import Feature, Job
 from bot.core.numbers import parse_id
-from bot.core.services import Services
 from bot.core.validators import display_phone
 from handlers.relay_shared import (
     CasePayload,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.answers import JOIN_START, MAIN_MENU, RightsPayload
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Outgoing
 from bot.core.feature import Feature
 

@@ -7,7 +7,7 @@ and the menu, so a worker is never left in silence.
 from __future__ import annotations
 
 from bot.core.answers import MAIN_MENU, MENU, NEWS_START, ContactPayload, MenuPayload, menu
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Kind, Outgoing
 from bot.core.feature import Feature
 

@@ -23,12 +23,12 @@ from typing import Any, Self
 from bot.config import ConfigReader
 from bot.core.answers import menu
 from bot.core.areas import AreaIndex
-from bot.core.engine import Ctx, JobContext, reachable_address
+from bot.core.context import Ctx, JobContext, Services
+from bot.core.engine import reachable_address
 from bot.core.events import Address, Choice, Choices, Kind, Outgoing
 from bot.core.feature import Feature, Job
 from bot.core.numbers import parse_id, parse_int
 from bot.core.payloads import Payload
-from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime
 from bot.core.validators import display_phone
 from storage import employers as employers_repo

@@ -6,7 +6,7 @@ may ask, and the post holds counts only.
 
 from __future__ import annotations
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Kind, Outgoing, Photo
 from bot.core.feature import Feature
 from bot.core.texts import fmt_number

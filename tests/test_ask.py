@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import FEATURES
-from bot.core.answers import build_matcher, reply_for, reply_record
+from bot.core.answers import reply_for, reply_record
 from bot.core.events import Choices, Kind
-from bot.core.matcher import Match
+from bot.core.matcher import Match, build_matcher
 from storage import cases as cases_repo
 from storage.cases import FaqMiss
 from tests.driver import Chat

@@ -92,7 +92,8 @@ def test_ask_json_small_talk_and_a_request_for_a_person() -> None:
 
 
 def test_ask_text_is_the_chat_reply(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.core.answers import build_matcher, reply_for
+    from bot.core.answers import reply_for
+    from bot.core.matcher import build_matcher
     from bot.core.texts import Texts
 
     question = "tăng ca 4 tiếng/ngày có đúng luật ko"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from storage import membership as repo
 from storage.contacts import load_state
 from storage.migrate import upgrade_async

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Address, Choices, Inbound, Kind, Outgoing
 from bot.core.forms import FormSpec, Slot, SlotChoice
 from storage.models import ChannelIdentity, Contact, ConversationState, ProcessedEvent

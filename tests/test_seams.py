@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import FEATURES, build_app, features_except, features_upto
 from bot.config import ConfigError, ConfigReader, Settings, unknown_keys
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Outgoing, Receipt, SendStatus
 from bot.core.feature import (
     PRIORITY_CODES,
@@ -180,7 +180,8 @@ def test_every_feature_payload_fits_telegram() -> None:
 
 def test_every_faq_suggestion_button_fits_telegram(settings) -> None:
     """A suggestion is ``ask:faq:<id>``: an FAQ id too long would fail when the reply is built."""
-    from bot.core.answers import AskPayload, build_matcher
+    from bot.core.answers import AskPayload
+    from bot.core.matcher import build_matcher
 
     for entry in build_matcher(settings.content_dir).entries:
         assert AskPayload.unpack(AskPayload("faq", entry.id).pack()) == AskPayload("faq", entry.id)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load() -> tuple[Any, Any]:
     from bot.config import load_settings
-    from bot.core.answers import build_matcher
+    from bot.core.matcher import build_matcher
     from bot.core.texts import Texts
 
     settings = load_settings()

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.events import Outgoing
-from bot.core.matcher import UNCOVERED, Citation, FaqEntry, Match, Matcher, load_faq
+from bot.core.matcher import UNCOVERED, Citation, FaqEntry, Match
 from bot.core.payloads import Payload, button
 
 if TYPE_CHECKING:
-    from bot.core.engine import Ctx
+    from bot.core.context import Ctx
 
 # The entry points the main menu and other features link to. Each prefix is owned (routed) by
 # one feature; the payload types live here so a button to another feature needs no import of it.
@@ -102,13 +100,6 @@ MAX_SUGGESTIONS = 3
 MAX_REMEMBERED_QUESTION = 4000  # the engine keeps at most this much of a message
 # The button an answer offers next, by the entry's ``offer`` (founding a union -> the lead form).
 OFFER_BUTTONS = {"lead": ("menu.lead", LEAD_START), "join": ("menu.join", JOIN_START)}
-
-
-@lru_cache(maxsize=4)
-def build_matcher(content_dir: Path) -> Matcher:
-    """Load the FAQ and index it; cached per content folder, so one process builds it once."""
-    entries, intents = load_faq(content_dir)
-    return Matcher(entries, intents)
 
 
 def public_action(match: Match) -> str:

@@ -14,7 +14,7 @@ from bot.core.events import Address, Outgoing, Text
 from storage import codes
 
 if TYPE_CHECKING:
-    from bot.core.engine import Ctx
+    from bot.core.context import Ctx
 
 ALERT_ROLE = "staff"
 CHANNEL_NAMES = {"telegram": "Telegram", "zalo_oa": "Zalo OA", "zalo_bot": "Zalo"}

@@ -23,7 +23,7 @@ from typing import Any, Self
 
 from bot.config import ConfigReader
 from bot.core.answers import menu
-from bot.core.engine import Ctx
+from bot.core.context import Ctx
 from bot.core.events import Kind, Outgoing
 from bot.core.textnorm import typed_words
 from storage import membership as repo

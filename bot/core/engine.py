@@ -12,18 +12,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.context import (
+    Clock,
+    Ctx,
+    DeliveryHook,
+    Handler,
+    JobContext,
+    Services,
+    enqueue_outgoing,
+)
 from bot.core.events import (
     Address,
-    Choice,
     Choices,
     Inbound,
     Kind,
@@ -31,30 +39,21 @@ from bot.core.events import (
     Receipt,
     RequestContact,
     Text,
-    content_to_json,
     outgoing_from_json,
     outgoing_to_json,
     pick_by_label,
     pick_by_number,
 )
-from bot.core.roles import Who
 from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
-from storage import outbox as outbox_repo
 from storage.db import Database, is_unavailable
 from storage.models import ChannelIdentity, utcnow
 
 if TYPE_CHECKING:
     from bot.core.feature import Composition, Job
-    from bot.core.services import Services
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[["Ctx"], Awaitable[list[Outgoing] | None]]
-DeliveryHook = Callable[["JobContext", AsyncSession, Outgoing, Receipt], Awaitable[None]]
-JobRun = Callable[["JobContext"], Awaitable[None]]
-Clock = Callable[[], datetime]
 
 # How stale "last seen on this channel" may get before it is written again. Channels that reply
 # within a window (Zalo OA) need every message id, and are written every time.
@@ -74,101 +73,6 @@ async def reachable_address(session: AsyncSession, contact_id: int) -> Address |
         if not identity.unreachable:
             return Address(identity.channel, identity.chat_id)
     return None
-
-
-def enqueue_outgoing(session: AsyncSession, outs: list[Outgoing], due_at: datetime) -> None:
-    """Write messages to the outbox in the caller's transaction: jobs and delivery hooks that
-    run outside a conversation use this too, so every notification survives a crash alike."""
-    for out in outs:
-        outbox_repo.enqueue(
-            session,
-            channel=out.address.channel,
-            chat_id=out.address.chat_id,
-            thread_id=out.address.thread_id,
-            content=content_to_json(out.content),
-            tag=out.tag,
-            due_at=due_at,
-        )
-
-
-@dataclass
-class Ctx:
-    """What a handler sees: the event, the person, their state, and ways to answer."""
-
-    inbound: Inbound
-    contact_id: int
-    session: AsyncSession
-    texts: Texts
-    now: datetime
-    services: Services
-    flow: str | None = None
-    step: str | None = None
-    flow_version: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
-    notifications: list[Outgoing] = field(default_factory=list)
-    first_contact: bool = False
-
-    @property
-    def address(self) -> Address:
-        return self.inbound.address
-
-    @property
-    def who(self) -> Who:
-        """The sender's account, as the roles service asks about it."""
-        return Who(self.inbound.channel, self.inbound.user_id)
-
-    def t(self, key: str, **params: Any) -> str:
-        return self.texts(key, **params)
-
-    def say(self, key: str, **params: Any) -> Outgoing:
-        return Outgoing(self.address, Text(self.texts(key, **params)))
-
-    def text(self, text: str) -> Outgoing:
-        return Outgoing(self.address, Text(text))
-
-    def choices(self, text: str, options: list[tuple[str, str]]) -> Outgoing:
-        return Outgoing(self.address, Choices(text, tuple(Choice(lbl, p) for lbl, p in options)))
-
-    def start_flow(self, flow: str, step: str | None, data: dict[str, Any] | None = None,
-                   version: int = 0) -> None:  # fmt: skip
-        self.flow, self.step, self.flow_version = flow, step, version
-        self.data = {k: v for k, v in self.data.items() if k.startswith("_")} | (data or {})
-
-    def clear_flow(self) -> None:
-        self.flow, self.step, self.flow_version = None, None, 0
-        self.data = {k: v for k, v in self.data.items() if k.startswith("_")}
-
-    def notify(self, out: Outgoing) -> None:
-        """Send to someone else (staff, a volunteer, this worker later) through the outbox."""
-        self.notifications.append(out)
-
-
-@dataclass
-class JobContext:
-    """What a job or a delivery hook sees: the services, the time, and a way to notify.
-
-    Jobs and hooks run outside any conversation; they open their own transactions and queue
-    messages with ``enqueue``, which wakes the outbox sender once the work is done."""
-
-    services: Services
-    now: datetime
-    queued: bool = False
-
-    @property
-    def db(self) -> Database:
-        return self.services.db
-
-    @property
-    def texts(self) -> Texts:
-        return self.services.texts
-
-    def t(self, key: str, **params: Any) -> str:
-        return self.services.texts(key, **params)
-
-    def enqueue(self, session: AsyncSession, outs: list[Outgoing]) -> None:
-        """Queue messages in the caller's transaction (sent after it commits)."""
-        enqueue_outgoing(session, outs, self.now)
-        self.queued = self.queued or bool(outs)
 
 
 class _Duplicate(Exception):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.core.context import Ctx, DeliveryHook, Hooks, JobRun, PersonalData
+
 if TYPE_CHECKING:
-    from bot.core.engine import Ctx, DeliveryHook, JobRun
-    from bot.core.forms import MediaOption, Submit, Validator
-    from bot.core.services import PersonalData
+    from bot.core.form_contract import MediaOption, Submit, Validator
 
 Handler = Callable[["Ctx"], Awaitable[Any]]
 
@@ -71,35 +71,6 @@ class CliCommand:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-
-
-@dataclass
-class Hooks:
-    """Entry points one feature offers the others, by name (``Feature.offers``).
-
-    A feature that needs one reads ``ctx.services.hooks.start_join`` and copes with None (the
-    offering feature is not wired in), so features never import or probe each other."""
-
-    start_join: Handler | None = None  # join: consent notice, then the join form
-    start_report: Handler | None = None  # leads: the "report an enterprise" form
-    # announcements: the topics to subscribe to ("Nhận tin công đoàn", payload NEWS_START)
-    subscribe: Handler | None = None
-    # relay: (ctx, question, audience="worker" | "employer")
-    start_question: Callable[..., Awaitable[Any]] | None = None
-    start_payload: Callable[[Ctx, str], Awaitable[Any]] | None = None  # /start <args>: referral
-    faq: Handler | None = None  # ask: the FAQ answers free text (and routes join/lead intents)
-    arrival: list[Handler] = field(default_factory=list)  # extra replies on a first message
-    # /start <word> deep links that open a feature (employer: "/start employer"), by word
-    start_links: dict[str, Handler] = field(default_factory=dict)
-    # /trangthai: each returns the lines about one kind of request (applications, cases)
-    status: list[Callable[[Ctx], Awaitable[list[str]]]] = field(default_factory=list)
-    # After an application is admitted (chat or dashboard): ``hook(session, services, app, now)``
-    # returns messages for the member (card: the membership card)
-    admitted: list[Callable[..., Awaitable[Any]]] = field(default_factory=list)
-
-    @classmethod
-    def names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from bot.core.context import Services
 from bot.core.periods import (
     LOCAL_TZ,
     current_periods,
@@ -18,7 +19,6 @@ from bot.core.periods import (
     quarter_bounds,
     year_bounds,
 )
-from bot.core.services import Services
 from storage import reports
 from storage.recruitment import list_campaigns
 

@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.core.answers import menu
-from bot.core.engine import Ctx, Handler
+from bot.core.context import Ctx
 from bot.core.events import Choice, Choices, Kind, Outgoing, RemoveKeyboard, RequestContact
 from bot.core.feature import Feature
+from bot.core.form_contract import (
+    Candidates,
+    Invalid,
+    MediaOption,
+    Result,
+    Submit,
+    Valid,
+    Validator,
+)
 from bot.core.numbers import parse_int
 from bot.core.payloads import Payload
 from bot.core.textnorm import pick_label, typed_number, typed_words
@@ -40,39 +48,6 @@ class FormPayload(Payload, prefix="form"):
 def _form(action: str, arg: str = "") -> str:
     return FormPayload(action, arg).pack()
 
-
-# -- validation results ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Valid:
-    value: Any
-    shown: str
-
-
-@dataclass(frozen=True)
-class Invalid:
-    error_key: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """Several possible values (e.g. areas): the worker picks one by button or number."""
-
-    options: tuple[tuple[str, str], ...]  # (value, shown)
-    prompt_key: str = "form.pick"
-    # Answers a pick gives to later slots too, by option value: {value: {slot: (value, shown)}}
-    # (an area typed as "KCN Đại An" also says which industrial park, so that is not asked).
-    fills: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
-
-
-Result = Valid | Invalid | Candidates
-Validator = Callable[[Ctx, str], Awaitable[Result]]
-Submit = Callable[[Ctx, dict[str, Any]], Awaitable[list[Outgoing]]]
-# A form that accepts photos at any step (``Feature.form_media``): the option is given the
-# message and a way to carry on with the form (``resume(ctx)``) once it has kept the media.
-MediaOption = Callable[[Ctx, Handler], Awaitable[list[Outgoing] | None]]
 
 # -- form description -----------------------------------------------------------------------
 

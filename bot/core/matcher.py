@@ -996,3 +996,10 @@ class Matcher:
     def match(self, text: str) -> Match:
         """Decide what the chat does with ``text``; never raises on any string."""
         return self.decide(self.analyse(text))
+
+
+@lru_cache(maxsize=4)
+def build_matcher(content_dir: Path) -> Matcher:
+    """Load the FAQ and index it; cached per content folder, so one process builds it once."""
+    entries, intents = load_faq(content_dir)
+    return Matcher(entries, intents)

@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from bot.core.engine import enqueue_outgoing
+from bot.core.context import enqueue_outgoing
 from bot.core.numbers import parse_id
 from bot.dashboard.site import Dashboard, PageRequest
 from handlers.membership_staff import (

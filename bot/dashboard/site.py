@@ -26,9 +26,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy.exc import DBAPIError
 
+from bot.core.context import Services
 from bot.core.engine import Engine
 from bot.core.roles import DASHBOARD_ROLES, Who
-from bot.core.services import Services
 from bot.core.texts import fmt_date, fmt_datetime, fmt_number
 from storage import membership as membership_repo
 from storage import web_sessions

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.core import figures
+from bot.core.context import Services
 from bot.core.periods import current_periods, last_weeks
-from bot.core.services import Services
 from storage import reports
 
 CHART_WEEKS = 12

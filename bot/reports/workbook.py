@@ -20,8 +20,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.core import figures
+from bot.core.context import Services
 from bot.core.periods import LOCAL_TZ
-from bot.core.services import Services
 from storage import reports
 
 NUMBER = "#,##0"
