@@ -52,6 +52,7 @@ from storage import jobs as jobs_repo
 from storage import outbox as outbox_repo
 from storage.crypto import DataCipher
 from storage.db import Database, is_unavailable
+from storage.inbox_writer import InboxWriter
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ INBOX_SETTLE = timedelta(seconds=2)  # a fresh event is its receiver's for this 
 OUTBOX_BATCH = 50
 OUTBOX_IDLE_SECONDS = 2.0  # with nothing due, how long the sender sleeps unless woken
 JOB_LEASE_MIN_SECONDS = 60.0
+LISTEN_BACKLOG = 2048  # connections waiting to be accepted (the kernel caps it at somaxconn)
 
 # Feature modules, composed in this order. Each exposes register() -> Feature
 # (bot/core/feature.py); the order breaks ties between free-text handlers of equal priority.
@@ -117,6 +119,7 @@ class App:
     _locks: _KeyedLocks = field(default_factory=_KeyedLocks)
     _outbox_kick: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
+    _inbox_writer: InboxWriter | None = None  # webhooks arriving together share a commit
     _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
     dashboard: Any = None  # bot.dashboard.site.Dashboard; served when serve_dashboard is set
     serve_dashboard: bool = False  # the CLI sets it (`run`, `dashboard`); tests start it by hand
@@ -148,18 +151,19 @@ class App:
         """Record the event durably, then process it in the background.
 
         Returns once the event is committed, so a webhook acknowledged after this call never
-        loses an update; a duplicate delivery is recognised here and dropped.
+        loses an update; a duplicate delivery is recognised here and dropped. Events arriving
+        together are committed together (``InboxWriter``).
         """
         key = person_key(inbound)
-        async with self.db.transaction() as session:
-            event_id = await events_repo.record_inbox(
-                session,
-                inbound.dedupe_key,
-                inbound.channel,
-                inbound_to_json(inbound),
-                user_key=key,
-                sequence=inbound.sequence,
-            )
+        if self._inbox_writer is None:
+            self._inbox_writer = InboxWriter(self.db)
+        event_id = await self._inbox_writer.record(
+            inbound.dedupe_key,
+            inbound.channel,
+            inbound_to_json(inbound),
+            user_key=key,
+            sequence=inbound.sequence,
+        )
         if event_id is None:
             log.info("duplicate delivery %s acknowledged, not processed", inbound.dedupe_key)
             return
@@ -451,7 +455,14 @@ class App:
             self.web_app = build_web_app(self)
             self._runner = web.AppRunner(self.web_app, access_log_class=RedactingAccessLogger)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
+            # A burst opens many connections at once (Zalo posts each event on its own): with
+            # aiohttp's backlog of 128 the rest are dropped and retried a second later.
+            site = web.TCPSite(
+                self._runner,
+                self.settings.http_host,
+                self.settings.http_port,
+                backlog=LISTEN_BACKLOG,
+            )
             await site.start()
             log.info("HTTP on %s", self.http_url)
         for channel in self.channels.values():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -94,6 +95,42 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+class WriterTurns:
+    """SQLite's one writer, taken in turn, first come first served, except that an urgent
+    writer goes before every other waiting one.
+
+    Urgent is a webhook's acknowledgement (``storage.inbox_writer``): Zalo waits 2 s for it,
+    and behind the events being processed a burst of 500 waited 4 s. Urgent turns are short
+    (one commit records every event that arrived meanwhile), so processing waits briefly."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the turn, then cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        for waiting in (self._urgent, self._normal):
+            while waiting:
+                turn = waiting.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # the turn passes on; the writer stays held
+                    return
+        self._held = False
+
+
 class Database:
     """The one handle the app passes around: an engine and a session factory."""
 
@@ -107,7 +144,7 @@ class Database:
         )
         # SQLite allows one writer; queueing writers here is far cheaper than SQLite's busy
         # handler, which sleeps and retries. PostgreSQL needs no such lock.
-        self._write_lock = asyncio.Lock() if is_sqlite(url) else None
+        self._write_lock = WriterTurns() if is_sqlite(url) else None
         self._lock_owner: asyncio.Task[object] | None = None
 
     def use_cipher(self, cipher: DataCipher) -> None:
@@ -124,20 +161,22 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction; on SQLite it waits for the writer's turn (``urgent`` first)."""
         lock = self._write_lock
         me = asyncio.current_task()
         if lock is None or self._lock_owner is me:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with lock:
-            self._lock_owner = me
-            try:
-                async with self.sessions() as session, session.begin():
-                    yield session
-            finally:
-                self._lock_owner = None
+        await lock.acquire(urgent=urgent)
+        self._lock_owner = me
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        finally:
+            self._lock_owner = None
+            lock.release()
 
     async def reachable(self) -> bool:
         """``SELECT 1`` answers: for the readiness check."""
