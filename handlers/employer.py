@@ -426,6 +426,12 @@ class EmployerData:
         ctx.data.pop(MODE, None)
 
 
+def in_track(ctx: Ctx) -> bool:
+    """The chat entered the employer track (menu, deep link, /doanhnghiep) and has not erased
+    its data since."""
+    return bool(ctx.data.get(MODE))
+
+
 # -- wiring ---------------------------------------------------------------------------------------
 
 
@@ -448,7 +454,7 @@ def register() -> Feature:
         },
         submitters={FORM: submit},
         personal_data=(EmployerData(),),
-        offers={"start_links": {START_ARG: show_index}},
+        offers={"start_links": {START_ARG: show_index}, "in_employer_track": in_track},
         cli_commands=(
             CliCommand("employer", qr_command.HELP, qr_command.add_arguments, qr_command.run),
         ),

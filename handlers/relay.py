@@ -103,12 +103,16 @@ async def validate_phone(ctx: Ctx, text: str) -> Result:
 
 
 async def start_question(
-    ctx: Ctx, question: str | None = None, *, audience: str = cases_repo.WORKER
+    ctx: Ctx, question: str | None = None, *, audience: str | None = None
 ) -> list[Outgoing]:
     """The question's data notice first (bot/core/consent.py), then the form.
 
-    ``audience`` "employer" (the employer track) makes the case an employer case; it waits in
-    the state through the notice."""
+    ``audience`` "employer" makes the case an employer case; by default it is one when the chat
+    is in the employer track, whichever button led here. It waits in the state through the
+    notice."""
+    if audience is None:
+        in_track = ctx.services.hooks.in_employer_track
+        audience = cases_repo.EMPLOYER if in_track and in_track(ctx) else cases_repo.WORKER
     ctx.data["_q_audience"] = audience
     return await NOTICE.ask(ctx, question)
 

@@ -298,6 +298,42 @@ async def test_questions_from_employers_are_employer_cases_apart_from_workers(ma
     assert number.group(0) in channel.sent[-1].text
 
 
+async def test_an_employer_reaching_the_legal_centre_from_the_menu_opens_an_employer_case(
+    make_app,
+) -> None:
+    """In the employer track, "Hỏi tư vấn viên" from the main menu (not the track's own button)
+    still makes an employer case; a worker pressing the same button makes a worker case."""
+    channel = CaptureChannel("telegram")
+    app = await make_app(channel, extra=legal_extra())
+    boss = employer(app, channel, user_id="7002")
+    await boss.send("/start employer")
+    await boss.send("/menu")
+    await press_payload(boss, "case:new")
+    if any(payload.startswith("consent_") for _, payload in boss.options()):
+        await boss.press("Đồng ý")
+    assert "relay.form.question.prompt" in boss.keys, boss.keys
+    await boss.send("Công ty có phải đóng kinh phí công đoàn khi chưa có công đoàn không?")
+    if "relay.form.workplace.prompt" in boss.keys:
+        await boss.send("Công ty TNHH Giày Mới")
+    await boss.press("Ẩn danh")
+    await boss.press("Gửi")
+    assert re.search(r"TVDN-\d{4}-\d{6}", boss.text), boss.text
+
+    w = Chat(app, channel, user_id="4244")
+    await w.send("/start")
+    await w.send("/menu")
+    await press_payload(w, "case:new")
+    if any(payload.startswith("consent_") for _, payload in w.options()):
+        await w.press("Đồng ý")
+    await w.send("Công ty nợ lương tôi ba tháng rồi, tôi phải làm gì?")
+    await w.press("Bỏ qua")
+    await w.press("Ẩn danh")
+    await w.press("Gửi")
+    async with app.db.session() as session:
+        cases = (await session.scalars(select(LegalCase).order_by(LegalCase.id))).all()
+    assert [c.audience for c in cases] == ["employer", "worker"]
+
+
 async def test_employer_sees_and_erases_their_request(make_app) -> None:
     app, channel = await recruit_app(make_app)
     boss = employer(app, channel)

@@ -155,8 +155,11 @@ class Hooks:
     start_report: Handler | None = None  # leads: the "report an enterprise" form
     # announcements: the topics to subscribe to ("Nhận tin công đoàn", payload NEWS_START)
     subscribe: Handler | None = None
-    # relay: (ctx, question, audience="worker" | "employer")
+    # relay: (ctx, question, audience="worker" | "employer"; by default the track's)
     start_question: Callable[..., Awaitable[Any]] | None = None
+    # employer: is this chat in the employer track? Its questions are then employer cases,
+    # however the legal centre was reached ("Hỏi tư vấn viên" in the menu or after an answer).
+    in_employer_track: Callable[[Ctx], bool] | None = None
     start_payload: Callable[[Ctx, str], Awaitable[Any]] | None = None  # /start <args>: referral
     faq: Handler | None = None  # ask: the FAQ answers free text (and routes join/lead intents)
     arrival: list[Handler] = field(default_factory=list)  # extra replies on a first message
