@@ -4,15 +4,22 @@ The real app (web server, inbox, engine, default features; a SQLite file in WAL 
 PostgreSQL with --pg) runs on
 127.0.0.1 with the Zalo OA and Zalo Bot channels pointed at the fake servers of
 tests/fakes/zalo.py. Each run posts a burst of signed OA events and secret-carrying Bot
-Platform updates from many simulated workers (``CONCURRENCY`` in flight), and measures:
+Platform updates from many simulated workers (``--concurrency`` in flight, 500 by default:
+Zalo's budget is 2 s to acknowledge, and a peak-month lunch break brings that many at once;
+``--platform oa`` posts only signed OA events), and measures:
 
 - acknowledged per second: events / time until the last HTTP 200;
 - processed per second: events / time until every reply reached the fake platform;
 - p99 time to acknowledge (ms): the 99th percentile of the per-request answer times.
 
-Figures are medians over --runs runs, each on a fresh database. Prints one JSON object.
+By default the bot is the production command (`congdoan-bot run`) in a process of its own, as
+it is deployed, and only the fakes and the posting client share this one; ``--in-process`` runs
+the app inside the benchmark's event loop instead (the client then competes with it for the
+same loop). Figures are medians over --runs runs, each on a fresh database. Prints one JSON
+object.
 
-    .venv/bin/python bench/zalo.py [--runs 5] [--events 400] [--pg]
+    .venv/bin/python bench/zalo.py [--runs 5] [--events 1000] [--concurrency 500]
+                                   [--platform both|oa|bot] [--in-process] [--pg]
 """
 
 from __future__ import annotations
@@ -41,10 +48,11 @@ from bot.channels.zalo_oa import OAConfig, ZaloOAChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from storage.crypto import new_key  # noqa: E402
 from storage.zalo import ZaloOAStore  # noqa: E402
+from tests.cluster import BotProcess  # noqa: E402
 from tests.fakes.zalo import FakeZaloBot, FakeZaloOA, free_port  # noqa: E402
 from tests.pgdb import fresh_pg_database  # noqa: E402
 
-CONCURRENCY = 32
+CONCURRENCY = 500
 SECRET = "bench-zalo-bot-secret"
 
 
@@ -59,7 +67,9 @@ async def database(pg: bool) -> AsyncIterator[str]:
         yield url
 
 
-async def one_run(events: int, pg: bool = False) -> dict[str, float]:
+async def one_run(
+    events: int, concurrency: int, platform: str, pg: bool = False
+) -> dict[str, float]:
     oa_fake, bot_fake = FakeZaloOA(), FakeZaloBot()
     await oa_fake.start()
     await bot_fake.start()
@@ -87,25 +97,67 @@ async def one_run(events: int, pg: bool = False) -> dict[str, float]:
         await app.start(background=False)
         base = f"http://127.0.0.1:{settings.http_port}"
         try:
-            return await _burst(app, oa_fake, bot_fake, base, events)
+            return await _burst(oa_fake, bot_fake, base, events, concurrency, platform)
         finally:
             await app.stop()
             await oa_fake.close()
             await bot_fake.close()
 
 
-async def _burst(
-    app: Any, oa_fake: FakeZaloOA, bot_fake: FakeZaloBot, base: str, events: int
+async def one_run_process(
+    events: int, concurrency: int, platform: str, pg: bool = False
 ) -> dict[str, float]:
-    # Half the events on each platform; every worker sends one message (one reply each).
+    """The bot as deployed: `congdoan-bot run` in its own process, configured by environment."""
+    oa_fake, bot_fake = FakeZaloOA(), FakeZaloBot()
+    await oa_fake.start()
+    await bot_fake.start()
+    async with database(pg) as url:
+        with tempfile.TemporaryDirectory() as logs:
+            bot = BotProcess({}, Path(logs), "bench-zalo")
+            bot.env = {
+                "DATABASE_URL": url,
+                "CONGDOAN_DATA_KEY": new_key(),
+                "ZALO_OA_APP_ID": oa_fake.app_id,
+                "ZALO_OA_SECRET_KEY": oa_fake.secret_key,
+                "ZALO_OA_ID": oa_fake.oa_id,
+                "ZALO_APP_SECRET": oa_fake.app_secret,
+                "ZALO_OA_ACCESS_TOKEN": oa_fake.access_token,
+                "ZALO_OA_REFRESH_TOKEN": oa_fake.refresh_token,
+                "ZALO_OA_API_BASE": oa_fake.url,
+                "ZALO_OAUTH_BASE": oa_fake.url,
+                "ZALO_BOT_TOKEN": bot_fake.token,
+                "ZALO_BOT_API_BASE": bot_fake.api_base,
+                "ZALO_BOT_SECRET": SECRET,
+                "ZALO_BOT_WEBHOOK_URL": f"{bot.url}/webhooks/zalo-bot",
+            }
+            bot.start()
+            try:
+                await bot.ready()
+                return await _burst(oa_fake, bot_fake, bot.url, events, concurrency, platform)
+            finally:
+                bot.stop()
+                await oa_fake.close()
+                await bot_fake.close()
+
+
+async def _burst(
+    oa_fake: FakeZaloOA,
+    bot_fake: FakeZaloBot,
+    base: str,
+    events: int,
+    concurrency: int,
+    platform: str,
+) -> dict[str, float]:
+    # Every worker sends one message (one reply each): half the events on each platform, or
+    # all on the one asked for.
     jobs = []
     for i in range(events):
-        if i % 2 == 0:
+        if platform == "oa" or (platform == "both" and i % 2 == 0):
             event = oa_fake.text(f"oa-{i}", "xin chao")
             jobs.append(("oa", event))
         else:
             jobs.append(("bot", bot_fake.text(f"bot-{i}", "xin chao")))
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate = asyncio.Semaphore(concurrency)
     acks: list[float] = []
     statuses: list[int] = []
 
@@ -141,11 +193,18 @@ async def _burst(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="posts in flight")
+    parser.add_argument("--platform", choices=("both", "oa", "bot"), default="both")
     parser.add_argument("--pg", action="store_true", help="PostgreSQL (CONGDOAN_TEST_PG)")
+    parser.add_argument("--in-process", action="store_true", help="the app in this event loop")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    runs = [asyncio.run(one_run(args.events, args.pg)) for _ in range(args.runs)]
+    run = one_run if args.in_process else one_run_process
+    runs = [
+        asyncio.run(run(args.events, args.concurrency, args.platform, args.pg))
+        for _ in range(args.runs)
+    ]
 
     def median(key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)
@@ -156,7 +215,9 @@ def main() -> int:
                 "benchmark": "zalo_webhooks",
                 "events_per_run": args.events,
                 "runs": args.runs,
-                "concurrency": CONCURRENCY,
+                "concurrency": args.concurrency,
+                "platform": args.platform,
+                "bot": "in this process" if args.in_process else "congdoan-bot run (own process)",
                 "database": "postgresql" if args.pg else "sqlite (file, WAL)",
                 "webhook_events_acknowledged_per_s": median("acknowledged_per_s"),
                 "webhook_events_processed_per_s": median("processed_per_s"),

@@ -195,6 +195,7 @@ class App:
         """Handle the person's pending events one by one, earliest first, while this process
         can lease them; returns how many were handled. Finishing one event and leasing the
         next share a transaction."""
+        await self._acknowledgements_first()
         async with self.db.transaction() as session:
             claimed = await events_repo.claim_next(
                 session, user_key, self.owner, self.engine.clock(), self.inbox_lease
@@ -210,6 +211,7 @@ class App:
             inbound = inbound_from_json(payload)
             try:
                 async with self._locks.hold(user_key), self._slots:
+                    await self._acknowledgements_first()
                     outs = await self.engine.handle(inbound)
                     await self.send(outs, inbound)
             except Exception as exc:
@@ -226,6 +228,11 @@ class App:
                     session, user_key, self.owner, self.engine.clock(), self.inbox_lease
                 )
         return handled
+
+    async def _acknowledgements_first(self) -> None:
+        """Webhooks waiting to be acknowledged go before the next event is taken up."""
+        if self._inbox_writer is not None:
+            await self._inbox_writer.calm()
 
     async def recover_inbox(self, *, settle: timedelta = timedelta(0)) -> int:
         """Work through every event nobody is working on (left by a crash, waiting for a

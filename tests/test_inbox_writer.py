@@ -146,3 +146,42 @@ async def test_on_sqlite_a_webhook_is_recorded_before_the_processing_that_waits(
         await db.dispose()
     # The webhook came after both, and was committed between them.
     assert inbox_seen == {"event under way": 0, "next event": 1}
+
+
+async def test_processing_waits_while_webhooks_are_recorded_but_never_for_long(
+    tmp_path,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import storage.inbox_writer as inbox_writer
+
+    db, writer = await _writer(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    release = asyncio.Event()
+
+    async def busy() -> None:  # an event's transaction holds the writer meanwhile
+        async with db.transaction():
+            await release.wait()
+
+    try:
+        await writer.calm()  # nothing being recorded: at once
+        holder = asyncio.create_task(busy())
+        await asyncio.sleep(0.05)
+        ack = asyncio.create_task(writer.record("zalo_oa:c", "zalo_oa", {"text": "chào"}))
+        await asyncio.sleep(0.05)
+        calm = asyncio.create_task(writer.calm())
+        await asyncio.sleep(0.2)
+        assert not calm.done()  # the acknowledgement is still being recorded
+        release.set()
+        await asyncio.wait_for(asyncio.gather(holder, ack, calm), 5)
+
+        monkeypatch.setattr(inbox_writer, "YIELD_SECONDS", 0.1)
+        release.clear()
+        holder = asyncio.create_task(busy())
+        await asyncio.sleep(0.05)
+        ack = asyncio.create_task(writer.record("zalo_oa:d", "zalo_oa", {"text": "chào"}))
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(writer.calm(), 2)  # gives up waiting after YIELD_SECONDS
+        assert not ack.done()
+        release.set()
+        await asyncio.wait_for(asyncio.gather(holder, ack), 5)
+    finally:
+        await db.dispose()

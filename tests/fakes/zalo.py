@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zalo"
 WINDOW = timedelta(hours=48)
@@ -88,7 +88,11 @@ class _Server:
 
     def client(self) -> ClientSession:
         if self._client is None or self._client.closed:
-            self._client = ClientSession(timeout=ClientTimeout(total=30))
+            # No connection cap: Zalo posts many events at once, each on its own connection
+            # (aiohttp's default of 100 would queue a 500-event burst inside the fake).
+            self._client = ClientSession(
+                timeout=ClientTimeout(total=30), connector=TCPConnector(limit=0)
+            )
         return self._client
 
 
