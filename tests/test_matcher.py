@@ -30,9 +30,9 @@ DEV = ROOT / "tests" / "data" / "faq_dev.tsv"
 TEST = ROOT / "tests" / "data" / "faq_test.tsv"
 ZALO = ROOT / ".." / "shared" / "data" / "zalo-ai-2021-legal-questions.json"
 INTENT_LABELS = {"join", "lead", "out_of_scope", "escalate", "smalltalk"}
-# Measured 0.9498 (246 of 259) on the test split: the goal 0.95 is one question away, not
-# reached; the floor catches regressions. Raise it to 0.95 once the goal is reached.
-TEST_ACCURACY_FLOOR = 0.94
+# The goal of issue #11: at least 95% handled right on the test split (measured 0.958, 248 of
+# 259, once wages.minimum had samples of "my wage is X a month, is it too low?").
+TEST_ACCURACY_FLOOR = 0.95
 
 
 @pytest.fixture(scope="module")
