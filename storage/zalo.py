@@ -127,9 +127,17 @@ class HeldMessage:
 Refresher = Callable[[str], Awaitable[tuple[str, str, int]]]
 
 
-def fingerprint(user_id: str, content: dict[str, Any], tag: str | None) -> str:
-    """Identifies one message to one worker, so a retried send is never queued twice."""
+def fingerprint(
+    user_id: str, content: dict[str, Any], tag: str | None, cipher: DataCipher | None = None
+) -> str:
+    """Identifies one message to one worker, so a retried send is never queued twice.
+
+    Keyed with the data key when there is one: a message may hold the worker's name or phone
+    (a confirmation screen), and a plain hash of it could be checked against guesses by anyone
+    who reads the table."""
     blob = json.dumps([user_id, content, tag], sort_keys=True, ensure_ascii=False)
+    if cipher is not None:
+        return cipher.lookup_hash(blob)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -297,8 +305,9 @@ class ZaloOAStore:
         ``held_first``, messages held for the worker must go first: the answer is then
         "held_first" and nothing is taken.
         """
-        fp = fingerprint(user_id, content, tag) if content is not None else None
         async with self._transaction() as session:
+            cipher = self._content_cipher(session)
+            fp = fingerprint(user_id, content, tag, cipher) if content is not None else None
             identity = await session.scalar(
                 select(ChannelIdentity).where(
                     ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id
@@ -350,8 +359,8 @@ class ZaloOAStore:
         now: datetime,
     ) -> int:
         """Queue a message that may not be sent now; the same message is queued only once."""
-        fp = fingerprint(user_id, content, tag)
         async with self._transaction() as session:
+            fp = fingerprint(user_id, content, tag, self._content_cipher(session))
             existing = await session.scalar(
                 select(ZaloOAUndelivered).where(
                     ZaloOAUndelivered.oa_id == oa_id,

@@ -37,6 +37,7 @@ from storage.zalo import (
     ZaloOAStore,
     ZaloOAToken,
     ZaloOAUndelivered,
+    fingerprint,
     list_undelivered,
     undelivered_content,
 )
@@ -338,6 +339,14 @@ async def test_outside_48_hours_messages_are_held_reported_and_sent_when_worker_
     assert "48 hours" in (row.error or "")
     assert [h.user_id for h in held] == [worker.user_id]
     assert held[0].reason == "window_closed" and held[0].tag == "relay:1"
+    # Its fingerprint is keyed with the data key: a plain hash of a message (which may hold a
+    # name or phone) could be checked against guesses by anyone reading the table.
+    async with bot.app.db.session() as session:
+        content = undelivered_content(session, held[0])
+    assert held[0].fingerprint != fingerprint(worker.user_id, content, "relay:1")
+    assert held[0].fingerprint == fingerprint(
+        worker.user_id, content, "relay:1", bot.app.engine.services.crypto
+    )
 
     # The outbox retries: still held once, not twice.
     clock.advance(minutes=5)
