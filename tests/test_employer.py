@@ -84,6 +84,24 @@ async def request_help(
     return chat.text
 
 
+async def worker_asks_the_legal_centre(
+    app: Any, channel: CaptureChannel, user_id: str, *, via_menu: bool = False
+) -> Chat:
+    """A worker's anonymous question to the legal centre through "Hỏi tư vấn viên"."""
+    w = Chat(app, channel, user_id=user_id)
+    await w.send("/start")
+    if via_menu:
+        await w.send("/menu")
+    await press_payload(w, "case:new")
+    if any(payload.startswith("consent_") for _, payload in w.options()):
+        await w.press("Đồng ý")
+    await w.send("Công ty nợ lương tôi ba tháng rồi, tôi phải làm gì?")
+    await w.press("Bỏ qua")
+    await w.press("Ẩn danh")
+    await w.press("Gửi")
+    return w
+
+
 # -- information ----------------------------------------------------------------------------------
 
 
@@ -275,15 +293,7 @@ async def test_questions_from_employers_are_employer_cases_apart_from_workers(ma
     number = re.search(r"TVDN-\d{4}-\d{6}", boss.text)
     assert number, boss.text
 
-    w = Chat(app, channel, user_id="4243")
-    await w.send("/start")
-    await press_payload(w, "case:new")
-    if any(payload.startswith("consent_") for _, payload in w.options()):
-        await w.press("Đồng ý")
-    await w.send("Công ty nợ lương tôi ba tháng rồi, tôi phải làm gì?")
-    await w.press("Bỏ qua")
-    await w.press("Ẩn danh")
-    await w.press("Gửi")
+    w = await worker_asks_the_legal_centre(app, channel, "4243")
     assert re.search(r"\bTV-\d{4}-\d{6}", w.text), w.text
 
     async with app.db.session() as session:
@@ -319,16 +329,8 @@ async def test_an_employer_reaching_the_legal_centre_from_the_menu_opens_an_empl
     await boss.press("Gửi")
     assert re.search(r"TVDN-\d{4}-\d{6}", boss.text), boss.text
 
-    w = Chat(app, channel, user_id="4244")
-    await w.send("/start")
-    await w.send("/menu")
-    await press_payload(w, "case:new")
-    if any(payload.startswith("consent_") for _, payload in w.options()):
-        await w.press("Đồng ý")
-    await w.send("Công ty nợ lương tôi ba tháng rồi, tôi phải làm gì?")
-    await w.press("Bỏ qua")
-    await w.press("Ẩn danh")
-    await w.press("Gửi")
+    w = await worker_asks_the_legal_centre(app, channel, "4244", via_menu=True)
+    assert re.search(r"\bTV-\d{4}-\d{6}", w.text), w.text
     async with app.db.session() as session:
         cases = (await session.scalars(select(LegalCase).order_by(LegalCase.id))).all()
     assert [c.audience for c in cases] == ["employer", "worker"]
