@@ -68,6 +68,9 @@ async def test_the_same_worker_reporting_a_company_twice_counts_once(make_app) -
     assert all(r.reporter_contact_id is None for r in rows)  # still anonymous: no contact link
     assert rows[0].reporter_key and rows[0].reporter_key == rows[1].reporter_key
     assert "4242" not in rows[0].reporter_key
+    # The notice the worker agreed to says this mark is kept, why, and how to erase it.
+    notice = app.texts("privacy.lead.full", federation="LĐLĐ")
+    assert "Cả khi bạn báo ẩn danh, mình giữ một mã" in notice and "xóa nó" in notice
 
     other = worker(app, channel, "4343")
     await report(other, company="Công ty TNHH May Sao Vàng")
