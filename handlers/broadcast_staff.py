@@ -202,7 +202,7 @@ async def submitted(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
         poll_question=values.get("question") if kind == "poll" else None,
         poll_options=values.get("options") if kind == "poll" else None,
         audience=_audience(ctx, values),
-        exclude=None,
+        exclude=AUDIENCES[values["exclude"]] if values.get("exclude") in AUDIENCES else None,
         scheduled_at=datetime.fromisoformat(at) if at else None,
         status=repo.DRAFT,
         created_by=compose.staff_ref(ctx.who),
@@ -419,6 +419,9 @@ def prefill(ctx: Ctx, broadcast: repo.Broadcast) -> dict[str, tuple[Any, str]]:
         values["union_body"] = (str(union_bodies(ctx).index(audience.value)), audience.value)
     if chosen is not None:
         values["audience"] = (chosen, t(f"news.compose.audience.{chosen}"))
+    left_out = next((k for k, v in AUDIENCES.items() if v == broadcast.exclude), None)
+    if left_out is not None:
+        values["exclude"] = (left_out, t(f"news.compose.audience.{left_out}"))
     at = broadcast.scheduled_at
     if at is not None and at > ctx.now:
         values["at"] = (at.isoformat(), fmt_datetime(at))

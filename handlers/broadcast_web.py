@@ -60,6 +60,11 @@ AUDIENCE_LABELS = {
     "area": "Một xã, phường (gõ tên bên dưới)",
     "union_body": "Một công đoàn cấp trên (chọn bên dưới)",
 }
+# "Trừ": a group left out of the audience (a recruitment message to everyone but members).
+EXCLUDE_LABELS = {
+    "": "Không trừ ai",
+    **{k: v for k, v in AUDIENCE_LABELS.items() if k in AUDIENCES and k != "all"},
+}
 BUTTON_LABELS = {"join": "Gia nhập công đoàn", "rights": "Quyền lợi", "ask": "Hỏi đáp",
                  "link": "Một đường link"}  # fmt: skip
 DONE_MESSAGES = {
@@ -118,7 +123,8 @@ async def _row(req: Any, broadcast: repo.Broadcast) -> Row:
 
 def _blank() -> dict[str, str]:
     return {"noidung": "", "loai": "text", "nut": "join", "link": "", "cauhoi": "",
-            "traloi": "", "nguoinhan": "all", "xa": "", "congdoan": "", "luc": ""}  # fmt: skip
+            "traloi": "", "nguoinhan": "all", "xa": "", "congdoan": "", "tru": "",
+            "luc": ""}  # fmt: skip
 
 
 async def listing(req: Any) -> Any:
@@ -130,7 +136,7 @@ async def _listing(req: Any, form: dict[str, str], error: str, status: int = 200
     return req.render(
         "broadcasts.html", status=status, rows=rows, form=form, error=error,
         done=DONE_MESSAGES.get(req.arg("xong"), ""), audiences=AUDIENCE_LABELS,
-        buttons=BUTTON_LABELS, bodies=union_bodies_of(req.services.areas),
+        excludes=EXCLUDE_LABELS, buttons=BUTTON_LABELS, bodies=union_bodies_of(req.services.areas),
     )  # fmt: skip
 
 
@@ -187,6 +193,10 @@ def parse(form: dict[str, str], areas: Any, timezone: str, now: datetime) -> dic
         resolve_audience(values["audience"], areas)
     except ValueError as e:
         return f"Người nhận: {e}"
+    left_out = form.get("tru", "")
+    if left_out and (left_out not in EXCLUDE_LABELS or AUDIENCES[left_out] == values["audience"]):
+        return "Trừ: chọn một nhóm khác với nhóm người nhận, hoặc “Không trừ ai”."
+    values["exclude"] = AUDIENCES[left_out] if left_out else None
     at = form.get("luc", "").strip()
     values["scheduled_at"] = None
     if at:
@@ -209,7 +219,7 @@ async def create(req: Any) -> Any:
         form = {**_blank(), **{k: v for k, v in req.form.items() if k in _blank()}}
         return await _listing(req, form, parsed, status=400)
     broadcast = await repo.create(
-        req.session, **parsed, exclude=None, status=repo.DRAFT,
+        req.session, **parsed, status=repo.DRAFT,
         created_by=compose.staff_ref(_who(req)), created_at=req.now,
     )  # fmt: skip
     req.audit("web.broadcast_created", f"broadcast:{broadcast.id}", audience=broadcast.audience)

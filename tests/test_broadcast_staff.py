@@ -44,6 +44,8 @@ async def compose_text(chat: Chat, text: str, audience: str = "Chủ đề: tin 
     await chat.press("Kèm một nút")
     await chat.press("Gia nhập công đoàn")
     await chat.press(audience)
+    if "news.compose.exclude.prompt" in chat.keys:
+        await chat.press("Bỏ qua")  # leave nobody out
     await chat.press("Bỏ qua")  # send as soon as it is confirmed
     assert "news.compose.confirm" in chat.keys, chat.text
     await chat.press("Gửi")
@@ -106,6 +108,8 @@ async def test_a_poll_edited_at_the_preview_keeps_every_answer(staff: Any, clock
     assert "news.compose.options.count" in author.keys  # one answer is not a poll
     await author.send("Thứ bảy; Chủ nhật")
     await author.press("Mọi người đăng ký")
+    assert "news.compose.exclude.prompt" in author.keys
+    await author.press("Người đang chờ xét đơn")  # everyone but the applicants
     await author.send("08:00 01/01/2020")
     assert "news.compose.at.past" in author.keys
     await author.send("08:00 01/12/2026")
@@ -117,7 +121,7 @@ async def test_a_poll_edited_at_the_preview_keeps_every_answer(staff: Any, clock
     assert "lúc 08:00 01/12/2026" in author.text
     await author.press("Sửa")
     assert "news.compose.confirm" in author.keys  # every answer kept: the summary at once
-    assert "Thứ bảy; Chủ nhật" in author.text
+    assert "Thứ bảy; Chủ nhật" in author.text and "Trừ: Người đang chờ xét đơn" in author.text
     await author.press("Sửa: Câu trả lời")
     await author.send("Thứ bảy\nChủ nhật\nNgày lễ")
     await author.press("Gửi")
@@ -126,6 +130,7 @@ async def test_a_poll_edited_at_the_preview_keeps_every_answer(staff: Any, clock
     assert second.poll_options == ["Thứ bảy", "Chủ nhật", "Ngày lễ"]
     assert second.poll_question == "Bạn muốn đi tham quan vào ngày nào?"
     assert second.scheduled_at == first.scheduled_at
+    assert (first.exclude, second.exclude) == ("applicants", "applicants")
     await author.press("Gửi thông báo")
     assert "news.compose.scheduled" in author.keys and "lúc 08:00 01/12/2026" in author.text
     await app.run_job("broadcast.scheduler", clock())  # before its time: nothing goes

@@ -152,3 +152,29 @@ async def test_only_city_staff_open_the_page_and_forms_need_the_token(site: Any)
     assert (await staff.get("/thongbao/999")).status == 404
     menu = await (await staff.get("/thongbao")).text()
     assert 'href="/thongbao"' in menu
+
+
+async def test_a_group_left_out_of_the_audience_gets_nothing(site: Any, clock: Any) -> None:
+    app, channel, client_for = site
+    await seed_subscribers(app.db, [94], topic="rights", now=clock())  # the 4th: law news only
+    client = await client_for(AUTHOR)
+    page = await (await client.get("/thongbao")).text()
+    assert 'name="tru"' in page and "Không trừ ai" in page
+    same = await post(
+        client, "/thongbao", noidung="Tin mới.", nguoinhan="topic_rights", tru="topic_rights"
+    )
+    assert same.status == 400 and "Trừ: chọn một nhóm khác" in await same.text()
+    made = await post(
+        client, "/thongbao", noidung="Tháng Công nhân bắt đầu.", nguoinhan="all", tru="topic_rights"
+    )
+    assert made.status == 303
+    [draft] = await rows(app)
+    assert (draft.audience, draft.exclude) == ("all", "topic:rights")
+    preview = await (await client.get(made.headers["Location"])).text()
+    assert "trừ topic:rights" in preview and 'id="so-nguoi">3<' in preview
+    await post(client, f"/thongbao/{draft.id}/gui")
+    await app.run_job("broadcast.scheduler", clock())
+    result = await counts(app.db, draft.id)
+    assert (result["total"], result["sent"]) == (3, 3)
+    got = {o.address.chat_id for o in channel.sent if o.text.startswith("Tháng Công nhân")}
+    assert got == {"91", "92", "93"}
