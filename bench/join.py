@@ -57,7 +57,7 @@ def _steps(n: int) -> list[tuple[Kind, str]]:
     return [
         (Kind.COMMAND, "start"),
         (Kind.BUTTON, "join:start"),
-        (Kind.BUTTON, "join:consent:yes"),
+        (Kind.BUTTON, "consent_join:yes"),
         (Kind.TEXT, "nguyễn thị hoa"),
         (Kind.TEXT, f"09{n:08d}"[:10]),
         (Kind.TEXT, f"Công ty May Sông Hồng {n % 50}"),
@@ -121,6 +121,8 @@ async def one_run(workers: int, directory: Path) -> dict[str, float]:
     async with app.db.session() as session:
         completed = int(await session.scalar(select(func.count(MemberApplication.id))) or 0)
     await app.stop()
+    if completed != workers:  # the scripted steps no longer match the join form
+        raise RuntimeError(f"{completed} of {workers} joins completed: fix _steps()")
     latencies.sort()
     return {
         "completed": completed,

@@ -686,3 +686,29 @@ async def test_transcript_over_telegram(path: Path, make_app, tmp_path: Path) ->
                 await chat.restart()
         fake.assert_clean()  # every request matched the Bot API spec
         await chat.app.stop()
+
+
+async def test_the_join_benchmark_walks_a_whole_join(tmp_path: Path) -> None:
+    """bench/join.py times a scripted conversation: it must still end in an application (it
+    once kept pressing a consent button that no longer existed and timed nothing real)."""
+    from bench import join as bench_join
+
+    app = await bench_join.build_app(
+        bench_join.Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}",
+            data_key=bench_join.new_key(),
+        ),
+        channels=[bench_join.NullChannel()],
+        create_schema=True,
+        features=bench_join.JOIN_FEATURES,
+    )
+    try:
+        last = []
+        for seq, (kind, value) in enumerate(bench_join._steps(7)):
+            last = await app.process(bench_join._inbound("7", seq, kind, value))
+        async with app.db.session() as session:
+            made = await session.scalar(select(func.count(repo.MemberApplication.id)))
+    finally:
+        await app.stop()
+    assert made == 1
+    assert re.search(r"KN-\d{4}-\d{6}", last[0].content.text)
