@@ -38,6 +38,7 @@ from bot.core.feature import PRIORITY_FAQ, CliCommand, Feature, TextHandler
 from bot.core.matcher import Match, Matcher
 from bot.core.payloads import button
 from bot.core.textnorm import fold
+from bot.core.wage_regions import load_regions, region_line
 from handlers.faq_misses import note_miss
 
 FEEDBACK_MISS = "thumbs_down"  # the action a 👎 is stored under in faq misses
@@ -113,8 +114,16 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
         remember_question(ctx, question[:MAX_REMEMBERED_QUESTION])
     if match.action == "answer" and match.entry is not None:
         ctx.data["_ask_answered"] = match.entry.id
-    text, options = reply_for(match, ctx.t)
+    text, options = reply_for(match, ctx.t, _place_line(ctx, question, match))
     return [ctx.choices(text, options)]
+
+
+def _place_line(ctx: Ctx, question: str, match: Match) -> str | None:
+    """The region of the place the worker named, when the answer is about minimum wages."""
+    if match.action != "answer" or match.entry is None:
+        return None
+    regions = load_regions(ctx.services.settings.content_dir)
+    return region_line(question, match.entry.id, ctx.services.areas, regions, ctx.t)
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:

@@ -27,15 +27,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON objects, one per line")
 
 
-def _load() -> tuple[Any, Any]:
+def _load() -> tuple[Any, Any, Any]:
     from bot.config import load_settings
+    from bot.core.areas import load_areas
     from bot.core.matcher import build_matcher
     from bot.core.texts import Texts
+    from bot.core.wage_regions import load_regions, region_line
 
     settings = load_settings()
     constants = {"hotline": settings.hotline, "federation": settings.federation}
     texts = Texts.load(settings.content_dir / "vi", constants)
-    return build_matcher(settings.content_dir), texts
+    areas = load_areas(settings.content_dir / "areas.csv")
+    regions = load_regions(settings.content_dir)
+
+    def place_line(question: str, match: Any) -> str | None:
+        """What the chat puts first in an answer on minimum wages (handlers/ask.py)."""
+        if match.action != "answer" or match.entry is None:
+            return None
+        return region_line(question, match.entry.id, areas, regions, texts)
+
+    return build_matcher(settings.content_dir), texts, place_line
 
 
 def answers(questions: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -48,11 +59,12 @@ def _replies(questions: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[tu
     from bot.core.answers import reply_for, reply_record
     from bot.core.textnorm import nfc
 
-    matcher, texts = _load()
+    matcher, texts, place_line = _load()
     for question in questions:
         question = nfc(question)
         match = matcher.match(question)
-        yield reply_record(question, match, texts), reply_for(match, texts)[1]
+        local = place_line(question, match)
+        yield reply_record(question, match, texts, local), reply_for(match, texts, local)[1]
 
 
 def _lines(stream: TextIO) -> Iterator[str]:

@@ -142,11 +142,12 @@ def suggest_text(picks: tuple[FaqEntry, ...], texts: TextsFn) -> str:
     return "\n".join((texts("ask.suggest"), *lines))
 
 
-def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
+def reply_for(match: Match, texts: TextsFn, local: str | None = None) -> tuple[str, Options]:
     """The text and buttons for a matcher decision. Pure: the chat and the CLI both call it.
 
     - answer: the answer with its article, the "general information" note and "Câu trả lời có
       đúng ý bạn không?" with 👍 / 👎, then the entry's offer (if any), a person, another question;
+      ``local`` (the region of the place the worker named, ``bot/core/wage_regions.py``) first;
     - suggest: up to three likely questions, numbered in the text and as buttons;
     - smalltalk: a warm reply and the main menu;
     - escalate: a request for a person -> the lawyer form or the hotline; a recognised topic the
@@ -166,7 +167,8 @@ def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
         if entry.offer in OFFER_BUTTONS:
             label, payload = OFFER_BUTTONS[entry.offer]
             options.append((texts(label), payload))
-        return answer_text(entry, texts), [*options, human, other]
+        text = answer_text(entry, texts)
+        return ("\n".join((local, text)) if local else text), [*options, human, other]
     if action == "suggest" and (match.suggestions or match.entry is not None):
         picks = (match.suggestions or ((match.entry,) if match.entry else ()))[:MAX_SUGGESTIONS]
         options = [button(e.question, AskPayload("faq", e.id)) for e in picks]
@@ -188,7 +190,9 @@ def reply_for(match: Match, texts: TextsFn) -> tuple[str, Options]:
     return texts("common.not_understood"), main_menu
 
 
-def reply_record(question: str, match: Match, texts: TextsFn) -> dict[str, Any]:
+def reply_record(
+    question: str, match: Match, texts: TextsFn, local: str | None = None
+) -> dict[str, Any]:
     """The machine-readable form printed by ``congdoan-bot ask --json`` (fields are a contract).
 
     ``faq_id`` is the answered entry, or for ``suggest`` the first (most likely) suggestion;
@@ -197,7 +201,7 @@ def reply_record(question: str, match: Match, texts: TextsFn) -> dict[str, Any]:
     worker reads;
     ``citations`` are given only with an answer, the only reply that makes a legal claim.
     """
-    text, _ = reply_for(match, texts)
+    text, _ = reply_for(match, texts, local)
     action = public_action(match)
     entry = match.entry if action in ("answer", "suggest") else None
     suggestions = match.suggestions or ((entry,) if entry else ())

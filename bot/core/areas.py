@@ -31,6 +31,7 @@ DEFAULT_UNION_BODY = "Liên đoàn Lao động thành phố Hải Phòng"
 """Who handles an area until the federation names its commune union (FACTS §7 fallback)."""
 
 UNIT_TYPES = ("phường", "xã", "đặc khu")
+_UNIT_WORDS = {"phuong", "xa", "khu"}  # the folded type word before a unit's own name
 HEADER = ("code", "name", "type", "aliases", "union_body")
 OLD_UNITS_FILE = "old_units.csv"
 OLD_HEADER = ("code", "old_name", "old_district", "merge")
@@ -298,6 +299,42 @@ class AreaIndex:
             if hit is not None:
                 return hit
         return None
+
+    def places_in(self, text: str) -> list[tuple[str, list[Area]]]:
+        """The places a sentence names, in order: (the words as typed, the units they mean).
+
+        Two to four words matched exactly (longest first) against unit names, old districts,
+        towns, industrial parks and old wards. Where the words were typed with diacritics they
+        must agree ("tự ký" is not Tứ Kỳ); typed without, the folded letters decide. A unit's
+        own name means that unit alone; an old district's name means every unit it became."""
+        canon, folded = _split(text[:500])
+        found: list[tuple[str, list[Area]]] = []
+        i = 0
+        while i < len(folded):
+            for n in (4, 3, 2):
+                if i + n > len(folded):
+                    continue
+                keys = self._by_folded.get(" ".join(folded[i : i + n]), [])
+                typed = " ".join(canon[i : i + n])
+                if typed != " ".join(folded[i : i + n]):
+                    keys = [k for k in keys if k.canon == typed]
+                named = [k for k in keys if k.kind == "name"]
+                # "xã Thanh Miện": the unit of that name, not the old district's units
+                if named and (len(named) == len(keys) or folded[max(0, i - 1)] in _UNIT_WORDS):
+                    keys = named
+                if not keys:
+                    continue
+                units = [self._areas[u] for u in sorted({k.area for k in keys})]
+                if keys == named and len(units) == 1:
+                    label = units[0].name
+                else:
+                    label = next((k.alias for k in keys if k.alias), units[0].bare_name)
+                found.append((new_tone_style(label), units))
+                i += n
+                break
+            else:
+                i += 1
+        return found
 
     def by_union_body(self, body: str) -> list[Area]:
         """Areas a union body answers for; the city federation also gets every unassigned area."""
