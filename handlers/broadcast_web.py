@@ -16,11 +16,14 @@ dashboard's folder). City staff only; every action is audited (pseudonym and ids
 
 from __future__ import annotations
 
+import io
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from PIL import Image
 
 from bot.core.context import enqueue_outgoing
 from bot.core.events import Outgoing
@@ -47,6 +50,8 @@ from storage import broadcasts as repo
 
 ROLES = ("staff",)
 LIST_LIMIT = 50
+PHOTO_MAX = 5 * 1024 * 1024  # under Telegram's 10 MB for sendPhoto; a poster needs no more
+UPLOAD_MAX = PHOTO_MAX + 64 * 1024  # the photo and the form's fields
 AUDIENCE_LABELS = {
     "all": "Mọi người đăng ký",
     "topic_campaign": "Chủ đề: tin chiến dịch",
@@ -140,6 +145,25 @@ async def _listing(req: Any, form: dict[str, str], error: str, status: int = 200
     )  # fmt: skip
 
 
+def parse_photo(files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str] | str | None:
+    """The photo chosen on the form (JPEG or PNG, checked by Pillow), None when there is none,
+    or what is wrong with it. Its name is not kept as typed: only "anh.jpg" or "anh.png"."""
+    _, data = files.get("anh", ("", b""))
+    if not data:
+        return None
+    if len(data) > PHOTO_MAX:
+        return f"Ảnh: tối đa {PHOTO_MAX // (1024 * 1024)} MB."
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+    except Exception:
+        kind = None
+    if kind not in ("JPEG", "PNG"):
+        return "Ảnh: chỉ nhận ảnh JPG hoặc PNG."
+    return data, "anh.jpg" if kind == "JPEG" else "anh.png"
+
+
 def parse(form: dict[str, str], areas: Any, timezone: str, now: datetime) -> dict[str, Any] | str:
     """The announcement the form describes, or what is wrong with it (in Vietnamese)."""
     text = unicodedata.normalize("NFC", form.get("noidung", "").replace("\r\n", "\n")).strip()
@@ -215,11 +239,15 @@ def parse(form: dict[str, str], areas: Any, timezone: str, now: datetime) -> dic
 async def create(req: Any) -> Any:
     config = req.services.config(BroadcastConfig)
     parsed = parse(req.form, req.services.areas, config.timezone, req.now)
+    photo = parse_photo(req.files)
+    if isinstance(photo, str) and not isinstance(parsed, str):
+        parsed = photo
     if isinstance(parsed, str):
         form = {**_blank(), **{k: v for k, v in req.form.items() if k in _blank()}}
         return await _listing(req, form, parsed, status=400)
     broadcast = await repo.create(
         req.session, **parsed, status=repo.DRAFT,
+        photo=photo[0] if photo else None, photo_name=photo[1] if photo else None,
         created_by=compose.staff_ref(_who(req)), created_at=req.now,
     )  # fmt: skip
     req.audit("web.broadcast_created", f"broadcast:{broadcast.id}", audience=broadcast.audience)
@@ -352,7 +380,7 @@ async def drop(req: Any) -> Any:
 
 def register(dashboard: Any) -> None:
     dashboard.page("/thongbao", listing, roles=ROLES, title="Thông báo", order=65)
-    dashboard.page("/thongbao", create, roles=ROLES, method="POST")
+    dashboard.page("/thongbao", create, roles=ROLES, method="POST", upload_max=UPLOAD_MAX)
     dashboard.page("/thongbao/{id}", detail, roles=ROLES)
     for path, handler in (("thu", test_copy), ("gui", send), ("duyet", approve),
                           ("tuchoi", reject), ("huy", drop)):  # fmt: skip

@@ -178,3 +178,53 @@ async def test_a_group_left_out_of_the_audience_gets_nothing(site: Any, clock: A
     assert (result["total"], result["sent"]) == (3, 3)
     got = {o.address.chat_id for o in channel.sent if o.text.startswith("Tháng Công nhân")}
     assert got == {"91", "92", "93"}
+
+
+def _png() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (64, 40), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def _post_with_photo(client: TestClient, photo: bytes, **fields: str) -> Any:
+    from aiohttp import FormData
+
+    form = FormData()
+    form.add_field("csrf", await csrf_of(client, "/thongbao"))
+    for name, value in fields.items():
+        form.add_field(name, value)
+    form.add_field("anh", photo, filename="poster của tôi.png", content_type="image/png")
+    return await client.post("/thongbao", data=form, allow_redirects=False)
+
+
+async def test_a_photo_chosen_on_the_form_goes_to_every_recipient_before_the_text(
+    site: Any, clock: Any
+) -> None:
+    from bot.core.events import Photo
+
+    app, channel, client_for = site
+    client = await client_for(AUTHOR)
+    fields = {"noidung": "Tháng Công nhân 2027 bắt đầu.", "nguoinhan": "all"}
+    not_image = await _post_with_photo(client, b"%PDF-1.4 not an image", **fields)
+    assert not_image.status == 400 and "chỉ nhận ảnh JPG hoặc PNG" in await not_image.text()
+    too_big = await _post_with_photo(client, b"\x89PNG" + b"0" * (6 * 1024 * 1024), **fields)
+    assert too_big.status == 413 and "tối đa" in await too_big.text()
+    assert await rows(app) == []
+
+    png = _png()
+    made = await _post_with_photo(client, png, **fields)
+    assert made.status == 303
+    [draft] = await rows(app)
+    assert (draft.photo, draft.photo_name) == (png, "anh.png")  # not the name as uploaded
+    preview = await (await client.get(made.headers["Location"])).text()
+    assert "[ảnh anh.png" in preview
+    await post(client, f"/thongbao/{draft.id}/gui")
+    await app.run_job("broadcast.scheduler", clock())
+    for worker in ("91", "92", "93"):
+        got = [o.content for o in channel.sent if o.address.chat_id == worker]
+        assert isinstance(got[-2], Photo) and got[-2].data == png
+        assert got[-1].text.startswith("Tháng Công nhân 2027")

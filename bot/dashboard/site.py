@@ -91,6 +91,10 @@ async def load_staff(session: Any, engine: Engine, channel: str, external_id: st
     return Staff(channel, external_id, roles, bodies, areas, ref)
 
 
+MB = 1024 * 1024
+TOO_LARGE = "Nội dung gửi lên quá lớn (tối đa {mb} MB). Bạn quay lại và chọn ảnh nhỏ hơn nhé."
+
+
 @dataclass(frozen=True)
 class Page:
     path: str
@@ -99,6 +103,9 @@ class Page:
     method: str = "GET"
     title: str | None = None  # shown in the menu when set
     order: int = 100
+    # A POST that may carry files (an announcement's photo): its body may be this big; other
+    # requests keep the web app's 1 MB.
+    upload_max: int = 0
 
 
 @dataclass
@@ -112,6 +119,7 @@ class PageRequest:
     now: datetime
     csrf: str = ""
     form: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # field -> (name, bytes)
 
     @property
     def engine(self) -> Engine:
@@ -224,9 +232,12 @@ class Dashboard:
         method: str = "GET",
         title: str | None = None,
         order: int = 100,
+        upload_max: int = 0,
     ) -> None:
         """Declare a page. ``roles`` who may open it (city staff always may; none = public)."""
-        self.pages.append(Page(path, handler, frozenset(roles), method.upper(), title, order))
+        self.pages.append(
+            Page(path, handler, frozenset(roles), method.upper(), title, order, upload_max)
+        )
 
     def menu(self, staff: Staff | None) -> list[Page]:
         if staff is None:
@@ -262,9 +273,26 @@ class Dashboard:
             now = self.clock()
             cookie = request.cookies.get(COOKIE, "")
             form: dict[str, str] = {}
+            files: dict[str, tuple[str, bytes]] = {}
             if page.method == "POST":
-                data = await request.post()
+                if page.upload_max:
+                    request = request.clone(client_max_size=page.upload_max)
+                try:
+                    data = await request.post()
+                except web.HTTPRequestEntityTooLarge:
+                    return web.Response(
+                        status=413,
+                        text=TOO_LARGE.format(mb=max(page.upload_max, MB) // MB),
+                        content_type="text/plain",
+                        charset="utf-8",
+                    )
                 form = {k: str(v)[:2000] for k, v in data.items() if isinstance(v, str)}
+                if page.upload_max:
+                    files = {
+                        k: (v.filename or "", v.file.read())
+                        for k, v in data.items()
+                        if isinstance(v, web.FileField)
+                    }
             async with self.db.transaction() as session:
                 staff = None
                 if cookie:
@@ -272,7 +300,7 @@ class Dashboard:
                     if row is not None:
                         staff = await load_staff(session, self.engine, row.channel, row.external_id)
                 csrf = web_sessions.csrf_token(cookie) if staff else ""
-                req = PageRequest(request, self, session, staff, now, csrf, form)
+                req = PageRequest(request, self, session, staff, now, csrf, form, files)
                 if page.roles:
                     if staff is None:
                         return req.redirect("/dangnhap")
