@@ -43,11 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench._machine import machine, percentile  # noqa: E402
 from bot.app import build_app  # noqa: E402
-from bot.channels.zalo_bot import ZaloBotChannel  # noqa: E402
-from bot.channels.zalo_oa import OAConfig, ZaloOAChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from storage.crypto import new_key  # noqa: E402
-from storage.zalo import ZaloOAStore  # noqa: E402
 from tests.cluster import BotProcess  # noqa: E402
 from tests.fakes.zalo import FakeZaloBot, FakeZaloOA, free_port  # noqa: E402
 from tests.pgdb import fresh_pg_database  # noqa: E402
@@ -67,77 +64,69 @@ async def database(pg: bool) -> AsyncIterator[str]:
         yield url
 
 
-async def one_run(
-    events: int, concurrency: int, platform: str, pg: bool = False
-) -> dict[str, float]:
+def zalo_env(oa_fake: FakeZaloOA, bot_fake: FakeZaloBot, bot_url: str) -> dict[str, str]:
+    """The bot's Zalo settings for the fakes, as the environment gives them."""
+    return {
+        "ZALO_OA_APP_ID": oa_fake.app_id,
+        "ZALO_OA_SECRET_KEY": oa_fake.secret_key,
+        "ZALO_OA_ID": oa_fake.oa_id,
+        "ZALO_APP_SECRET": oa_fake.app_secret,
+        "ZALO_OA_ACCESS_TOKEN": oa_fake.access_token,
+        "ZALO_OA_REFRESH_TOKEN": oa_fake.refresh_token,
+        "ZALO_OA_API_BASE": oa_fake.url,
+        "ZALO_OAUTH_BASE": oa_fake.url,
+        "ZALO_BOT_TOKEN": bot_fake.token,
+        "ZALO_BOT_API_BASE": bot_fake.api_base,
+        "ZALO_BOT_SECRET": SECRET,
+        "ZALO_BOT_WEBHOOK_URL": f"{bot_url}/webhooks/zalo-bot",
+    }
+
+
+@contextlib.asynccontextmanager
+async def fakes() -> AsyncIterator[tuple[FakeZaloOA, FakeZaloBot]]:
+    """The fake Zalo OA and Zalo Bot servers, started and closed."""
     oa_fake, bot_fake = FakeZaloOA(), FakeZaloBot()
     await oa_fake.start()
     await bot_fake.start()
-    async with database(pg) as url:
-        settings = Settings(
-            database_url=url,
-            data_key=new_key(),
-            http_port=free_port(),
-        )
-        oa = ZaloOAChannel(
-            OAConfig(
-                app_id=oa_fake.app_id,
-                secret_key=oa_fake.secret_key,
-                oa_id=oa_fake.oa_id,
-                app_secret=oa_fake.app_secret,
-                access_token=oa_fake.access_token,
-                refresh_token=oa_fake.refresh_token,
-                api_base=oa_fake.url,
-                oauth_base=oa_fake.url,
-            )
-        )
-        zbot = ZaloBotChannel(bot_fake.token, api_base=bot_fake.api_base, secret=SECRET)
-        app = await build_app(settings, channels=[oa, zbot], create_schema=True)
-        oa.attach_store(ZaloOAStore(app.db))
+    try:
+        yield oa_fake, bot_fake
+    finally:
+        await oa_fake.close()
+        await bot_fake.close()
+
+
+async def one_run(
+    events: int, concurrency: int, platform: str, pg: bool = False
+) -> dict[str, float]:
+    """The app in this event loop, its channels built from the same settings as the process."""
+    async with fakes() as (oa_fake, bot_fake), database(pg) as url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        extra = {k.lower(): v for k, v in zalo_env(oa_fake, bot_fake, base).items()}
+        settings = Settings(database_url=url, data_key=new_key(), http_port=port, extra=extra)
+        app = await build_app(settings, create_schema=True)
         await app.start(background=False)
-        base = f"http://127.0.0.1:{settings.http_port}"
         try:
             return await _burst(oa_fake, bot_fake, base, events, concurrency, platform)
         finally:
             await app.stop()
-            await oa_fake.close()
-            await bot_fake.close()
 
 
 async def one_run_process(
     events: int, concurrency: int, platform: str, pg: bool = False
 ) -> dict[str, float]:
     """The bot as deployed: `congdoan-bot run` in its own process, configured by environment."""
-    oa_fake, bot_fake = FakeZaloOA(), FakeZaloBot()
-    await oa_fake.start()
-    await bot_fake.start()
-    async with database(pg) as url:
+    async with fakes() as (oa_fake, bot_fake), database(pg) as url:
         with tempfile.TemporaryDirectory() as logs:
             bot = BotProcess({}, Path(logs), "bench-zalo")
-            bot.env = {
-                "DATABASE_URL": url,
-                "CONGDOAN_DATA_KEY": new_key(),
-                "ZALO_OA_APP_ID": oa_fake.app_id,
-                "ZALO_OA_SECRET_KEY": oa_fake.secret_key,
-                "ZALO_OA_ID": oa_fake.oa_id,
-                "ZALO_APP_SECRET": oa_fake.app_secret,
-                "ZALO_OA_ACCESS_TOKEN": oa_fake.access_token,
-                "ZALO_OA_REFRESH_TOKEN": oa_fake.refresh_token,
-                "ZALO_OA_API_BASE": oa_fake.url,
-                "ZALO_OAUTH_BASE": oa_fake.url,
-                "ZALO_BOT_TOKEN": bot_fake.token,
-                "ZALO_BOT_API_BASE": bot_fake.api_base,
-                "ZALO_BOT_SECRET": SECRET,
-                "ZALO_BOT_WEBHOOK_URL": f"{bot.url}/webhooks/zalo-bot",
-            }
+            env = {"DATABASE_URL": url, "CONGDOAN_DATA_KEY": new_key()}
+            bot.env = {**env, **zalo_env(oa_fake, bot_fake, bot.url)}
             bot.start()
             try:
                 await bot.ready()
                 return await _burst(oa_fake, bot_fake, bot.url, events, concurrency, platform)
             finally:
                 bot.stop()
-                await oa_fake.close()
-                await bot_fake.close()
 
 
 async def _burst(
