@@ -441,8 +441,8 @@ async def _drop(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
     return [ctx.say("news.compose.dropped", id=broadcast_id)]
 
 
-async def review(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
-    """A second staff member looks at an announcement waiting for approval."""
+async def _awaiting_review(ctx: Ctx, broadcast_id: int) -> repo.Broadcast | list[Outgoing]:
+    """The announcement a second staff member may approve or reject, or why they cannot."""
     broadcast = await repo.get(ctx.session, broadcast_id)
     if broadcast is None:
         return [ctx.say("news.compose.missing")]
@@ -450,6 +450,14 @@ async def review(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
         return [ctx.say("news.compose.own", id=broadcast.id)]
     if broadcast.status != repo.AWAITING_APPROVAL:
         return [ctx.say("news.compose.not_waiting", id=broadcast.id)]
+    return broadcast
+
+
+async def review(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
+    """A second staff member looks at an announcement waiting for approval."""
+    broadcast = await _awaiting_review(ctx, broadcast_id)
+    if not isinstance(broadcast, repo.Broadcast):
+        return broadcast
     size = sum((await compose.sizes_in(ctx.session, broadcast, ctx.services.areas)).values())
     intro = ctx.t(
         "news.compose.review_intro", id=broadcast.id, author=broadcast.created_by, size=size,
@@ -487,13 +495,9 @@ async def _approve(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
 
 
 async def _reject(ctx: Ctx, broadcast_id: int) -> list[Outgoing]:
-    broadcast = await repo.get(ctx.session, broadcast_id)
-    if broadcast is None:
-        return [ctx.say("news.compose.missing")]
-    if broadcast.created_by == compose.staff_ref(ctx.who):
-        return [ctx.say("news.compose.own", id=broadcast.id)]
-    if broadcast.status != repo.AWAITING_APPROVAL:
-        return [ctx.say("news.compose.not_waiting", id=broadcast.id)]
+    broadcast = await _awaiting_review(ctx, broadcast_id)
+    if not isinstance(broadcast, repo.Broadcast):
+        return broadcast
     decision = await compose.cancel(
         ctx.session, broadcast_id, roles=ctx.services.roles, who=ctx.who
     )

@@ -6,12 +6,19 @@ the ones the bot itself would have stored.
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_web_app
 from storage import contacts as contacts_repo
 from storage import membership as repo
 from storage.people import add_person
+from tests.driver import Chat
 
 
 async def worker(session: Any, telegram_id: int | str, channel: str = "telegram") -> int:
@@ -67,3 +74,26 @@ async def officer(
         name_enc=crypto.encrypt("Cán bộ thử"),
         union_body=union_body,
     )
+
+
+@asynccontextmanager
+async def signed_in_clients(app: Any, channel: Any) -> AsyncIterator[Any]:
+    """``client_for(user)``: a dashboard client signed in by that chat account's /dangnhap
+    link, as staff sign in; every client is closed at the end."""
+    clients: list[TestClient] = []
+
+    async def client_for(user: str) -> TestClient:
+        client = TestClient(TestServer(build_web_app(app)))
+        await client.start_server()
+        clients.append(client)
+        chat = Chat(app, channel, user_id=user)
+        await chat.send("/dangnhap")
+        token = re.search(r"/dangnhap/(\S+)", chat.text).group(1)
+        await client.post(f"/dangnhap/{token}")
+        return client
+
+    try:
+        yield client_for
+    finally:
+        for client in clients:
+            await client.close()

@@ -8,12 +8,12 @@ import re
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.app import build_web_app
 from storage import broadcasts as repo
 from tests.broadcast_helpers import counts, seed_subscribers
+from tests.dashboard_seed import signed_in_clients
 from tests.driver import CaptureChannel, Chat
 
 AUTHOR, SECOND, VOLUNTEER = "7601", "7602", "7603"
@@ -30,21 +30,8 @@ async def site(make_app: Any, clock: Any) -> Any:
         },
     )
     await seed_subscribers(app.db, [91, 92, 93], now=clock())
-    clients = []
-
-    async def client_for(user: str) -> TestClient:
-        client = TestClient(TestServer(build_web_app(app)))
-        await client.start_server()
-        clients.append(client)
-        chat = Chat(app, channel, user_id=user)
-        await chat.send("/dangnhap")
-        token = re.search(r"/dangnhap/(\S+)", chat.text).group(1)
-        await client.post(f"/dangnhap/{token}")
-        return client
-
-    yield app, channel, client_for
-    for client in clients:
-        await client.close()
+    async with signed_in_clients(app, channel) as client_for:
+        yield app, channel, client_for
 
 
 async def csrf_of(client: TestClient, path: str) -> str:

@@ -56,21 +56,8 @@ async def site(make_app: Any, clock: Any) -> Any:
                 now=clock(),
             )
             leads[code] = lead.id
-    clients = []
-
-    async def client_for(user: str) -> TestClient:
-        client = TestClient(TestServer(build_web_app(app)))
-        await client.start_server()
-        clients.append(client)
-        chat = Chat(app, channel, user_id=user)
-        await chat.send("/dangnhap")
-        token = re.search(r"/dangnhap/(\S+)", chat.text).group(1)
-        await client.post(f"/dangnhap/{token}")
-        return client
-
-    yield app, client_for, leads, vol.id
-    for client in clients:
-        await client.close()
+    async with seed.signed_in_clients(app, channel) as client_for:
+        yield app, client_for, leads, vol.id
 
 
 async def csrf_of(client: TestClient, path: str) -> str:
