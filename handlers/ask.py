@@ -120,10 +120,8 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
 
 def _place_line(ctx: Ctx, question: str, match: Match) -> str | None:
     """The region of the place the worker named, when the answer is about minimum wages."""
-    if match.action != "answer" or match.entry is None:
-        return None
     regions = load_regions(ctx.services.settings.content_dir)
-    return region_line(question, match.entry.id, ctx.services.areas, regions, ctx.t)
+    return region_line(question, match, ctx.services.areas, regions, ctx.t)
 
 
 async def on_button(ctx: Ctx) -> list[Outgoing]:

@@ -39,7 +39,7 @@ class _Pending:
     payload: dict[str, Any]
     user_key: str
     sequence: int
-    done: asyncio.Future[int | None] = field(repr=False, default=None)  # type: ignore[assignment]
+    done: asyncio.Future[int | None] = field(repr=False)
 
 
 class InboxWriter:
@@ -63,8 +63,7 @@ class InboxWriter:
         sequence: int = 0,
     ) -> int | None:
         """The event's inbox row id once committed; None when it was delivered before."""
-        item = _Pending(key, channel, payload, user_key, sequence)
-        item.done = asyncio.get_running_loop().create_future()
+        item = _Pending(key, channel, payload, user_key, sequence, _future())
         item.done.add_done_callback(_observed)  # a caller that went away leaves no warning
         self._pending.append(item)
         if self._flushing is None:
@@ -148,3 +147,7 @@ def _fail(item: _Pending, exc: BaseException) -> None:
 def _observed(done: asyncio.Future[int | None]) -> None:
     if not done.cancelled():
         done.exception()
+
+
+def _future() -> asyncio.Future[int | None]:
+    return asyncio.get_running_loop().create_future()

@@ -42,9 +42,7 @@ def _load() -> tuple[Any, Any, Any]:
 
     def place_line(question: str, match: Any) -> str | None:
         """What the chat puts first in an answer on minimum wages (handlers/ask.py)."""
-        if match.action != "answer" or match.entry is None:
-            return None
-        return region_line(question, match.entry.id, areas, regions, texts)
+        return region_line(question, match, areas, regions, texts)
 
     return build_matcher(settings.content_dir), texts, place_line
 

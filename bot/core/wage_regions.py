@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.core.areas import AreaIndex
+from bot.core.matcher import Match
 
 FILE = "wage_regions.csv"
 ENTRIES = frozenset({"wages.minimum", "wages.region"})  # the answers a place line goes with
@@ -34,14 +35,16 @@ def load_regions(content_dir: Path) -> Mapping[str, str]:
 
 def region_line(
     question: str,
-    entry_id: str | None,
+    match: Match,
     areas: AreaIndex,
     regions: Mapping[str, str],
     texts: Callable[..., str],
 ) -> str | None:
-    """The line about the worker's own place, or None (another answer, no place named, or a
-    unit the table does not list)."""
-    if entry_id not in ENTRIES or not regions:
+    """The line about the worker's own place, or None (not an answer on minimum wages, no
+    place named, or a unit the table does not list)."""
+    if match.action != "answer" or match.entry is None or match.entry.id not in ENTRIES:
+        return None
+    if not regions:
         return None
     places = areas.places_in(question)
     if not places:
