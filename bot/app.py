@@ -196,7 +196,7 @@ class App:
         can lease them; returns how many were handled. Finishing one event and leasing the
         next share a transaction."""
         await self._acknowledgements_first()
-        async with self.db.transaction() as session:
+        async with self.db.short_transaction() as session:
             claimed = await events_repo.claim_next(
                 session, user_key, self.owner, self.engine.clock(), self.inbox_lease
             )
@@ -205,7 +205,7 @@ class App:
             event_id, payload = claimed
             if payload is None:
                 log.error("inbox event %s cannot be opened (data key changed?)", event_id)
-                async with self.db.transaction() as session:
+                async with self.db.short_transaction() as session:
                     await events_repo.finish_inbox(session, event_id, error="sealed", give_up=True)
                 return handled
             inbound = inbound_from_json(payload)
@@ -216,11 +216,11 @@ class App:
                     await self.send(outs, inbound)
             except Exception as exc:
                 log.warning("inbox event %s failed, tried again later: %r", event_id, exc)
-                async with self.db.transaction() as session:
+                async with self.db.short_transaction() as session:
                     await events_repo.retry_inbox(session, event_id, repr(exc), self.engine.clock())
                 return handled
             handled += 1
-            async with self.db.transaction() as session:
+            async with self.db.short_transaction() as session:
                 await events_repo.finish_inbox(session, event_id)
                 if outs:
                     await self.engine.replies_sent(inbound, session)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.events import insert_for
 from storage.models import ChannelIdentity, Contact, ConversationState, utcnow
+
+# The event path reads and writes these tables with plain statements, no ORM objects: a
+# button press is then a handful of statements rather than a unit of work (issue #16).
+_IDENTITIES = ChannelIdentity.__table__
+_STATES = ConversationState.__table__
 
 
 async def find_identity(
@@ -73,15 +81,6 @@ async def identities_of(session: AsyncSession, contact_id: int) -> list[ChannelI
     return list(rows)
 
 
-async def touch_identity(
-    session: AsyncSession, identity: ChannelIdentity, message_id: str | None, now: datetime
-) -> None:
-    identity.last_inbound_at = now
-    identity.unreachable = False
-    if message_id:
-        identity.last_message_id = message_id
-
-
 async def mark_unreachable(session: AsyncSession, channel: str, chat_id: str) -> None:
     rows = await session.scalars(
         select(ChannelIdentity).where(
@@ -90,6 +89,92 @@ async def mark_unreachable(session: AsyncSession, channel: str, chat_id: str) ->
     )
     for identity in rows:
         identity.unreachable = True
+
+
+async def identity_row(session: AsyncSession, identity_id: int) -> Row[Any] | None:
+    """(contact_id, last_inbound_at, unreachable) of an identity; None once it is gone."""
+    c = _IDENTITIES.c
+    query = select(c.contact_id, c.last_inbound_at, c.unreachable).where(c.id == identity_id)
+    return (await session.execute(query)).first()
+
+
+async def touch_identity_row(
+    session: AsyncSession, identity_id: int, message_id: str | None, now: datetime
+) -> None:
+    """Seen now on this identity: last seen now, reachable again, the message id kept
+    (Zalo OA answers within a window of the last message)."""
+    values: dict[str, Any] = {"last_inbound_at": now, "unreachable": False}
+    if message_id:
+        values["last_message_id"] = message_id
+    await session.execute(update(_IDENTITIES).where(_IDENTITIES.c.id == identity_id).values(values))
+
+
+@dataclass
+class StateRow:
+    """A contact's conversation state as the engine read it, written back only if changed.
+
+    The comparison is with the data as read (``snapshot``), not with ``data`` itself: a
+    handler may change a nested part of the copy it was given, which is shared with it."""
+
+    contact_id: int
+    flow: str | None = None
+    step: str | None = None
+    flow_version: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    snapshot: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.snapshot = _canonical(self.data)
+
+    def unchanged(
+        self, flow: str | None, step: str | None, data: dict[str, Any], flow_version: int
+    ) -> bool:
+        return (self.flow, self.step, self.flow_version) == (flow, step, flow_version) and (
+            self.snapshot == _canonical(data)
+        )
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+
+
+async def state_of(session: AsyncSession, contact_id: int) -> StateRow:
+    """The contact's state; a first one is inserted at once, so that the write at the end of
+    the event is always an UPDATE (which finds nothing, harmlessly, when the event merged
+    this contact into another and deleted it)."""
+    c = _STATES.c
+    row = (
+        await session.execute(
+            select(c.flow, c.step, c.flow_version, c.data).where(c.contact_id == contact_id)
+        )
+    ).first()
+    if row is not None:
+        return StateRow(contact_id, row.flow, row.step, row.flow_version or 0, row.data or {})
+    await session.execute(
+        insert_for(session)(_STATES)
+        .values(contact_id=contact_id, data={}, flow_version=0, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["contact_id"])
+    )
+    return StateRow(contact_id)
+
+
+async def write_state(
+    session: AsyncSession,
+    state: StateRow,
+    *,
+    flow: str | None,
+    step: str | None,
+    data: dict[str, Any],
+    flow_version: int,
+) -> None:
+    if state.unchanged(flow, step, data, flow_version):
+        return  # no UPDATE for a step that changed nothing (reading, browsing)
+    await session.execute(
+        update(_STATES)
+        .where(_STATES.c.contact_id == state.contact_id)
+        .values(flow=flow, step=step, data=dict(data), flow_version=flow_version,
+                updated_at=utcnow())
+    )  # fmt: skip
 
 
 async def load_state(session: AsyncSession, contact_id: int) -> ConversationState:

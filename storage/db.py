@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import StaticPool
+
+from storage.loop_sqlite import LOOP_BUSY_TIMEOUT_S, inline_creator
 
 if TYPE_CHECKING:
     from storage.crypto import DataCipher
@@ -66,12 +69,19 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, on_loop: bool = False) -> AsyncEngine:
+    """The engine for ``url``; ``on_loop`` (a SQLite file only) runs its statements on the
+    event loop's thread instead of aiosqlite's (``storage.loop_sqlite``)."""
     path = sqlite_path(url)
     if path is not None:
         create_owner_only(path)
     kwargs: dict[str, Any] = {"echo": echo}
-    if is_sqlite(url):
+    if on_loop:
+        if path is None:
+            raise ValueError("only a SQLite file runs on the loop's thread")
+        # One connection: every user is on this thread, and the writer's turn is taken first.
+        kwargs.update(async_creator=inline_creator(path), pool_size=1, max_overflow=4)
+    elif is_sqlite(url):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             # One shared connection, or each session would see its own empty database.
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -87,7 +97,8 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            busy_ms = int(LOOP_BUSY_TIMEOUT_S * 1000) if on_loop else 30000
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA secure_delete=ON")
             cur.close()
@@ -105,6 +116,7 @@ class WriterTurns:
 
     def __init__(self) -> None:
         self._held = False
+        self.owner: asyncio.Task[object] | None = None  # the task holding it, for re-entry
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._normal: deque[asyncio.Future[None]] = deque()
 
@@ -131,6 +143,24 @@ class WriterTurns:
         self._held = False
 
 
+# One set of turns per SQLite file in this process, shared by every Database opened on it (the
+# tests run three apps on one file; a second Database would otherwise wait in SQLite's busy
+# handler, which on the loop's thread stops the loop, and the holder with it).
+_TURNS: weakref.WeakValueDictionary[str, WriterTurns] = weakref.WeakValueDictionary()
+
+
+def writer_turns(url: str) -> WriterTurns:
+    path = sqlite_path(url)
+    if path is None:
+        return WriterTurns()  # in memory: the database is this handle's alone
+    key = str(path.resolve())
+    turns = _TURNS.get(key)
+    if turns is None:
+        turns = WriterTurns()
+        _TURNS[key] = turns
+    return turns
+
+
 class Database:
     """The one handle the app passes around: an engine and a session factory."""
 
@@ -144,12 +174,21 @@ class Database:
         )
         # SQLite allows one writer; queueing writers here is far cheaper than SQLite's busy
         # handler, which sleeps and retries. PostgreSQL needs no such lock.
-        self._write_lock = WriterTurns() if is_sqlite(url) else None
-        self._lock_owner: asyncio.Task[object] | None = None
+        self._write_lock = writer_turns(url) if is_sqlite(url) else None
+        # The short transactions of one event (the dedupe key, state, replies, inbox rows) run
+        # on the loop's thread on a SQLite file; elsewhere they are ordinary sessions.
+        self.loop_engine: AsyncEngine | None = None
+        self.short_sessions = self.sessions
+        if sqlite_path(url) is not None:
+            self.loop_engine = make_engine(url, echo=echo, on_loop=True)
+            self.short_sessions = async_sessionmaker(
+                self.loop_engine, expire_on_commit=False, info={"cipher": cipher}
+            )
 
     def use_cipher(self, cipher: DataCipher) -> None:
         """Seal what the repositories store transiently with the app's data key."""
         self.sessions.kw["info"] = {"cipher": cipher}
+        self.short_sessions.kw["info"] = {"cipher": cipher}
 
     @property
     def is_sqlite(self) -> bool:
@@ -161,21 +200,42 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def short_session(self) -> AsyncIterator[AsyncSession]:
+        """A read of a few rows by key, on the loop's thread (a SQLite file): no thread hop."""
+        async with self.short_sessions() as session:
+            yield session
+
+    @asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A write transaction; on SQLite it waits for the writer's turn (``urgent`` first)."""
+        async with self._writer(self.sessions, urgent=urgent) as session:
+            yield session
+
+    @asynccontextmanager
+    async def short_transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction of a few statements by key — one event's step, an inbox or
+        outbox row — on the loop's thread when the database is a SQLite file. What it runs
+        holds the loop as well as the writer: no report belongs in it."""
+        async with self._writer(self.short_sessions, urgent=urgent) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _writer(
+        self, sessions: async_sessionmaker[AsyncSession], *, urgent: bool
+    ) -> AsyncIterator[AsyncSession]:
         lock = self._write_lock
         me = asyncio.current_task()
-        if lock is None or self._lock_owner is me:
-            async with self.sessions() as session, session.begin():
+        if lock is None or lock.owner is me:
+            async with sessions() as session, session.begin():
                 yield session
             return
         await lock.acquire(urgent=urgent)
-        self._lock_owner = me
+        lock.owner = me
         try:
-            async with self.sessions() as session, session.begin():
+            async with sessions() as session, session.begin():
                 yield session
         finally:
-            self._lock_owner = None
+            lock.owner = None
             lock.release()
 
     async def reachable(self) -> bool:
@@ -197,3 +257,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.loop_engine is not None:
+            await self.loop_engine.dispose()

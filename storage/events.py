@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import open_json, seal_json, session_cipher
@@ -23,23 +22,24 @@ INBOX_ATTEMPTS = 50  # about a day of retries with the back-off below, then an o
 MAX_BACKOFF = timedelta(minutes=30)
 
 
-async def claim_event(session: AsyncSession, key: str) -> bool:
-    """Record a dedupe key; False when it was already processed.
-
-    The key is inserted first and committed together with the work it guards; a duplicate
-    fails on the primary key at once. After a False the transaction must be rolled back.
-    """
-    session.add(ProcessedEvent(key=key))
-    try:
-        await session.flush()
-    except IntegrityError:
-        return False
-    return True
+_PROCESSED = ProcessedEvent.__table__
+_INBOX = InboxEvent.__table__  # plain statements: the inbox is on every event's path
 
 
-async def store_replies(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> None:
-    """Keep an event's replies (sealed) beside its dedupe key, in the event's transaction."""
-    await _write_replies(session, key, replies, in_flight=False)
+async def record_processed(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> bool:
+    """Record a processed event's dedupe key with its replies (sealed), as the last statement
+    of the event's transaction; False when the key was there already: a redelivery, or
+    another process that committed the same event first (PostgreSQL waits for that commit).
+    The work done meanwhile must then be rolled back: exactly once, at one statement."""
+    insert = insert_for(session)
+    result = await session.execute(
+        insert(_PROCESSED)
+        .values(key=key, created_at=utcnow(), replies=_sealed(session, replies, in_flight=False)
+                if replies else None)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_PROCESSED.c.key)
+    )  # fmt: skip
+    return result.scalar_one_or_none() is not None
 
 
 async def reply_starting(
@@ -54,17 +54,19 @@ async def reply_starting(
     await _write_replies(session, key, left, in_flight=in_flight)
 
 
-async def _write_replies(
-    session: AsyncSession, key: str, replies: list[dict[str, Any]], *, in_flight: bool
-) -> None:
+def _sealed(session: AsyncSession, replies: list[dict[str, Any]], *, in_flight: bool) -> str:
     cipher = session_cipher(session)
     # A plain list, or {"replies": [...], "in_flight": true} while one is being sent.
     value: Any = {"replies": replies, "in_flight": True} if in_flight else replies
     blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    sealed = cipher.encrypt(blob) if cipher is not None else blob
-    await session.execute(
-        update(ProcessedEvent).where(ProcessedEvent.key == key).values(replies=sealed)
-    )
+    return cipher.encrypt(blob) if cipher is not None else blob
+
+
+async def _write_replies(
+    session: AsyncSession, key: str, replies: list[dict[str, Any]], *, in_flight: bool
+) -> None:
+    sealed = _sealed(session, replies, in_flight=in_flight)
+    await session.execute(update(_PROCESSED).where(_PROCESSED.c.key == key).values(replies=sealed))
 
 
 async def unsent_replies(
@@ -90,10 +92,9 @@ async def unsent_replies(
 
 
 async def replies_sent(session: AsyncSession, key: str) -> None:
+    c = _PROCESSED.c
     await session.execute(
-        update(ProcessedEvent)
-        .where(ProcessedEvent.key == key, ProcessedEvent.replies.is_not(None))
-        .values(replies=None)
+        update(_PROCESSED).where(c.key == key, c.replies.is_not(None)).values(replies=None)
     )
 
 
@@ -103,7 +104,7 @@ async def prune_events(session: AsyncSession, older_than: datetime) -> int:
         delete(ProcessedEvent).where(ProcessedEvent.created_at < older_than)
     )
     inbox = await session.execute(
-        delete(InboxEvent).where(InboxEvent.status == "done", InboxEvent.created_at < older_than)
+        delete(_INBOX).where(_INBOX.c.status == "done", _INBOX.c.created_at < older_than)
     )
     return (result.rowcount or 0) + (inbox.rowcount or 0)
 
@@ -123,7 +124,7 @@ async def record_inbox(
     """
     insert = insert_for(session)
     result = await session.execute(
-        insert(InboxEvent)
+        insert(_INBOX)
         .values(
             dedupe_key=key,
             channel=channel,
@@ -135,7 +136,7 @@ async def record_inbox(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(InboxEvent.id)
+        .returning(_INBOX.c.id)
     )
     return result.scalar_one_or_none()
 
@@ -150,7 +151,7 @@ def insert_for(session: AsyncSession) -> Any:
 
 
 def _claimable(now: datetime) -> Any:
-    return or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now)
+    return or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now)
 
 
 async def claim_next(
@@ -164,17 +165,17 @@ async def claim_next(
     (a row sealed with a key that is gone)."""
     first = (
         await session.execute(
-            select(InboxEvent.id, InboxEvent.lease_until, InboxEvent.payload)
-            .where(InboxEvent.user_key == user_key, InboxEvent.status == "pending")
-            .order_by(InboxEvent.sequence, InboxEvent.id)
+            select(_INBOX.c.id, _INBOX.c.lease_until, _INBOX.c.payload)
+            .where(_INBOX.c.user_key == user_key, _INBOX.c.status == "pending")
+            .order_by(_INBOX.c.sequence, _INBOX.c.id)
             .limit(1)
         )
     ).first()
     if first is None or (first.lease_until is not None and first.lease_until >= now):
         return None
     won = await session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id == first.id, InboxEvent.status == "pending", _claimable(now))
+        update(_INBOX)
+        .where(_INBOX.c.id == first.id, _INBOX.c.status == "pending", _claimable(now))
         .values(lease_owner=owner, lease_until=now + lease)
     )
     if won.rowcount != 1:
@@ -192,14 +193,14 @@ async def people_waiting(
     """People with an event nobody is working on: left by a crashed process, due for a retry,
     or recorded and not yet picked up."""
     rows = await session.scalars(
-        select(InboxEvent.user_key)
+        select(_INBOX.c.user_key)
         .where(
-            InboxEvent.status == "pending",
+            _INBOX.c.status == "pending",
             _claimable(now),
-            or_(InboxEvent.lease_until.is_not(None), InboxEvent.created_at < recorded_before),
+            or_(_INBOX.c.lease_until.is_not(None), _INBOX.c.created_at < recorded_before),
         )
-        .group_by(InboxEvent.user_key)
-        .order_by(func.min(InboxEvent.id))
+        .group_by(_INBOX.c.user_key)
+        .order_by(func.min(_INBOX.c.id))
         .limit(limit)
     )
     return list(rows)
@@ -209,7 +210,7 @@ async def finish_inbox(
     session: AsyncSession, event_id: int, *, error: str | None = None, give_up: bool = False
 ) -> None:
     values: dict[str, Any] = {
-        "attempts": InboxEvent.attempts + 1,
+        "attempts": _INBOX.c.attempts + 1,
         "lease_owner": None,
         "lease_until": None,
     }
@@ -218,19 +219,19 @@ async def finish_inbox(
         values.update(status="done", processed_at=utcnow(), error=None, payload={})
     else:
         values.update(error=error[:2000], status="failed" if give_up else "pending")
-    await session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+    await session.execute(update(_INBOX).where(_INBOX.c.id == event_id).values(**values))
 
 
 async def retry_inbox(session: AsyncSession, event_id: int, error: str, now: datetime) -> bool:
     """Put an event back after a failure (the database was down, the disk full); it is tried
     again after a growing pause. False when it has failed too often and is set aside."""
-    attempts = await session.scalar(select(InboxEvent.attempts).where(InboxEvent.id == event_id))
+    attempts = await session.scalar(select(_INBOX.c.attempts).where(_INBOX.c.id == event_id))
     attempts = (attempts or 0) + 1
     give_up = attempts >= INBOX_ATTEMPTS
     pause = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 11)))
     await session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id == event_id)
+        update(_INBOX)
+        .where(_INBOX.c.id == event_id)
         .values(
             attempts=attempts,
             error=error[:2000],

@@ -433,8 +433,8 @@ async def _two_processes_refresh(url: str, fake: FakeZaloOA, clock: FakeClock) -
         event = fake.text(user, "xin chao")  # the worker wrote: the engine records it
         async with stores[0].db.transaction() as session:
             identity = await contacts_repo.resolve_identity(session, "zalo_oa", user, user)
-            await contacts_repo.touch_identity(
-                session, identity, event["message"]["msg_id"], clock()
+            await contacts_repo.touch_identity_row(
+                session, identity.id, event["message"]["msg_id"], clock()
             )
         fake.expire_access_token()
         fake.refresh_delay = 0.3

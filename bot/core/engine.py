@@ -48,7 +48,7 @@ from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
 from storage.db import Database, is_unavailable
-from storage.models import ChannelIdentity, utcnow
+from storage.models import utcnow
 
 if TYPE_CHECKING:
     from bot.core.feature import Composition, Job
@@ -133,6 +133,7 @@ class Engine:
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self._in_flow: set[int] = set()  # contacts last seen in a flow: a hint for ``prepare``
         self.unknown_replies = 0  # replies found mid-send after a crash, not sent again
 
     # -- wiring (build_app installs the composed features) ------------------------------------
@@ -211,7 +212,7 @@ class Engine:
             flow=state.flow,
             step=state.step,
             flow_version=state.flow_version or 0,
-            data=dict(state.data or {}),
+            data=dict(state.data),
         )
 
     async def _identity_id(self, inbound: Inbound) -> tuple[int, int]:
@@ -232,11 +233,11 @@ class Engine:
         return found
 
     async def _load_identity(self, inbound: Inbound) -> tuple[int, int]:
-        async with self.db.session() as session:
+        async with self.db.short_session() as session:
             identity = await contacts_repo.find_identity(session, inbound.channel, inbound.user_id)
             if identity is not None:
                 return identity.id, identity.contact_id
-        async with self.db.transaction() as session:
+        async with self.db.short_transaction() as session:
             identity = await contacts_repo.resolve_identity(
                 session, inbound.channel, inbound.user_id, inbound.address.chat_id
             )
@@ -246,14 +247,11 @@ class Engine:
         if inbound.chat_type != "private":
             return await self._handle_group(inbound)
         identity_id, contact_id = await self._identity_id(inbound)
+        self._prepare(inbound, contact_id)
         try:
-            async with self._contact_locks.hold(contact_id), self.db.transaction() as session:
+            async with self._contact_locks.hold(contact_id), self.db.short_transaction() as session:
                 await contacts_repo.lock_contact(session, contact_id)
-                if inbound.dedupe_key and not await events_repo.claim_event(
-                    session, inbound.dedupe_key
-                ):
-                    raise _Duplicate
-                identity = await session.get(ChannelIdentity, identity_id)
+                identity = await contacts_repo.identity_row(session, identity_id)
                 if identity is None or identity.contact_id != contact_id:
                     self._identities.pop((inbound.channel, inbound.user_id), None)
                     raise _Retry  # linked to another contact (or erased) meanwhile
@@ -265,15 +263,16 @@ class Engine:
                     or inbound.channel in self.reply_window_channels
                     or now - identity.last_inbound_at > TOUCH_INTERVAL
                 ):
-                    await contacts_repo.touch_identity(session, identity, inbound.message_id, now)
-                state = await contacts_repo.load_state(session, contact_id)
-                ctx = self._ctx(self._map_number(inbound, state.data or {}), contact_id, session,
-                                state)  # fmt: skip
+                    await contacts_repo.touch_identity_row(
+                        session, identity_id, inbound.message_id, now
+                    )
+                state = await contacts_repo.state_of(session, contact_id)
+                ctx = self._ctx(self._map_number(inbound, state.data), contact_id, session, state)
                 ctx.first_contact = first
                 outs = await self._route(ctx)
-                self._save(ctx, state, outs)
+                await self._save(ctx, state, outs)
                 queued = self._write_outbox(session, ctx.notifications)
-                await self._keep_replies(session, inbound, outs)
+                await self._claim(session, inbound, outs)
         except (IntegrityError, _Duplicate):
             # Already processed (or another process committed the same key first).
             return await self._replies_of_duplicate(inbound)
@@ -282,37 +281,44 @@ class Engine:
         self._fire_after_commit(queued)
         return outs
 
+    def _prepare(self, inbound: Inbound, contact_id: int) -> None:
+        """Read-only work before the writer's turn (the FAQ match of a typed question): the
+        writer is SQLite's one, and every other event waits while it is held."""
+        if inbound.kind is not Kind.TEXT or not inbound.text:
+            return
+        for hook in self.services.hooks.prepare:
+            try:
+                hook(inbound, self.services, contact_id in self._in_flow)
+            except Exception:  # only ever an optimisation: the handler does the work again
+                log.exception("prepare hook failed on %s", inbound.dedupe_key)
+
     async def _handle_group(self, inbound: Inbound) -> list[Outgoing]:
         if not self.group_handlers:
             return []
         outs: list[Outgoing] | None = None
         try:
-            async with self.db.transaction() as session:
-                if inbound.dedupe_key and not await events_repo.claim_event(
-                    session, inbound.dedupe_key
-                ):
-                    raise _Duplicate
+            async with self.db.short_transaction() as session:
                 ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self.services)
                 for handler in self.group_handlers:
                     outs = await handler(ctx)
                     if outs is not None:
                         break
                 queued = self._write_outbox(session, ctx.notifications)
-                await self._keep_replies(session, inbound, list(outs or []))
+                await self._claim(session, inbound, list(outs or []))
         except (IntegrityError, _Duplicate):
             return await self._replies_of_duplicate(inbound)
         self._fire_after_commit(queued)
         return list(outs or [])
 
-    async def _keep_replies(
-        self, session: AsyncSession, inbound: Inbound, outs: list[Outgoing]
-    ) -> None:
-        """Commit the replies with the dedupe key: sent after the commit, and sent again if a
-        crash came first and the platform (or the inbox) delivers the event once more."""
-        if inbound.dedupe_key and outs:
-            await events_repo.store_replies(
-                session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs]
-            )
+    async def _claim(self, session: AsyncSession, inbound: Inbound, outs: list[Outgoing]) -> None:
+        """Record the dedupe key with the replies, last in the event's transaction: they are
+        sent after the commit, and sent again if a crash came first and the platform (or the
+        inbox) delivers the event once more. A key already there (a redelivery, or another
+        process that finished the same event first) rolls the whole event back."""
+        if inbound.dedupe_key and not await events_repo.record_processed(
+            session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs]
+        ):
+            raise _Duplicate
 
     async def _replies_of_duplicate(self, inbound: Inbound) -> list[Outgoing]:
         """A delivery already processed: re-send its replies that were never sent.
@@ -324,7 +330,7 @@ class Engine:
         unknown, and only the replies after it are sent."""
         deadline = asyncio.get_running_loop().time() + self.reply_lease.total_seconds()
         while True:
-            async with self.db.session() as session:
+            async with self.db.short_session() as session:
                 stored, made_at, in_flight = await events_repo.unsent_replies(
                     session, inbound.dedupe_key
                 )
@@ -352,7 +358,7 @@ class Engine:
         after it), and a send is under way; ``in_flight`` False puts a refused one back."""
         if not inbound.dedupe_key:
             return
-        async with self.db.transaction() as session:
+        async with self.db.short_transaction() as session:
             await events_repo.reply_starting(
                 session, inbound.dedupe_key, [outgoing_to_json(o) for o in left],
                 in_flight=in_flight,
@@ -365,7 +371,7 @@ class Engine:
         if session is not None:
             await events_repo.replies_sent(session, inbound.dedupe_key)
             return
-        async with self.db.transaction() as own:
+        async with self.db.short_transaction() as own:
             await events_repo.replies_sent(own, inbound.dedupe_key)
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
@@ -411,7 +417,7 @@ class Engine:
             return list(await self.fallback(ctx) or [])
         return []
 
-    def _save(self, ctx: Ctx, state: Any, outs: list[Outgoing]) -> None:
+    async def _save(self, ctx: Ctx, state: contacts_repo.StateRow, outs: list[Outgoing]) -> None:
         data = dict(ctx.data)
         last_choices = [o.content for o in outs if isinstance(o.content, Choices | RequestContact)]
         if last_choices:
@@ -420,9 +426,16 @@ class Engine:
         else:
             data.pop("_choices", None)
             data.pop("_labels", None)
-        contacts_repo.save_state(
-            state, flow=ctx.flow, step=ctx.step, data=data, flow_version=ctx.flow_version
-        )
+        await contacts_repo.write_state(
+            ctx.session, state, flow=ctx.flow, step=ctx.step, data=data,
+            flow_version=ctx.flow_version,
+        )  # fmt: skip
+        if ctx.flow:
+            if len(self._in_flow) >= IDENTITY_CACHE:
+                self._in_flow.clear()  # a hint only: forgetting it costs one early match
+            self._in_flow.add(ctx.contact_id)
+        else:
+            self._in_flow.discard(ctx.contact_id)
 
     def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> bool:
         """Queue notifications; True when there is something for the outbox sender."""

@@ -1,0 +1,129 @@
+"""An event's short transactions on the loop's own SQLite connection (issue #16, item 1).
+
+The statements of one event run on the event loop's thread (no aiosqlite hop); reports and
+pages keep aiosqlite's thread. Another process holding the writer makes the event fail as
+"database unavailable" after a short wait, with nothing half-written, and the same event
+succeeds once the writer is free.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
+
+from bot.core.events import Address, Inbound, Kind
+from storage.db import Database, sqlite_path
+from storage.migrate import upgrade_async
+from storage.models import ProcessedEvent
+from tests.driver import CaptureChannel
+
+
+def _record_threads(db: Database) -> None:
+    """Give every SQLite connection a ``tid()`` SQL function: the thread that runs SQLite."""
+    from sqlalchemy import event
+
+    for engine in (db.engine, db.loop_engine):
+        assert engine is not None
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _tid(dbapi_conn, _record) -> None:
+            dbapi_conn.create_function("tid", 0, threading.get_ident)
+
+
+async def test_an_events_statements_run_on_the_loops_thread_and_reports_do_not(tmp_path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}")
+    _record_threads(db)
+    try:
+        async with db.short_transaction() as session:
+            on_loop = await session.scalar(text("SELECT tid()"))
+        async with db.short_session() as session:
+            read_on_loop = await session.scalar(text("SELECT tid()"))
+        async with db.transaction() as session:
+            elsewhere = await session.scalar(text("SELECT tid()"))
+        async with db.session() as session:
+            read_elsewhere = await session.scalar(text("SELECT tid()"))
+    finally:
+        await db.dispose()
+    me = threading.get_ident()
+    assert on_loop == me and read_on_loop == me
+    assert elsewhere != me and read_elsewhere != me
+
+
+async def test_both_connections_see_one_database_and_take_turns(tmp_path) -> None:
+    """A write on one is seen by the other at once; two Database handles on one file share
+    the writer's turns (one process, several apps), so neither waits in SQLite's busy handler."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}"
+    await upgrade_async(url)
+    first, second = Database(url), Database(url)
+    try:
+        async with first.short_transaction() as session:
+            session.add(ProcessedEvent(key="k1"))
+        async with second.session() as session:
+            assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 1
+        assert first._write_lock is second._write_lock
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_another_process_holding_the_writer_fails_the_event_cleanly(
+    make_app, tmp_path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+    await upgrade_async(url)
+    channel = CaptureChannel()
+    app = await make_app(channel, url=url, create_schema=False)
+    start = Inbound(Address("test", "81"), "81", Kind.COMMAND, "test:81:1", command="start")
+    await app.engine.handle(start)  # known person: the next event only takes the writer once
+    event = Inbound(Address("test", "81"), "81", Kind.COMMAND, "test:81:2", command="start")
+    path = sqlite_path(url)
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await app.engine.handle(event)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with app.db.session() as session:
+        assert await session.get(ProcessedEvent, "test:81:2") is None  # nothing half-written
+    replies = await app.engine.handle(event)  # the caller's retry, once the writer is free
+    assert replies and "Liên đoàn Lao động" in replies[0].content.text
+    async with app.db.session() as session:
+        assert await session.get(ProcessedEvent, "test:81:2") is not None
+
+
+async def test_a_question_is_matched_before_the_writers_turn(make_app, monkeypatch) -> None:
+    """The FAQ match (the costliest read-only work of an event) runs while the writer is free;
+    inside the transaction the handler finds the decision made. A form's answer is not
+    matched early: the form takes it."""
+    app = await make_app(CaptureChannel())
+    matcher = app.engine.services.matcher
+    turns = app.db._write_lock
+    decided: list[bool] = []  # for each decision: was the writer held?
+    decide = matcher.decide
+
+    def watching(analysis):
+        decided.append(turns._held)
+        return decide(analysis)
+
+    monkeypatch.setattr(matcher, "decide", watching)
+    person = Address("test", "82")
+    await app.engine.handle(Inbound(person, "82", Kind.COMMAND, "t:82:1", command="start"))
+    question = "công đoàn cơ sở bảo vệ mình thế nào khi bị nợ lương 82"
+    replies = await app.engine.handle(Inbound(person, "82", Kind.TEXT, "t:82:2", text=question))
+    assert replies
+    assert decided == [False]  # once, while the writer was free; inside, found in the memo
+    decided.clear()
+    for seq, payload in ((3, "join:start"), (4, "consent_join:yes")):
+        await app.engine.handle(Inbound(person, "82", Kind.BUTTON, f"t:82:{seq}", payload=payload))
+    answer = await app.engine.handle(
+        Inbound(person, "82", Kind.TEXT, "t:82:5", text="Nguyễn Thị Tám Hai")
+    )
+    assert "điện thoại" in answer[0].content.text.lower()  # the form took the name
+    assert False not in decided  # a form's answer is never matched before the turn
