@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert
 
 from bench._machine import machine, median, peak_rss_mb, percentile
 from bot.app import build_app
@@ -24,6 +29,7 @@ from bot.config import Settings
 from bot.core.events import Address, Inbound, Kind
 from storage.crypto import new_key
 from storage.migrate import upgrade_async
+from storage.models import ChannelIdentity, Contact
 
 TOPICS = ("role", "who", "dues", "fund", "protect", "no_union", "legal", "support")
 
@@ -85,6 +91,44 @@ async def one_run(
     }
 
 
+def current_rss_mb() -> float:
+    """Resident memory now (not the peak): /proc/self/statm, in pages."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+async def identity_cache_rss(n_identities: int) -> dict[str, float]:
+    """The process's RSS before and after the engine has cached ``n_identities`` people: the
+    identities are stored in bulk, then each is looked up through the engine's own path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/identities.db"
+        await upgrade_async(url)
+        app = await build_app(Settings(database_url=url, data_key=new_key()), channels=[])
+        now = datetime.now(UTC)
+        people = range(1, n_identities + 1)
+        async with app.db.transaction() as session:
+            await session.execute(
+                insert(Contact.__table__),
+                [{"id": i, "created_at": now, "last_seen_at": now} for i in people],
+            )
+            await session.execute(
+                insert(ChannelIdentity.__table__),
+                [{"contact_id": i, "channel": "bench", "external_id": str(10**8 + i),
+                  "chat_id": str(10**8 + i), "unreachable": False, "created_at": now}
+                 for i in people],
+            )  # fmt: skip
+        gc.collect()
+        before = current_rss_mb()
+        for i in range(1, n_identities + 1):
+            user = str(10**8 + i)
+            await app.engine._identity_id(Inbound(Address("bench", user), user, Kind.TEXT, ""))
+        gc.collect()
+        after = current_rss_mb()
+        cached = len(app.engine._identities)
+        await app.stop()
+    return {"cached_identities": cached, "rss_before_mb": before, "rss_after_mb": after}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000)
@@ -92,6 +136,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--solo-events", type=int, default=3_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cached-identities", type=int, default=100_000)
     args = parser.parse_args()
     runs = [
         asyncio.run(one_run(args.events, args.workers, args.concurrency, args.solo_events))
@@ -120,6 +165,7 @@ def main() -> None:
         "service_text_p99_ms_median": med("text_p99_ms"),
         "service_text_goal_p99_ms": 8,
         "peak_rss_mb": peak_rss_mb(),
+        "identity_cache": asyncio.run(identity_cache_rss(args.cached_identities)),
         "machine": machine(),
     }
     print(json.dumps(result, ensure_ascii=False))

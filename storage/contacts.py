@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,11 +91,37 @@ async def mark_unreachable(session: AsyncSession, channel: str, chat_id: str) ->
         identity.unreachable = True
 
 
+# Built once: building a statement costs about as much as running it on the loop's thread.
+_I = _IDENTITIES.c
+_IDENTITY_ROW = select(_I.contact_id, _I.last_inbound_at, _I.unreachable).where(
+    _I.id == bindparam("b_id")
+)
+_TOUCH = (
+    update(_IDENTITIES)
+    .where(_I.id == bindparam("b_id"))
+    .values(last_inbound_at=bindparam("b_now", type_=_I.last_inbound_at.type), unreachable=False)
+)
+_TOUCH_WITH_MESSAGE = _TOUCH.values(last_message_id=bindparam("b_message"))
+_S = _STATES.c
+_STATE_ROW = select(_S.flow, _S.step, _S.flow_version, _S.data).where(
+    _S.contact_id == bindparam("b_contact")
+)
+_WRITE_STATE = (
+    update(_STATES)
+    .where(_S.contact_id == bindparam("b_contact"))
+    .values(
+        flow=bindparam("b_flow", type_=_S.flow.type),
+        step=bindparam("b_step", type_=_S.step.type),
+        data=bindparam("b_data", type_=_S.data.type),
+        flow_version=bindparam("b_version", type_=_S.flow_version.type),
+        updated_at=bindparam("b_now", type_=_S.updated_at.type),
+    )
+)
+
+
 async def identity_row(session: AsyncSession, identity_id: int) -> Row[Any] | None:
     """(contact_id, last_inbound_at, unreachable) of an identity; None once it is gone."""
-    c = _IDENTITIES.c
-    query = select(c.contact_id, c.last_inbound_at, c.unreachable).where(c.id == identity_id)
-    return (await session.execute(query)).first()
+    return (await session.execute(_IDENTITY_ROW, {"b_id": identity_id})).first()
 
 
 async def touch_identity_row(
@@ -103,10 +129,11 @@ async def touch_identity_row(
 ) -> None:
     """Seen now on this identity: last seen now, reachable again, the message id kept
     (Zalo OA answers within a window of the last message)."""
-    values: dict[str, Any] = {"last_inbound_at": now, "unreachable": False}
     if message_id:
-        values["last_message_id"] = message_id
-    await session.execute(update(_IDENTITIES).where(_IDENTITIES.c.id == identity_id).values(values))
+        params = {"b_id": identity_id, "b_now": now, "b_message": message_id}
+        await session.execute(_TOUCH_WITH_MESSAGE, params)
+    else:
+        await session.execute(_TOUCH, {"b_id": identity_id, "b_now": now})
 
 
 @dataclass
@@ -142,12 +169,7 @@ async def state_of(session: AsyncSession, contact_id: int) -> StateRow:
     """The contact's state; a first one is inserted at once, so that the write at the end of
     the event is always an UPDATE (which finds nothing, harmlessly, when the event merged
     this contact into another and deleted it)."""
-    c = _STATES.c
-    row = (
-        await session.execute(
-            select(c.flow, c.step, c.flow_version, c.data).where(c.contact_id == contact_id)
-        )
-    ).first()
+    row = (await session.execute(_STATE_ROW, {"b_contact": contact_id})).first()
     if row is not None:
         return StateRow(contact_id, row.flow, row.step, row.flow_version or 0, row.data or {})
     await session.execute(
@@ -169,12 +191,9 @@ async def write_state(
 ) -> None:
     if state.unchanged(flow, step, data, flow_version):
         return  # no UPDATE for a step that changed nothing (reading, browsing)
-    await session.execute(
-        update(_STATES)
-        .where(_STATES.c.contact_id == state.contact_id)
-        .values(flow=flow, step=step, data=dict(data), flow_version=flow_version,
-                updated_at=utcnow())
-    )  # fmt: skip
+    params = {"b_contact": state.contact_id, "b_flow": flow, "b_step": step,
+              "b_data": dict(data), "b_version": flow_version, "b_now": utcnow()}  # fmt: skip
+    await session.execute(_WRITE_STATE, params)
 
 
 async def load_state(session: AsyncSession, contact_id: int) -> ConversationState:

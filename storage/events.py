@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import open_json, seal_json, session_cipher
@@ -25,20 +25,71 @@ MAX_BACKOFF = timedelta(minutes=30)
 _PROCESSED = ProcessedEvent.__table__
 _INBOX = InboxEvent.__table__  # plain statements: the inbox is on every event's path
 
+# The statements of every event, built once (building one costs about as much as running it
+# on the loop's thread); the dialect's INSERT … ON CONFLICT is built per dialect.
+_P = _PROCESSED.c
+_WRITE_REPLIES = (
+    update(_PROCESSED)
+    .where(_P.key == bindparam("b_key"))
+    .values(replies=bindparam("b_replies", type_=_P.replies.type))
+)
+_REPLIES_SENT = (
+    update(_PROCESSED).where(_P.key == bindparam("b_key"), _P.replies.is_not(None))
+    .values(replies=None)
+)  # fmt: skip
+_RECORD_PROCESSED: dict[str, Any] = {}
+_B = _INBOX.c
+_NEXT_PENDING = (
+    select(_B.id, _B.lease_until, _B.payload)
+    .where(_B.user_key == bindparam("b_user"), _B.status == "pending")
+    .order_by(_B.sequence, _B.id)
+    .limit(1)
+)
+_LEASE_TYPE = _B.lease_until.type
+_LEASE = (
+    update(_INBOX)
+    .where(
+        _B.id == bindparam("b_id"),
+        _B.status == "pending",
+        or_(_B.lease_until.is_(None), _B.lease_until < bindparam("b_now", type_=_LEASE_TYPE)),
+    )
+    .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until", type_=_LEASE_TYPE))
+)
+_FINISHED = (
+    update(_INBOX)
+    .where(_B.id == bindparam("b_id"))
+    .values(attempts=_B.attempts + 1, lease_owner=None, lease_until=None, status="done",
+            processed_at=bindparam("b_now", type_=_B.processed_at.type), error=None, payload={})
+)  # fmt: skip
+
+
+def _record_processed_statement(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name
+    statement = _RECORD_PROCESSED.get(dialect)
+    if statement is None:
+        statement = (
+            insert_for(session)(_PROCESSED)
+            .values(
+                key=bindparam("b_key"),
+                created_at=bindparam("b_now", type_=_P.created_at.type),
+                replies=bindparam("b_replies", type_=_P.replies.type),
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(_P.key)
+        )
+        _RECORD_PROCESSED[dialect] = statement
+    return statement
+
 
 async def record_processed(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> bool:
     """Record a processed event's dedupe key with its replies (sealed), as the last statement
     of the event's transaction; False when the key was there already: a redelivery, or
     another process that committed the same event first (PostgreSQL waits for that commit).
     The work done meanwhile must then be rolled back: exactly once, at one statement."""
-    insert = insert_for(session)
+    sealed = _sealed(session, replies, in_flight=False) if replies else None
     result = await session.execute(
-        insert(_PROCESSED)
-        .values(key=key, created_at=utcnow(), replies=_sealed(session, replies, in_flight=False)
-                if replies else None)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(_PROCESSED.c.key)
-    )  # fmt: skip
+        _record_processed_statement(session), {"b_key": key, "b_now": utcnow(), "b_replies": sealed}
+    )
     return result.scalar_one_or_none() is not None
 
 
@@ -66,7 +117,7 @@ async def _write_replies(
     session: AsyncSession, key: str, replies: list[dict[str, Any]], *, in_flight: bool
 ) -> None:
     sealed = _sealed(session, replies, in_flight=in_flight)
-    await session.execute(update(_PROCESSED).where(_PROCESSED.c.key == key).values(replies=sealed))
+    await session.execute(_WRITE_REPLIES, {"b_key": key, "b_replies": sealed})
 
 
 async def unsent_replies(
@@ -92,10 +143,7 @@ async def unsent_replies(
 
 
 async def replies_sent(session: AsyncSession, key: str) -> None:
-    c = _PROCESSED.c
-    await session.execute(
-        update(_PROCESSED).where(c.key == key, c.replies.is_not(None)).values(replies=None)
-    )
+    await session.execute(_REPLIES_SENT, {"b_key": key})
 
 
 async def prune_events(session: AsyncSession, older_than: datetime) -> int:
@@ -163,21 +211,11 @@ async def claim_next(
     order by whichever process gets there. The UPDATE re-checks the lease, so two processes
     racing for the same row cannot both win. The payload is None when it cannot be opened
     (a row sealed with a key that is gone)."""
-    first = (
-        await session.execute(
-            select(_INBOX.c.id, _INBOX.c.lease_until, _INBOX.c.payload)
-            .where(_INBOX.c.user_key == user_key, _INBOX.c.status == "pending")
-            .order_by(_INBOX.c.sequence, _INBOX.c.id)
-            .limit(1)
-        )
-    ).first()
+    first = (await session.execute(_NEXT_PENDING, {"b_user": user_key})).first()
     if first is None or (first.lease_until is not None and first.lease_until >= now):
         return None
-    won = await session.execute(
-        update(_INBOX)
-        .where(_INBOX.c.id == first.id, _INBOX.c.status == "pending", _claimable(now))
-        .values(lease_owner=owner, lease_until=now + lease)
-    )
+    params = {"b_id": first.id, "b_now": now, "b_owner": owner, "b_until": now + lease}
+    won = await session.execute(_LEASE, params)
     if won.rowcount != 1:
         return None
     try:
@@ -209,16 +247,17 @@ async def people_waiting(
 async def finish_inbox(
     session: AsyncSession, event_id: int, *, error: str | None = None, give_up: bool = False
 ) -> None:
+    if error is None:
+        # Once processed only the dedupe key is needed, so the payload is dropped.
+        await session.execute(_FINISHED, {"b_id": event_id, "b_now": utcnow()})
+        return
     values: dict[str, Any] = {
         "attempts": _INBOX.c.attempts + 1,
         "lease_owner": None,
         "lease_until": None,
+        "error": error[:2000],
+        "status": "failed" if give_up else "pending",
     }
-    if error is None:
-        # Once processed only the dedupe key is needed, so the payload is dropped.
-        values.update(status="done", processed_at=utcnow(), error=None, payload={})
-    else:
-        values.update(error=error[:2000], status="failed" if give_up else "pending")
     await session.execute(update(_INBOX).where(_INBOX.c.id == event_id).values(**values))
 
 

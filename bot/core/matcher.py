@@ -701,7 +701,7 @@ class Matcher:
         self.thresholds = thresholds or Thresholds()
         self._by_label: dict[str, FaqEntry] = {e.id: e for e in self.entries}
         self._fix_cache: dict[str, tuple[str, ...]] = {}
-        self._recent = lru_cache(maxsize=MEMO_SIZE)(self._decide_text)
+        self._recent = lru_cache(maxsize=MEMO_SIZE)(self.match_afresh)
 
         def words_of(text: str) -> list[str]:
             return _content_words(_prepare(_raw_words(text)))
@@ -1003,10 +1003,11 @@ class Matcher:
     def match(self, text: str) -> Match:
         """Decide what the chat does with ``text``; never raises on any string."""
         if len(text) > MEMO_MAX_TEXT:
-            return self._decide_text(text)
+            return self.match_afresh(text)
         return self._recent(text)
 
-    def _decide_text(self, text: str) -> Match:
+    def match_afresh(self, text: str) -> Match:
+        """``match`` without the memo: what a new message costs (``bench/ask.py`` times it)."""
         return self.decide(self.analyse(text))
 
 
