@@ -60,7 +60,11 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT = 8  # events handled at once; more wait their turn in arrival order
 INBOX_LEASE = timedelta(seconds=30)  # a process that holds an event longer has died or hung
 INBOX_SWEEP_SECONDS = 2.0  # how often events nobody works on are looked for
-INBOX_SETTLE = timedelta(seconds=2)  # a fresh event is its receiver's for this long
+# A fresh event is its receiver's for this long. Under a burst an event waits its turn in the
+# receiver's queue for seconds; at 2 s the other processes' sweeps took such events over (and
+# scanned every pending row to find them): 3 processes spent 1.5x the CPU per event of one.
+# Only an event whose receiver died between recording and leasing it waits this long.
+INBOX_SETTLE = timedelta(seconds=10)
 OUTBOX_BATCH = 50
 OUTBOX_IDLE_SECONDS = 2.0  # with nothing due, how long the sender sleeps unless woken
 JOB_LEASE_MIN_SECONDS = 60.0
@@ -196,7 +200,10 @@ class App:
         can lease them; returns how many were handled. Finishing one event and leasing the
         next share a transaction."""
         await self._acknowledgements_first()
-        async with self.db.short_transaction() as session:
+        # The first lease takes a turn too: a burst spawns a drain per person, and unbounded
+        # they took a database connection each (PostgreSQL's pool then opened and closed
+        # overflow connections, the costliest thing a process did under load).
+        async with self._slots, self.db.short_transaction() as session:
             claimed = await events_repo.claim_next(
                 session, user_key, self.owner, self.engine.clock(), self.inbox_lease
             )
@@ -209,24 +216,30 @@ class App:
                     await events_repo.finish_inbox(session, event_id, error="sealed", give_up=True)
                 return handled
             inbound = inbound_from_json(payload)
+            sent = False
             try:
                 async with self._locks.hold(user_key), self._slots:
                     await self._acknowledgements_first()
                     outs = await self.engine.handle(inbound)
                     await self.send(outs, inbound)
+                    sent = True
+                    handled += 1
+                    # Finished in the same turn, so a process never holds more connections
+                    # than turns (and PostgreSQL's pool never opens overflow connections).
+                    async with self.db.short_transaction() as session:
+                        await events_repo.finish_inbox(session, event_id)
+                        if outs:
+                            await self.engine.replies_sent(inbound, session)
+                        claimed = await events_repo.claim_next(
+                            session, user_key, self.owner, self.engine.clock(), self.inbox_lease
+                        )
             except Exception as exc:
+                if sent:
+                    raise  # processed and sent, not finished: the sweep finds it (a duplicate)
                 log.warning("inbox event %s failed, tried again later: %r", event_id, exc)
                 async with self.db.short_transaction() as session:
                     await events_repo.retry_inbox(session, event_id, repr(exc), self.engine.clock())
                 return handled
-            handled += 1
-            async with self.db.short_transaction() as session:
-                await events_repo.finish_inbox(session, event_id)
-                if outs:
-                    await self.engine.replies_sent(inbound, session)
-                claimed = await events_repo.claim_next(
-                    session, user_key, self.owner, self.engine.clock(), self.inbox_lease
-                )
         return handled
 
     async def _acknowledgements_first(self) -> None:

@@ -500,3 +500,28 @@ async def test_sent_text_is_not_kept(make_app) -> None:
     async with app.db.session() as session:
         assert await session.scalar(select(ProcessedEvent.replies)) is None
     assert channel.sent and "0901234567" not in str(channel.sent)
+
+
+async def test_a_burst_never_takes_more_connections_than_turns(make_app, pg_url) -> None:
+    """Sixty people writing at once: every drain leases and finishes its event inside one of
+    the process's turns (MAX_CONCURRENT), so PostgreSQL's pool (10 kept) never has to open
+    and close overflow connections, which cost more CPU than anything else under load."""
+    from bot.app import MAX_CONCURRENT
+
+    await upgrade_async(pg_url)
+    channel = CaptureChannel()
+    app = await make_app(channel, url=pg_url, create_schema=False)
+    _echo_feature(app)
+    pool = app.db.engine.sync_engine.pool
+    most = 0
+
+    @event.listens_for(pool, "checkout")
+    def _count(*_args: Any) -> None:
+        nonlocal most
+        most = max(most, pool.checkedout())
+
+    people = [str(8100 + i) for i in range(60)]
+    await asyncio.gather(*(app.ingest(_text(user, "hi", 1)) for user in people))
+    await _settle(app)
+    assert all(_echoes(channel, user) == ["echo hi"] for user in people)
+    assert most <= MAX_CONCURRENT + 2, most  # the turns, the inbox writer, one loop or job
