@@ -127,3 +127,31 @@ async def test_a_question_is_matched_before_the_writers_turn(make_app, monkeypat
     )
     assert "điện thoại" in answer[0].content.text.lower()  # the form took the name
     assert False not in decided  # a form's answer is never matched before the turn
+
+
+async def test_workers_chats_run_on_the_loop_and_staff_groups_do_not(make_app, tmp_path) -> None:
+    """A staff group's command may count the whole city (/baocao): it runs on the database's
+    worker thread; a worker's private step runs on the loop's."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'where.db'}"
+    await upgrade_async(url)
+    app = await make_app(CaptureChannel(), url=url, create_schema=False)
+    _record_threads(app.db)
+    await app.db.engine.dispose()  # reconnect, so the connections get tid()
+    await app.db.loop_engine.dispose()
+    seen: dict[str, int] = {}
+
+    async def where(ctx):
+        seen[ctx.inbound.chat_type] = await ctx.session.scalar(text("SELECT tid()"))
+        return [ctx.text("ok")]
+
+    app.engine.text_handlers[:0] = [where]
+    app.engine.group_handlers[:0] = [where]
+    person = Address("test", "83")
+    await app.engine.handle(Inbound(person, "83", Kind.COMMAND, "t:83:1", command="start"))
+    await app.engine.handle(Inbound(person, "83", Kind.TEXT, "t:83:2", text="xin chào"))
+    group = Address("test", "-1001")
+    await app.engine.handle(
+        Inbound(group, "83", Kind.TEXT, "t:83:3", text="/baocao", chat_type="group")
+    )
+    assert seen["private"] == threading.get_ident()
+    assert seen["group"] != threading.get_ident()

@@ -297,7 +297,9 @@ class Engine:
             return []
         outs: list[Outgoing] | None = None
         try:
-            async with self.db.short_transaction() as session:
+            # Groups are staff's (/baocao counts the whole city): their step runs on the
+            # database's worker thread, not the loop's, which the workers' chats need.
+            async with self.db.transaction() as session:
                 ctx = Ctx(inbound, 0, session, self.texts, self.clock(), self.services)
                 for handler in self.group_handlers:
                     outs = await handler(ctx)
