@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import insert_for
@@ -18,6 +17,37 @@ from storage.models import ChannelIdentity, Contact, ConversationState, utcnow
 # button press is then a handful of statements rather than a unit of work (issue #16).
 _IDENTITIES = ChannelIdentity.__table__
 _STATES = ConversationState.__table__
+
+# Built once: building a statement costs about as much as running it on the loop's thread.
+_I = _IDENTITIES.c
+_CONTACTS = Contact.__table__
+_FIND_IDS = select(_I.id, _I.contact_id).where(
+    _I.channel == bindparam("b_channel"), _I.external_id == bindparam("b_ext")
+)
+_IDENTITY_ROW = select(_I.contact_id, _I.last_inbound_at, _I.unreachable).where(
+    _I.id == bindparam("b_id")
+)
+_TOUCH = (
+    update(_IDENTITIES)
+    .where(_I.id == bindparam("b_id"))
+    .values(last_inbound_at=bindparam("b_now", type_=_I.last_inbound_at.type), unreachable=False)
+)
+_TOUCH_WITH_MESSAGE = _TOUCH.values(last_message_id=bindparam("b_message"))
+_S = _STATES.c
+_STATE_ROW = select(_S.flow, _S.step, _S.flow_version, _S.data).where(
+    _S.contact_id == bindparam("b_contact")
+)
+_WRITE_STATE = (
+    update(_STATES)
+    .where(_S.contact_id == bindparam("b_contact"))
+    .values(
+        flow=bindparam("b_flow", type_=_S.flow.type),
+        step=bindparam("b_step", type_=_S.step.type),
+        data=bindparam("b_data", type_=_S.data.type),
+        flow_version=bindparam("b_version", type_=_S.flow_version.type),
+        updated_at=bindparam("b_now", type_=_S.updated_at.type),
+    )
+)
 
 
 async def find_identity(
@@ -30,36 +60,57 @@ async def find_identity(
     )
 
 
+async def identity_ids(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[int, int] | None:
+    """(identity id, contact id) of a channel account, if known: the engine's look-up."""
+    row = (await session.execute(_FIND_IDS, {"b_channel": channel, "b_ext": external_id})).first()
+    return (row.id, row.contact_id) if row is not None else None
+
+
+async def resolve_identity_ids(
+    session: AsyncSession, channel: str, external_id: str, chat_id: str
+) -> tuple[int, int]:
+    """(identity id, contact id), the contact and identity created on first contact.
+
+    Two first messages racing (two processes on PostgreSQL): the identity's insert does
+    nothing on the unique (channel, account) and waits for the other's commit, so the loser
+    removes the contact it made and takes the winner's. Plain statements, no savepoint: a QR
+    poster at a factory gate brings a thousand first contacts at once."""
+    found = await identity_ids(session, channel, external_id)
+    if found is not None:
+        return found
+    now = utcnow()
+    contact_id = (
+        await session.execute(
+            insert(_CONTACTS).values(created_at=now, last_seen_at=now).returning(_CONTACTS.c.id)
+        )
+    ).scalar_one()
+    identity_id = (
+        await session.execute(
+            insert_for(session)(_IDENTITIES)
+            .values(contact_id=contact_id, channel=channel, external_id=external_id,
+                    chat_id=chat_id, unreachable=False, created_at=now)
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(_I.id)
+        )
+    ).scalar_one_or_none()  # fmt: skip
+    if identity_id is not None:
+        return identity_id, contact_id
+    await session.execute(delete(_CONTACTS).where(_CONTACTS.c.id == contact_id))
+    found = await identity_ids(session, channel, external_id)
+    assert found is not None, "the identity that won the race is committed"
+    return found
+
+
 async def resolve_identity(
     session: AsyncSession, channel: str, external_id: str, chat_id: str
 ) -> ChannelIdentity:
-    """Find or create the identity (and its contact). Safe against two first messages racing."""
-    found = await session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
-        )
-    )
-    if found is not None:
-        return found
-    try:
-        async with session.begin_nested():
-            contact = Contact()
-            session.add(contact)
-            await session.flush()
-            identity = ChannelIdentity(
-                contact_id=contact.id, channel=channel, external_id=external_id, chat_id=chat_id
-            )
-            session.add(identity)
-            await session.flush()
-            return identity
-    except IntegrityError:
-        found = await session.scalar(
-            select(ChannelIdentity).where(
-                ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
-            )
-        )
-        assert found is not None
-        return found
+    """``resolve_identity_ids`` for callers that want the identity as an object."""
+    identity_id, _contact_id = await resolve_identity_ids(session, channel, external_id, chat_id)
+    identity = await session.get(ChannelIdentity, identity_id)
+    assert identity is not None
+    return identity
 
 
 async def lock_contact(session: AsyncSession, contact_id: int) -> Contact | None:
@@ -89,34 +140,6 @@ async def mark_unreachable(session: AsyncSession, channel: str, chat_id: str) ->
     )
     for identity in rows:
         identity.unreachable = True
-
-
-# Built once: building a statement costs about as much as running it on the loop's thread.
-_I = _IDENTITIES.c
-_IDENTITY_ROW = select(_I.contact_id, _I.last_inbound_at, _I.unreachable).where(
-    _I.id == bindparam("b_id")
-)
-_TOUCH = (
-    update(_IDENTITIES)
-    .where(_I.id == bindparam("b_id"))
-    .values(last_inbound_at=bindparam("b_now", type_=_I.last_inbound_at.type), unreachable=False)
-)
-_TOUCH_WITH_MESSAGE = _TOUCH.values(last_message_id=bindparam("b_message"))
-_S = _STATES.c
-_STATE_ROW = select(_S.flow, _S.step, _S.flow_version, _S.data).where(
-    _S.contact_id == bindparam("b_contact")
-)
-_WRITE_STATE = (
-    update(_STATES)
-    .where(_S.contact_id == bindparam("b_contact"))
-    .values(
-        flow=bindparam("b_flow", type_=_S.flow.type),
-        step=bindparam("b_step", type_=_S.step.type),
-        data=bindparam("b_data", type_=_S.data.type),
-        flow_version=bindparam("b_version", type_=_S.flow_version.type),
-        updated_at=bindparam("b_now", type_=_S.updated_at.type),
-    )
-)
 
 
 async def identity_row(session: AsyncSession, identity_id: int) -> Row[Any] | None:

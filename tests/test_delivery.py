@@ -525,3 +525,24 @@ async def test_a_burst_never_takes_more_connections_than_turns(make_app, pg_url)
     await _settle(app)
     assert all(_echoes(channel, user) == ["echo hi"] for user in people)
     assert most <= MAX_CONCURRENT + 2, most  # the turns, the inbox writer, one loop or job
+
+
+async def test_a_new_persons_first_messages_racing_make_one_contact(make_app, db_url) -> None:
+    """Two processes get a new worker's first two messages at the same moment: one contact
+    and one identity come of it (the loser of the race removes the contact it made), and
+    both messages are answered."""
+    from storage.models import ChannelIdentity, Contact
+
+    await upgrade_async(db_url)
+    channel = CaptureChannel()
+    apps = [await make_app(channel, url=db_url, create_schema=False) for _ in range(2)]
+    for app in apps:
+        _echo_feature(app)
+    replies = await asyncio.gather(
+        *(app.engine.handle(_text("8200", f"m{n}", n)) for n, app in enumerate(apps, 1))
+    )
+    assert all(replies), replies
+    async with apps[0].db.session() as session:
+        contacts = await session.scalar(select(func.count()).select_from(Contact))
+        identities = await session.scalar(select(func.count()).select_from(ChannelIdentity))
+    assert (contacts, identities) == (1, 1)

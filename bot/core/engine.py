@@ -234,14 +234,13 @@ class Engine:
 
     async def _load_identity(self, inbound: Inbound) -> tuple[int, int]:
         async with self.db.short_session() as session:
-            identity = await contacts_repo.find_identity(session, inbound.channel, inbound.user_id)
-            if identity is not None:
-                return identity.id, identity.contact_id
+            found = await contacts_repo.identity_ids(session, inbound.channel, inbound.user_id)
+            if found is not None:
+                return found
         async with self.db.short_transaction() as session:
-            identity = await contacts_repo.resolve_identity(
+            return await contacts_repo.resolve_identity_ids(
                 session, inbound.channel, inbound.user_id, inbound.address.chat_id
             )
-            return identity.id, identity.contact_id
 
     async def _handle_locked(self, inbound: Inbound) -> list[Outgoing]:
         if inbound.chat_type != "private":
