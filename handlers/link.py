@@ -62,16 +62,14 @@ async def on_text(ctx: Ctx) -> list[Outgoing] | None:
 
 
 async def issue(ctx: Ctx) -> list[Outgoing]:
-    identity = await contacts_repo.find_identity(
-        ctx.session, ctx.inbound.channel, ctx.inbound.user_id
-    )
+    found = await contacts_repo.identity_ids(ctx.session, ctx.inbound.channel, ctx.inbound.user_id)
     code = await linking.issue_code(
         ctx.session,
         ctx.contact_id,
         ctx.inbound.channel,
         ctx.now,
         lambda c: _hash(ctx, c),
-        identity_id=identity.id if identity is not None else None,
+        identity_id=found[0] if found is not None else None,
     )
     minutes = int(linking.CODE_TTL.total_seconds() // 60)
     return [ctx.say("link.code", code=codes.shown(code), minutes=minutes)]
@@ -115,11 +113,12 @@ async def _merge(ctx: Ctx, issuer: int, issuer_channel: str) -> list[Outgoing]:
     if drop == ctx.contact_id:
         # This contact's state is gone; the kept one's state stays as it was, minus the
         # numbered choices it showed last (this reply shows none).
-        state = await contacts_repo.load_state(session, keep)
-        data = {k: v for k, v in (state.data or {}).items() if k not in ("_choices", "_labels")}
-        contacts_repo.save_state(
-            state, flow=state.flow, step=state.step, data=data, flow_version=state.flow_version
-        )
+        state = await contacts_repo.state_of(session, keep)
+        data = {k: v for k, v in state.data.items() if k not in ("_choices", "_labels")}
+        await contacts_repo.write_state(
+            session, state, flow=state.flow, step=state.step, data=data,
+            flow_version=state.flow_version,
+        )  # fmt: skip
     else:
         ctx.data.pop("_link_tries", None)  # the counter kept here before code_attempts
     if notice_to is not None:

@@ -50,16 +50,6 @@ _WRITE_STATE = (
 )
 
 
-async def find_identity(
-    session: AsyncSession, channel: str, external_id: str
-) -> ChannelIdentity | None:
-    return await session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
-        )
-    )
-
-
 async def identity_ids(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[int, int] | None:
@@ -220,31 +210,9 @@ async def write_state(
 
 
 async def load_state(session: AsyncSession, contact_id: int) -> ConversationState:
+    """The state as an ORM object (tests inspect it; the engine uses ``state_of``)."""
     state = await session.get(ConversationState, contact_id)
     if state is None:
         state = ConversationState(contact_id=contact_id, data={}, flow_version=0)
         session.add(state)
     return state
-
-
-def save_state(
-    state: ConversationState,
-    *,
-    flow: str | None,
-    step: str | None,
-    data: dict[str, Any],
-    flow_version: int,
-) -> None:
-    unchanged = (state.flow, state.step, state.data, state.flow_version) == (
-        flow,
-        step,
-        data,
-        flow_version,
-    )
-    if unchanged and state.updated_at is not None:
-        return  # no UPDATE for a step that changed nothing (reading, browsing)
-    state.flow = flow
-    state.step = step
-    state.data = dict(data)  # a new object so the JSON column is marked dirty
-    state.flow_version = flow_version
-    state.updated_at = utcnow()
