@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
@@ -37,8 +38,14 @@ _REPLIES_SENT = (
     update(_PROCESSED).where(_P.key == bindparam("b_key"), _P.replies.is_not(None))
     .values(replies=None)
 )  # fmt: skip
-_RECORD_PROCESSED: dict[str, Any] = {}
 _B = _INBOX.c
+
+
+def _claimable(now: Any) -> Any:
+    """Nobody holds the row's lease at ``now`` (a time, or a bound parameter for one)."""
+    return or_(_B.lease_until.is_(None), _B.lease_until < now)
+
+
 _NEXT_PENDING = (
     select(_B.id, _B.lease_until, _B.payload)
     .where(_B.user_key == bindparam("b_user"), _B.status == "pending")
@@ -51,7 +58,7 @@ _LEASE = (
     .where(
         _B.id == bindparam("b_id"),
         _B.status == "pending",
-        or_(_B.lease_until.is_(None), _B.lease_until < bindparam("b_now", type_=_LEASE_TYPE)),
+        _claimable(bindparam("b_now", type_=_LEASE_TYPE)),
     )
     .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until", type_=_LEASE_TYPE))
 )
@@ -63,22 +70,19 @@ _FINISHED = (
 )  # fmt: skip
 
 
-def _record_processed_statement(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name
-    statement = _RECORD_PROCESSED.get(dialect)
-    if statement is None:
-        statement = (
-            insert_for(session)(_PROCESSED)
-            .values(
-                key=bindparam("b_key"),
-                created_at=bindparam("b_now", type_=_P.created_at.type),
-                replies=bindparam("b_replies", type_=_P.replies.type),
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(_P.key)
+@cache
+def _record_processed_statement(insert: Any) -> Any:
+    """Built once per dialect's INSERT (``insert_for``)."""
+    return (
+        insert(_PROCESSED)
+        .values(
+            key=bindparam("b_key"),
+            created_at=bindparam("b_now", type_=_P.created_at.type),
+            replies=bindparam("b_replies", type_=_P.replies.type),
         )
-        _RECORD_PROCESSED[dialect] = statement
-    return statement
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_P.key)
+    )
 
 
 async def record_processed(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> bool:
@@ -88,7 +92,8 @@ async def record_processed(session: AsyncSession, key: str, replies: list[dict[s
     The work done meanwhile must then be rolled back: exactly once, at one statement."""
     sealed = _sealed(session, replies, in_flight=False) if replies else None
     result = await session.execute(
-        _record_processed_statement(session), {"b_key": key, "b_now": utcnow(), "b_replies": sealed}
+        _record_processed_statement(insert_for(session)),
+        {"b_key": key, "b_now": utcnow(), "b_replies": sealed},
     )
     return result.scalar_one_or_none() is not None
 
@@ -196,10 +201,6 @@ def insert_for(session: AsyncSession) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert
-
-
-def _claimable(now: datetime) -> Any:
-    return or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < now)
 
 
 async def claim_next(

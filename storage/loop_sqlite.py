@@ -119,12 +119,10 @@ class InlineConnection:
         self._conn.create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
-        """Terminate (SQLAlchemy's forced close): nothing runs elsewhere to stop."""
+        """Close at once (also SQLAlchemy's forced close): nothing runs elsewhere to stop."""
         if self._connection is not None:
             self._connection = None
             self._conn.close()
