@@ -122,7 +122,7 @@ def time_pass(matcher: Matcher, questions: list[str]) -> list[float]:
     times = []
     for q in questions:
         t0 = time.perf_counter()
-        matcher.match_afresh(q)
+        matcher.match(q)
         times.append((time.perf_counter() - t0) * 1000.0)
     return times
 
@@ -133,7 +133,7 @@ def cpu_pass(matcher: Matcher, questions: list[str]) -> list[float]:
     times = []
     for q in questions:
         t0 = time.thread_time()
-        matcher.match_afresh(q)
+        matcher.match(q)
         times.append((time.thread_time() - t0) * 1000.0)
     return times
 

@@ -32,8 +32,8 @@ from bot.core.answers import (
     AskPayload,
     reply_for,
 )
-from bot.core.context import Ctx, Services
-from bot.core.events import Inbound, Outgoing
+from bot.core.context import Ctx
+from bot.core.events import Outgoing
 from bot.core.feature import PRIORITY_FAQ, CliCommand, Feature, TextHandler
 from bot.core.matcher import Match, Matcher
 from bot.core.payloads import button
@@ -155,19 +155,12 @@ def _prompt(ctx: Ctx, key: str) -> Outgoing:
     )
 
 
-def match_early(inbound: Inbound, services: Services, in_flow: bool) -> None:
-    """Match a question before the writer's turn; ``on_text`` then finds the decision in the
-    matcher's memo. A form's answer is left alone: the form takes it, not the FAQ."""
-    if not in_flow and not inbound.edited:
-        services.matcher.match(inbound.text)
-
-
 def register() -> Feature:
     return Feature(
         name=__name__,
         payloads={AskPayload.prefix: on_button},
         text=(TextHandler(on_text, PRIORITY_FAQ),),
-        offers={"faq": on_text, "prepare": match_early},
+        offers={"faq": on_text},
         cli_commands=(
             CliCommand("ask", ask_cli.HELP, ask_cli.add_arguments, ask_cli.run),
             CliCommand("faq", faq_cli.HELP, faq_cli.add_arguments, faq_cli.run),

@@ -98,37 +98,6 @@ async def test_another_process_holding_the_writer_fails_the_event_cleanly(
         assert await session.get(ProcessedEvent, "test:81:2") is not None
 
 
-async def test_a_question_is_matched_before_the_writers_turn(make_app, monkeypatch) -> None:
-    """The FAQ match (the costliest read-only work of an event) runs while the writer is free;
-    inside the transaction the handler finds the decision made. A form's answer is not
-    matched early: the form takes it."""
-    app = await make_app(CaptureChannel())
-    matcher = app.engine.services.matcher
-    turns = app.db._write_lock
-    decided: list[bool] = []  # for each decision: was the writer held?
-    decide = matcher.decide
-
-    def watching(analysis):
-        decided.append(turns._held)
-        return decide(analysis)
-
-    monkeypatch.setattr(matcher, "decide", watching)
-    person = Address("test", "82")
-    await app.engine.handle(Inbound(person, "82", Kind.COMMAND, "t:82:1", command="start"))
-    question = "công đoàn cơ sở bảo vệ mình thế nào khi bị nợ lương 82"
-    replies = await app.engine.handle(Inbound(person, "82", Kind.TEXT, "t:82:2", text=question))
-    assert replies
-    assert decided == [False]  # once, while the writer was free; inside, found in the memo
-    decided.clear()
-    for seq, payload in ((3, "join:start"), (4, "consent_join:yes")):
-        await app.engine.handle(Inbound(person, "82", Kind.BUTTON, f"t:82:{seq}", payload=payload))
-    answer = await app.engine.handle(
-        Inbound(person, "82", Kind.TEXT, "t:82:5", text="Nguyễn Thị Tám Hai")
-    )
-    assert "điện thoại" in answer[0].content.text.lower()  # the form took the name
-    assert False not in decided  # a form's answer is never matched before the turn
-
-
 async def test_workers_chats_run_on_the_loop_and_staff_groups_do_not(make_app, tmp_path) -> None:
     """A staff group's command may count the whole city (/baocao): it runs on the database's
     worker thread; a worker's private step runs on the loop's."""

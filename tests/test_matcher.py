@@ -356,15 +356,3 @@ def test_malformed_entry_names_its_file(tmp_path: Path) -> None:
     (tmp_path / "broken.toml").write_text('[[entry]]\nid = "x.y"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"broken\.toml"):
         load_faq(tmp_path)
-
-
-def test_the_memo_of_recent_decisions_changes_no_decision(matcher: Matcher) -> None:
-    """The engine matches a question before the writer's turn and the handler again inside:
-    the second finds the first's decision, which is what a fresh match decides."""
-    questions = ["đoàn phí bao nhiêu", "cong ty no luong 2 thang", "xin chào", "ăn cơm chưa"]
-    for question in questions:
-        first = matcher.match(question)
-        assert matcher.match(question) is first  # from the memo
-        assert matcher.match_afresh(question) == first
-    long_text = "tăng ca " * 100  # beyond the memo's length limit: decided afresh each time
-    assert matcher.match(long_text) is not matcher.match(long_text)

@@ -170,10 +170,6 @@ class Hooks:
     # After an application is admitted (chat or dashboard): ``hook(session, services, app, now)``
     # returns messages for the member (card: the membership card)
     admitted: list[Callable[..., Awaitable[Any]]] = field(default_factory=list)
-    # Read-only work on a private message done before the writer's turn, so the handler inside
-    # the transaction finds it done: ``hook(inbound, services, in_flow)``; in_flow says the
-    # person was in a form or flow when last seen (their text is then most likely an answer)
-    prepare: list[Callable[[Inbound, Services, bool], None]] = field(default_factory=list)
 
     @classmethod
     def names(cls) -> set[str]:

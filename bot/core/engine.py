@@ -133,7 +133,6 @@ class Engine:
         self._user_locks = _KeyedLocks()
         self._contact_locks = _KeyedLocks()
         self._identities: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
-        self._in_flow: set[int] = set()  # contacts last seen in a flow: a hint for ``prepare``
         self.unknown_replies = 0  # replies found mid-send after a crash, not sent again
 
     # -- wiring (build_app installs the composed features) ------------------------------------
@@ -246,7 +245,6 @@ class Engine:
         if inbound.chat_type != "private":
             return await self._handle_group(inbound)
         identity_id, contact_id = await self._identity_id(inbound)
-        self._prepare(inbound, contact_id)
         try:
             async with self._contact_locks.hold(contact_id), self.db.short_transaction() as session:
                 await contacts_repo.lock_contact(session, contact_id)
@@ -279,17 +277,6 @@ class Engine:
             return await self._handle_locked(inbound)
         self._fire_after_commit(queued)
         return outs
-
-    def _prepare(self, inbound: Inbound, contact_id: int) -> None:
-        """Read-only work before the writer's turn (the FAQ match of a typed question): the
-        writer is SQLite's one, and every other event waits while it is held."""
-        if inbound.kind is not Kind.TEXT or not inbound.text:
-            return
-        for hook in self.services.hooks.prepare:
-            try:
-                hook(inbound, self.services, contact_id in self._in_flow)
-            except Exception:  # only ever an optimisation: the handler does the work again
-                log.exception("prepare hook failed on %s", inbound.dedupe_key)
 
     async def _handle_group(self, inbound: Inbound) -> list[Outgoing]:
         if not self.group_handlers:
@@ -431,12 +418,6 @@ class Engine:
             ctx.session, state, flow=ctx.flow, step=ctx.step, data=data,
             flow_version=ctx.flow_version,
         )  # fmt: skip
-        if ctx.flow:
-            if len(self._in_flow) >= IDENTITY_CACHE:
-                self._in_flow.clear()  # a hint only: forgetting it costs one early match
-            self._in_flow.add(ctx.contact_id)
-        else:
-            self._in_flow.discard(ctx.contact_id)
 
     def _write_outbox(self, session: AsyncSession, outs: list[Outgoing]) -> bool:
         """Queue notifications; True when there is something for the outbox sender."""

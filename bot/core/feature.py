@@ -196,7 +196,7 @@ def compose(features: Iterable[Feature]) -> Composition:
             if hook not in Hooks.names():
                 known = ", ".join(sorted(Hooks.names()))
                 raise StartupError(f"{name} đưa ra móc nối lạ {hook!r}; các móc nối có: {known}")
-            if hook in ("arrival", "status", "admitted", "prepare"):
+            if hook in ("arrival", "status", "admitted"):
                 getattr(comp.hooks, hook).append(value)
                 continue
             if hook == "start_links":

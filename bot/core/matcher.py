@@ -299,10 +299,6 @@ def _entry_from_toml(raw: Mapping[str, object], path: Path) -> FaqEntry:
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-MEMO_SIZE = 4096  # recent decisions kept; a broadcast brings the same few replies back
-MEMO_MAX_TEXT = 500  # longer messages are decided afresh (rare, and not worth the memory)
-
-
 @lru_cache(maxsize=1 << 16)
 def _fold(word: str) -> str:
     """fold() for one word, cached: the hot path folds the same few thousand words all day."""
@@ -685,9 +681,7 @@ class Matcher:
     """Scores a message against every FAQ entry and intent; built once, then read-only.
 
     ``match`` is safe to call from concurrent tasks: the only mutable state is a typo-correction
-    cache whose entries never change once written, and a bounded memo of recent decisions
-    (the same text always gets the same one): the engine matches a typed message before the
-    writer's turn (``Hooks.prepare``) and the handler inside it finds the result here.
+    cache whose entries never change once written.
     """
 
     def __init__(
@@ -701,7 +695,6 @@ class Matcher:
         self.thresholds = thresholds or Thresholds()
         self._by_label: dict[str, FaqEntry] = {e.id: e for e in self.entries}
         self._fix_cache: dict[str, tuple[str, ...]] = {}
-        self._recent = lru_cache(maxsize=MEMO_SIZE)(self.match_afresh)
 
         def words_of(text: str) -> list[str]:
             return _content_words(_prepare(_raw_words(text)))
@@ -1002,12 +995,6 @@ class Matcher:
 
     def match(self, text: str) -> Match:
         """Decide what the chat does with ``text``; never raises on any string."""
-        if len(text) > MEMO_MAX_TEXT:
-            return self.match_afresh(text)
-        return self._recent(text)
-
-    def match_afresh(self, text: str) -> Match:
-        """``match`` without the memo: what a new message costs (``bench/ask.py`` times it)."""
         return self.decide(self.analyse(text))
 
 
