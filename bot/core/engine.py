@@ -200,7 +200,13 @@ class Engine:
             return [Outgoing(inbound.address, Text(self.texts("common.error_staff")))]
         return []
 
-    def _ctx(self, inbound: Inbound, contact_id: int, session: AsyncSession, state: Any) -> Ctx:
+    def _ctx(
+        self,
+        inbound: Inbound,
+        contact_id: int,
+        session: AsyncSession,
+        state: contacts_repo.StateRow,
+    ) -> Ctx:
         return Ctx(
             inbound=inbound,
             contact_id=contact_id,
@@ -210,7 +216,7 @@ class Engine:
             services=self.services,
             flow=state.flow,
             step=state.step,
-            flow_version=state.flow_version or 0,
+            flow_version=state.flow_version,
             data=dict(state.data),
         )
 
