@@ -10,7 +10,7 @@ import asyncio
 import os
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -161,11 +162,31 @@ def writer_turns(url: str) -> WriterTurns:
     return turns
 
 
+@asynccontextmanager
+async def _closing(make: Callable[[], Any], *, on_loop: bool) -> AsyncIterator[Any]:
+    """A session or connection from ``make``, closed at the end. Their ``__aexit__`` closes
+    through a new task under ``asyncio.shield`` (so a cancellation cannot interrupt the close):
+    three turns of the loop and about 40 µs a transaction, a sixth of a button press. On the
+    loop's thread the close never suspends, so nothing can interrupt it: awaited directly."""
+    if not on_loop:
+        async with make() as handle:
+            yield handle
+        return
+    handle = make()
+    if isinstance(handle, AsyncConnection):
+        await handle.start()
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
 class Database:
     """The one handle the app passes around: an engine and a session factory."""
 
     def __init__(self, url: str, *, echo: bool = False, cipher: DataCipher | None = None) -> None:
         self.url = url
+        self.cipher = cipher
         self.engine = make_engine(url, echo=echo)
         # Repositories that must never write personal data in plaintext (inbox payloads, outbox
         # messages, stored replies) find the cipher in ``session.info``.
@@ -187,6 +208,7 @@ class Database:
 
     def use_cipher(self, cipher: DataCipher) -> None:
         """Seal what the repositories store transiently with the app's data key."""
+        self.cipher = cipher
         self.sessions.kw["info"] = {"cipher": cipher}
         self.short_sessions.kw["info"] = {"cipher": cipher}
 
@@ -202,7 +224,7 @@ class Database:
     @asynccontextmanager
     async def short_session(self) -> AsyncIterator[AsyncSession]:
         """A read of a few rows by key, on the loop's thread (a SQLite file): no thread hop."""
-        async with self.short_sessions() as session:
+        async with _closing(self.short_sessions, on_loop=self.loop_engine is not None) as session:
             yield session
 
     @asynccontextmanager
@@ -220,20 +242,37 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def short_statements(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of a prebuilt statement or two and no ORM session — a reply's
+        mark before it goes out, the mark cleared after — at about half a session's cost
+        (120 against 210 µs here). Sealing is the caller's: ``cipher``."""
+        engine = self.loop_engine or self.engine
+        async with self._turn(urgent=False):
+            async with _closing(engine.connect, on_loop=engine is self.loop_engine) as conn:
+                async with conn.begin():
+                    yield conn
+
+    @asynccontextmanager
     async def _writer(
         self, sessions: async_sessionmaker[AsyncSession], *, urgent: bool
     ) -> AsyncIterator[AsyncSession]:
+        on_loop = sessions is self.short_sessions and self.loop_engine is not None
+        async with self._turn(urgent=urgent):
+            async with _closing(sessions, on_loop=on_loop) as session, session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def _turn(self, *, urgent: bool) -> AsyncIterator[None]:
+        """The SQLite writer's turn (re-entered by the task holding it); nothing elsewhere."""
         lock = self._write_lock
         me = asyncio.current_task()
         if lock is None or lock.owner is me:
-            async with sessions() as session, session.begin():
-                yield session
+            yield
             return
         await lock.acquire(urgent=urgent)
         lock.owner = me
         try:
-            async with sessions() as session, session.begin():
-                yield session
+            yield
         finally:
             lock.owner = None
             lock.release()

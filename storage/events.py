@@ -14,9 +14,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.crypto import open_json, seal_json, session_cipher
+from storage.crypto import DataCipher, open_json, seal_json, session_cipher
 from storage.models import InboxEvent, ProcessedEvent, utcnow
 
 INBOX_ATTEMPTS = 50  # about a day of retries with the back-off below, then an operator looks
@@ -39,6 +39,9 @@ _REPLIES_SENT = (
     .values(replies=None)
 )  # fmt: skip
 _B = _INBOX.c
+# What a reply's mark holds once no reply is left to send: nobody's words, so not sealed (a
+# Fernet token begins "gAAAA", never "{"), and one encryption less for most events.
+_NOTHING_LEFT_IN_FLIGHT = '{"replies":[],"in_flight":true}'
 
 
 def _claimable(now: Any) -> Any:
@@ -90,7 +93,7 @@ async def record_processed(session: AsyncSession, key: str, replies: list[dict[s
     of the event's transaction; False when the key was there already: a redelivery, or
     another process that committed the same event first (PostgreSQL waits for that commit).
     The work done meanwhile must then be rolled back: exactly once, at one statement."""
-    sealed = _sealed(session, replies, in_flight=False) if replies else None
+    sealed = _sealed(session_cipher(session), replies, in_flight=False) if replies else None
     result = await session.execute(
         _record_processed_statement(insert_for(session)),
         {"b_key": key, "b_now": utcnow(), "b_replies": sealed},
@@ -99,30 +102,31 @@ async def record_processed(session: AsyncSession, key: str, replies: list[dict[s
 
 
 async def reply_starting(
-    session: AsyncSession, key: str, left: list[dict[str, Any]], *, in_flight: bool
+    conn: AsyncConnection,
+    cipher: DataCipher | None,
+    key: str,
+    left: list[dict[str, Any]],
+    *,
+    in_flight: bool,
 ) -> None:
     """Record, before a reply goes to the platform, that it has left the list of unsent
     replies: ``left`` are the ones after it. ``in_flight`` says a send is under way, whose
     outcome a process taking the event over cannot know (Telegram has no idempotency key), so
     it is never sent again: at most once for that one reply, at least once for the rest.
     With ``in_flight`` False (the platform refused, 429) ``left`` holds the refused reply
-    again."""
-    await _write_replies(session, key, left, in_flight=in_flight)
+    again. A plain statement on a connection (``Database.short_statements``): it runs before
+    every reply."""
+    sealed = _sealed(cipher, left, in_flight=in_flight)
+    await conn.execute(_WRITE_REPLIES, {"b_key": key, "b_replies": sealed})
 
 
-def _sealed(session: AsyncSession, replies: list[dict[str, Any]], *, in_flight: bool) -> str:
-    cipher = session_cipher(session)
+def _sealed(cipher: DataCipher | None, replies: list[dict[str, Any]], *, in_flight: bool) -> str:
+    if in_flight and not replies:
+        return _NOTHING_LEFT_IN_FLIGHT
     # A plain list, or {"replies": [...], "in_flight": true} while one is being sent.
     value: Any = {"replies": replies, "in_flight": True} if in_flight else replies
     blob = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return cipher.encrypt(blob) if cipher is not None else blob
-
-
-async def _write_replies(
-    session: AsyncSession, key: str, replies: list[dict[str, Any]], *, in_flight: bool
-) -> None:
-    sealed = _sealed(session, replies, in_flight=in_flight)
-    await session.execute(_WRITE_REPLIES, {"b_key": key, "b_replies": sealed})
 
 
 async def unsent_replies(
@@ -140,15 +144,17 @@ async def unsent_replies(
     if row is None or not row.replies:
         return [], None, False
     cipher = session_cipher(session)
-    blob = cipher.decrypt(row.replies) if cipher is not None else row.replies
+    blob = row.replies
+    if cipher is not None and blob != _NOTHING_LEFT_IN_FLIGHT:
+        blob = cipher.decrypt(blob)
     value = json.loads(blob)
     if isinstance(value, dict):
         return list(value.get("replies") or []), row.created_at, bool(value.get("in_flight"))
     return list(value), row.created_at, False
 
 
-async def replies_sent(session: AsyncSession, key: str) -> None:
-    await session.execute(_REPLIES_SENT, {"b_key": key})
+async def replies_sent(conn: AsyncSession | AsyncConnection, key: str) -> None:
+    await conn.execute(_REPLIES_SENT, {"b_key": key})
 
 
 async def prune_events(session: AsyncSession, older_than: datetime) -> int:

@@ -11,6 +11,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -167,6 +168,38 @@ async def test_killed_just_after_a_reply_left_nothing_is_sent_twice(make_app) ->
     takeover (Telegram has no idempotency key: it is logged as unknown); the rest are."""
     texts, again = await _killed_then_redelivered(make_app, "after")
     assert texts == ["hỏi a", "hỏi b", "hỏi c"]
+    assert again.engine.unknown_replies == 1
+
+
+async def test_killed_just_after_the_last_reply_left_nothing_is_sent_again(make_app) -> None:
+    """The mark of the last reply holds no words (stored unsealed): read back as "a send was
+    under way, nothing left", it sends nothing twice; while words are left they are sealed."""
+    seen: list[str | None] = []
+
+    class Watching(_DyingChannel):
+        async def send_marked(self, out: Outgoing, mark: Any) -> Receipt:
+            receipt = await super().send_marked(out, mark)
+            async with app.db.session() as session:
+                seen.append(await session.scalar(select(ProcessedEvent.replies)))
+            return receipt
+
+    first = Watching("hỏi c", "after")
+    app = await make_app(first)
+    _three_replies(app)
+    event = _text("75", "hỏi", 1)
+    with pytest.raises(_Killed):
+        await app.process(event)
+    assert len(seen) == 2 and all(stored and "hỏi" not in stored for stored in seen)
+    async with app.db.session() as session:
+        assert await session.scalar(select(ProcessedEvent.replies)) == (
+            '{"replies":[],"in_flight":true}'
+        )
+    restarted = _DyingChannel()
+    again = await make_app(restarted, url=app.settings.database_url, create_schema=False)
+    _three_replies(again)
+    again.engine.reply_lease = timedelta(0)
+    await again.process(event)
+    assert [o.text for o in first.sent + restarted.sent] == ["hỏi a", "hỏi b", "hỏi c"]
     assert again.engine.unknown_replies == 1
 
 

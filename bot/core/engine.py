@@ -352,9 +352,9 @@ class Engine:
         after it), and a send is under way; ``in_flight`` False puts a refused one back."""
         if not inbound.dedupe_key:
             return
-        async with self.db.short_transaction() as session:
+        async with self.db.short_statements() as conn:
             await events_repo.reply_starting(
-                session, inbound.dedupe_key, [outgoing_to_json(o) for o in left],
+                conn, self.db.cipher, inbound.dedupe_key, [outgoing_to_json(o) for o in left],
                 in_flight=in_flight,
             )  # fmt: skip
 
@@ -365,8 +365,8 @@ class Engine:
         if session is not None:
             await events_repo.replies_sent(session, inbound.dedupe_key)
             return
-        async with self.db.short_transaction() as own:
-            await events_repo.replies_sent(own, inbound.dedupe_key)
+        async with self.db.short_statements() as conn:
+            await events_repo.replies_sent(conn, inbound.dedupe_key)
 
     def _map_number(self, inbound: Inbound, data: dict[str, Any]) -> Inbound:
         """A typed label presses the button shown last; on channels without buttons a typed
