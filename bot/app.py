@@ -333,6 +333,9 @@ class App:
         A row is settled only while it is still ours: if the lease ran out and another process
         took the row over, that process settles it. A long batch renews its lease."""
         now = now or self.engine.clock()
+        async with self.db.session() as session:
+            if not await outbox_repo.anything_to_do(session, now):
+                return 0, 0
         async with self.db.transaction() as session:
             rows = await outbox_repo.claim_due(
                 session, now, OUTBOX_BATCH, owner=self.owner, lease=self.outbox_lease

@@ -255,6 +255,34 @@ async def test_outbox_row_being_sent_at_a_kill_is_unknown_never_sent_twice(make_
     assert "notice 1" not in str(rows[1].content)  # its words are dropped like a sent one's
 
 
+async def test_an_idle_outbox_sender_only_reads_and_still_settles_a_lapsed_send(
+    make_app, clock
+) -> None:
+    """#16: with nothing due the sender looks with a read, not an UPDATE that holds SQLite's
+    one writer; a row whose send was under way at a kill is still settled when it is alone."""
+    first = _DyingChannel("notice 0", "after")
+    app = await make_app(first)
+    statements: list[str] = []
+
+    def spy(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(app.db.engine.sync_engine, "before_cursor_execute", spy)
+    try:
+        assert await app.flush_outbox() == 0
+    finally:
+        event.remove(app.db.engine.sync_engine, "before_cursor_execute", spy)
+    assert statements == ["SELECT"]
+    await _queue(app, 1)
+    with pytest.raises(_Killed):
+        await app.flush_outbox()
+    second = await make_app(CaptureChannel(), url=app.settings.database_url, create_schema=False)
+    clock.advance(seconds=61)
+    assert await second.flush_outbox() == 0
+    async with second.db.session() as session:
+        assert await session.scalar(select(OutboxMessage.status)) == "unknown"
+
+
 # ----------------------------------------------------------------------- the inbox loop
 
 
