@@ -24,9 +24,6 @@ _CONTACTS = Contact.__table__
 _FIND_IDS = select(_I.id, _I.contact_id).where(
     _I.channel == bindparam("b_channel"), _I.external_id == bindparam("b_ext")
 )
-_IDENTITY_ROW = select(_I.contact_id, _I.last_inbound_at, _I.unreachable).where(
-    _I.id == bindparam("b_id")
-)
 _TOUCH = (
     update(_IDENTITIES)
     .where(_I.id == bindparam("b_id"))
@@ -37,6 +34,14 @@ _S = _STATES.c
 _STATE_ROW = select(_S.flow, _S.step, _S.flow_version, _S.data).where(
     _S.contact_id == bindparam("b_contact")
 )
+# The identity with its contact's state, one read at every event (``state_contact`` is None
+# while the contact has no state row yet).
+_IDENTITY_ROW = (
+    select(_I.contact_id, _I.last_inbound_at, _I.unreachable, _S.contact_id.label("state_contact"),
+           _S.flow, _S.step, _S.flow_version, _S.data)
+    .select_from(_IDENTITIES.outerjoin(_STATES, _S.contact_id == _I.contact_id))
+    .where(_I.id == bindparam("b_id"))
+)  # fmt: skip
 _WRITE_STATE = (
     update(_STATES)
     .where(_S.contact_id == bindparam("b_contact"))
@@ -133,7 +138,8 @@ async def mark_unreachable(session: AsyncSession, channel: str, chat_id: str) ->
 
 
 async def identity_row(session: AsyncSession, identity_id: int) -> Row[Any] | None:
-    """(contact_id, last_inbound_at, unreachable) of an identity; None once it is gone."""
+    """(contact_id, last_inbound_at, unreachable) of an identity, with its contact's state
+    for ``state_of``; None once it is gone."""
     return (await session.execute(_IDENTITY_ROW, {"b_id": identity_id})).first()
 
 
@@ -178,11 +184,17 @@ def _canonical(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
 
 
-async def state_of(session: AsyncSession, contact_id: int) -> StateRow:
-    """The contact's state; a first one is inserted at once, so that the write at the end of
-    the event is always an UPDATE (which finds nothing, harmlessly, when the event merged
-    this contact into another and deleted it)."""
-    row = (await session.execute(_STATE_ROW, {"b_contact": contact_id})).first()
+async def state_of(
+    session: AsyncSession, contact_id: int, *, read: Row[Any] | None = None
+) -> StateRow:
+    """The contact's state (from ``read``, the ``identity_row`` of this contact, when given);
+    a first one is inserted at once, so that the write at the end of the event is always an
+    UPDATE (which finds nothing, harmlessly, when the event merged this contact into another
+    and deleted it)."""
+    if read is None:
+        row = (await session.execute(_STATE_ROW, {"b_contact": contact_id})).first()
+    else:
+        row = read if read.state_contact is not None else None
     if row is not None:
         return StateRow(contact_id, row.flow, row.step, row.flow_version or 0, row.data or {})
     await session.execute(

@@ -84,8 +84,7 @@ def _record_processed_statement(insert: Any) -> Any:
             replies=bindparam("b_replies", type_=_P.replies.type),
         )
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(_P.key)
-    )
+    )  # its rowcount tells (1 or 0): a RETURNING row would cost a result to build
 
 
 async def record_processed(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> bool:
@@ -98,7 +97,7 @@ async def record_processed(session: AsyncSession, key: str, replies: list[dict[s
         _record_processed_statement(insert_for(session)),
         {"b_key": key, "b_now": utcnow(), "b_replies": sealed},
     )
-    return result.scalar_one_or_none() is not None
+    return result.rowcount == 1
 
 
 async def reply_starting(

@@ -269,7 +269,7 @@ class Engine:
                     await contacts_repo.touch_identity_row(
                         session, identity_id, inbound.message_id, now
                     )
-                state = await contacts_repo.state_of(session, contact_id)
+                state = await contacts_repo.state_of(session, contact_id, read=identity)
                 ctx = self._ctx(self._map_number(inbound, state.data), contact_id, session, state)
                 ctx.first_contact = first
                 outs = await self._route(ctx)
