@@ -12,7 +12,7 @@ Repositories only: no messages, no handlers. Callers pass the clock (``now``) an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -230,7 +230,7 @@ async def add_application(
 ) -> Submitted:
     """Record a new, pending application and the first step of its history."""
     reference = await next_reference(session, now)
-    row = {**asdict(new), "reference": reference, "status": PENDING, "created_at": now,
+    row = {**vars(new), "reference": reference, "status": PENDING, "created_at": now,
            "updated_at": now}  # fmt: skip
     application_id = (await session.execute(_ADD_APPLICATION, row)).scalar_one()
     event = {"application_id": application_id, "status": PENDING, "actor": "worker", "at": now}
