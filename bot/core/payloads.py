@@ -97,7 +97,7 @@ _BAD = object()
 @cache
 def _hints(kind: type) -> dict[str, Any]:
     """A payload type's field types, resolved once (``get_type_hints`` evaluates the string
-    annotations every time: half a millisecond per button press)."""
+    annotations on every call: about 30 µs of every button press)."""
     return get_type_hints(kind)
 
 
