@@ -95,9 +95,9 @@ async def start_join(ctx: Ctx) -> list[Outgoing]:
     return [ctx.say("join.intro"), *await NOTICE.ask(ctx, every_time=True)]
 
 
-def _audit(ctx: Ctx, action: str, *, subject: str | None = None, **detail: Any) -> None:
+async def _audit(ctx: Ctx, action: str, *, subject: str | None = None, **detail: Any) -> None:
     """An audit entry for what the worker did (subject: their contact unless given)."""
-    repo.audit(
+    await repo.record_audit(
         ctx.session,
         action=action,
         actor="worker",
@@ -231,7 +231,10 @@ async def validate_area(ctx: Ctx, text: str) -> Result:
 
 
 async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
-    """ "Gửi": one application (never two for one phone), a lead if there is no union."""
+    """ "Gửi": one application (never two for one phone), a lead if there is no union.
+
+    Plain statements on the engine's transaction (the form's busiest step); the lead is
+    recorded first, so the application is written once, with it."""
     crypto = ctx.services.crypto
     phone_hash = crypto.lookup_hash(values["phone"])
     existing = await repo.active_by_phone(ctx.session, phone_hash)
@@ -241,8 +244,10 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
     if values.get("area") and values["area"] != AREA_UNKNOWN:  # routed by the mapping as stored
         area = (await ctx.services.areas_now(ctx.session)).by_code(values["area"])
     union_body = area.union_body_or_default if area else DEFAULT_UNION_BODY
+    area_code = area.code if area else None
+    lead_id = await _record_lead(ctx, area_code, values)
     job = values.get("job")
-    app = await repo.create_application(
+    app = await repo.add_application(
         ctx.session,
         repo.NewApplication(
             contact_id=ctx.contact_id,
@@ -252,19 +257,21 @@ async def submit(ctx: Ctx, values: dict[str, Any]) -> list[Outgoing]:
             phone_hash=phone_hash,
             company_enc=crypto.encrypt(values["company"]),
             job_enc=crypto.encrypt(job) if job else None,
-            area_code=area.code if area else None,
+            area_code=area_code,
             union_body=union_body,
             union_status=values["union_status"],
             size_band=values["size_band"],
+            lead_id=lead_id,
         ),
         now=ctx.now,
     )
-    _audit(ctx, "application.submitted", subject=app.reference, union_body=union_body)
+    await _audit(ctx, "application.submitted", subject=app.reference, union_body=union_body)
     done = ctx.t("join.done", reference=app.reference, union_body=union_body, days=review_days(ctx))
-    lead_line = await _record_lead(ctx, app, values)
-    await _tell_officers(ctx, app)
-    text = f"{done}\n\n{lead_line}" if lead_line else done
-    return [ctx.choices(text, _after_buttons(ctx))]
+    if lead_id is not None:
+        key = "join.lead.contact" if _contact_ok(values) else "join.lead.anonymous"
+        done = f"{done}\n\n{ctx.t(key, company=values['company'])}"
+    await _tell_officers(ctx, app.reference, union_body)
+    return [ctx.choices(done, _after_buttons(ctx))]
 
 
 def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
@@ -278,7 +285,7 @@ def _after_buttons(ctx: Ctx) -> list[tuple[str, str]]:
 async def _duplicate(ctx: Ctx, existing: repo.MemberApplication) -> list[Outgoing]:
     """The same phone applied before. Only the chat that applied learns the reference: anyone
     else might be an employer probing who joins (LCĐ Điều 10), so the owner is told instead."""
-    _audit(
+    await _audit(
         ctx,
         "application.duplicate",
         subject=existing.reference,
@@ -313,20 +320,23 @@ def _already(ctx: Ctx, app: repo.MemberApplication) -> Outgoing:
     return ctx.choices(text, _after_buttons(ctx))
 
 
-async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, Any]) -> str | None:
-    """No union at the workplace (LCĐ Điều 20): record the enterprise for the recruiters."""
+def _contact_ok(values: dict[str, Any]) -> bool:
+    """The worker agreed that a volunteer may contact them about their workplace."""
+    return values.get("contact_ok") == "yes"
+
+
+async def _record_lead(ctx: Ctx, area_code: str | None, values: dict[str, Any]) -> int | None:
+    """No union at the workplace (LCĐ Điều 20): record the enterprise for the recruiters. The
+    lead's id; None when nothing was recorded ("don't know" about a company whose union is
+    recorded is not a lead)."""
     status = values["union_status"]
     if status not in NO_UNION:
         return None
-    if status == "unknown" and await enterprises.union_recorded(
-        ctx.session, name=values["company"], area_code=app.area_code
-    ):
-        return None
-    contact_ok = values.get("contact_ok") == "yes"
-    lead = await enterprises.report_enterprise(
+    contact_ok = _contact_ok(values)
+    return await enterprises.record_report(
         ctx.session,
         name=values["company"],
-        area_code=app.area_code,
+        area_code=area_code,
         size_band=values["size_band"],
         union_status=status,
         reporter_contact_id=ctx.contact_id if contact_ok else None,
@@ -339,21 +349,19 @@ async def _record_lead(ctx: Ctx, app: repo.MemberApplication, values: dict[str, 
         credit=await recruit_repo.credit_of(ctx.session, ctx.contact_id),
         # the same worker reporting this company again (the lead form) is counted once
         reporter_key=enterprises.reporter_key(ctx.services.crypto.lookup_hash, ctx.contact_id),
+        unless_union=status == "unknown",
     )
-    app.lead_id = lead.id
-    key = "join.lead.contact" if contact_ok else "join.lead.anonymous"
-    return ctx.t(key, company=values["company"])
 
 
-async def _tell_officers(ctx: Ctx, app: repo.MemberApplication) -> None:
+async def _tell_officers(ctx: Ctx, reference: str, union_body: str) -> None:
     """A note without personal data to the officers who will review it."""
     configured = ctx.services.roles.configured_accounts("membership")
     addresses = {Address(who.channel, who.user_id) for who in configured}
-    for person in await repo.membership_officers(ctx.session, app.union_body):
+    for person in await repo.membership_officers(ctx.session, union_body):
         addresses.add(Address(person.channel, person.external_id))
-    text = ctx.t("join.staff.new_application", reference=app.reference, union_body=app.union_body)
+    text = ctx.t("join.staff.new_application", reference=reference, union_body=union_body)
     for address in sorted(addresses, key=lambda a: (a.channel, a.chat_id)):
-        ctx.notify(Outgoing(address, Text(text), tag=f"join:new:{app.reference}"))
+        ctx.notify(Outgoing(address, Text(text), tag=f"join:new:{reference}"))
 
 
 # -- status ----------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ served by one index even with tens of thousands of enterprises.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
@@ -24,18 +26,24 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Row,
+    Select,
     String,
     Text,
+    Update,
+    bindparam,
     func,
+    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from bot.core.textnorm import canonical, fold  # pure text functions, no app code
-from storage.models import Base, utcnow
+from storage.models import Base, flush_pending, utcnow
 from storage.people import Person  # noqa: F401  (the people table must be known for the FK)
 
 SIZE_BANDS = ("lt20", "20_24", "25_99", "100_499", "500plus", "unknown")
@@ -296,33 +304,87 @@ def _digits(key: str) -> str:
 # -- reporting ------------------------------------------------------------------------------------
 
 
-async def find_enterprise(
-    session: AsyncSession, name: str, area_code: str | None, tax_code: str | None = None
-) -> Enterprise | None:
-    """The enterprise a report is about: the tax code decides when given, else the name in area."""
-    tax = normalise_tax_code(tax_code)
-    if tax:
-        by_tax = await session.scalar(
-            select(Enterprise).where(Enterprise.tax_code == tax).order_by(Enterprise.id).limit(1)
-        )
-        if by_tax is not None:
-            return by_tax
-    key = normalise_name(name)
-    if not key:
-        return None
-    area_filter = Enterprise.area_code == area_code if area_code else Enterprise.area_code.is_(None)
-    compatible = (Enterprise.tax_code.is_(None),) if tax else ()
-    exact = await session.scalar(
-        select(Enterprise)
-        .where(area_filter, Enterprise.name_key == key, *compatible)
-        .order_by(Enterprise.id)
+# The reporting statements are plain ones, built once (the join form's "Gửi" runs them on the
+# event loop's thread, where building a statement costs about as much as running it). ORM
+# callers get the lead as an object afterwards (``report_enterprise``, ``request_by_employer``).
+_ENTERPRISES = Enterprise.__table__
+_LEADS = Lead.__table__
+_EC, _LC = _ENTERPRISES.c, _LEADS.c
+_NOW = bindparam("b_now", type_=_LC.updated_at.type)
+_KNOWN_FROM = _ENTERPRISES.outerjoin(_LEADS, _LC.enterprise_id == _EC.id)
+
+
+def _known(*where: ColumnElement[bool]) -> Select[Any]:
+    """The first enterprise matching ``where`` with its lead, if it has one (one lead each)."""
+    return (
+        select(_EC.id, _EC.area_code, _EC.size_band, _EC.union_status, _EC.tax_code,
+               _EC.industrial_park, _LC.id.label("lead_id"), _LC.status.label("lead_status"),
+               _LC.employer_request)
+        .select_from(_KNOWN_FROM)
+        .where(*where)
+        .order_by(_EC.id)
         .limit(1)
+    )  # fmt: skip
+
+
+_BY_TAX = _known(_EC.tax_code == bindparam("b_tax"))
+_BY_ID = _known(_EC.id == bindparam("b_id"))
+
+
+@cache
+def _in_area(has_area: bool, tax_given: bool) -> tuple[Select[Any], Select[Any]]:
+    """(the exact name, every name) in one area or in none; untaxed ones when a tax code is given
+    (a different tax code is a different enterprise)."""
+    area = _EC.area_code == bindparam("b_area") if has_area else _EC.area_code.is_(None)
+    compatible = (_EC.tax_code.is_(None),) if tax_given else ()
+    exact = _known(area, _EC.name_key == bindparam("b_key"), *compatible)
+    return exact, select(_EC.id, _EC.name_key).where(area, *compatible)
+
+
+_ADD_ENTERPRISE = insert(_ENTERPRISES).returning(_EC.id)
+_ADD_LEAD = insert(_LEADS).returning(_LC.id)
+_ADD_CHANGES = insert(LeadStatusChange.__table__)
+_ADD_REPORT = insert(LeadReport.__table__)
+_RC = LeadReport.__table__.c
+_REPORTED_BEFORE = (
+    select(_RC.id)
+    .where(_RC.lead_id == bindparam("b_lead"), _RC.reporter_key == bindparam("b_key"))
+    .limit(1)
+)
+
+
+@cache
+def _complete_enterprise(columns: frozenset[str]) -> Update:
+    """Another report of a known enterprise: its count, its time, and what it filled in."""
+    filled = {column: bindparam(f"b_{column}", type_=_EC[column].type) for column in columns}
+    return (
+        update(_ENTERPRISES)
+        .where(_EC.id == bindparam("b_id"))
+        .values(report_count=_EC.report_count + bindparam("b_add"), last_reported_at=_NOW,
+                **filled)
+    )  # fmt: skip
+
+
+@cache
+def _refresh_lead(employer: bool) -> Update:
+    """A known enterprise's lead: ranking columns as the enterprise is now, the count, and the
+    enterprise's own request when ``employer``."""
+    statement = (
+        update(_LEADS)
+        .where(_LC.id == bindparam("b_id"))
+        .values(area_code=bindparam("b_area"), size_tier=bindparam("b_tier"),
+                size_order=bindparam("b_order"), updated_at=_NOW,
+                report_count=_LC.report_count + bindparam("b_add"))
+    )  # fmt: skip
+    return (
+        statement.values(employer_request=True, employer_requested_at=_NOW)
+        if employer
+        else statement
     )
-    if exact is not None or len(key) < 5:
-        return exact
-    pool = await session.execute(
-        select(Enterprise.id, Enterprise.name_key).where(area_filter, *compatible)
-    )
+
+
+def _closest(key: str, pool: Iterable[Any]) -> int | None:
+    """The id of the name in ``pool`` (id, name_key) nearest to ``key``, if near enough."""
     best: tuple[float, int] | None = None
     for ent_id, other in pool:
         if _digits(other) != _digits(key):
@@ -330,7 +392,37 @@ async def find_enterprise(
         score = fuzz.ratio(key, other)
         if score >= FUZZY_MIN_SCORE and (best is None or score > best[0]):
             best = (score, ent_id)
-    return await session.get(Enterprise, best[1]) if best else None
+    return best[1] if best else None
+
+
+async def find_enterprise(
+    session: AsyncSession, name: str, area_code: str | None, tax_code: str | None = None
+) -> Row[Any] | None:
+    """The enterprise a report is about: the tax code decides when given, else the name in area.
+
+    A row: the enterprise's ``id``, ``area_code``, ``size_band``, ``union_status``, ``tax_code``
+    and ``industrial_park``, and its lead's ``lead_id``, ``lead_status`` and ``employer_request``
+    (None without a lead)."""
+    await flush_pending(session)
+    tax = normalise_tax_code(tax_code)
+    if tax:
+        by_tax = (await session.execute(_BY_TAX, {"b_tax": tax})).first()
+        if by_tax is not None:
+            return by_tax
+    key = normalise_name(name)
+    if not key:
+        return None
+    exact_query, pool_query = _in_area(bool(area_code), bool(tax))
+    area = {"b_area": area_code} if area_code else {}
+    exact = (await session.execute(exact_query, {**area, "b_key": key})).first()
+    if exact is not None or len(key) < 5:
+        return exact
+    best = _closest(key, await session.execute(pool_query, area))
+    return (await session.execute(_BY_ID, {"b_id": best})).first() if best is not None else None
+
+
+def _has_union(known: Row[Any] | None) -> bool:
+    return known is not None and known.union_status == "yes"
 
 
 @dataclass(frozen=True)
@@ -341,7 +433,15 @@ class Credit:
     campaign_id: int | None = None
 
 
-async def report_enterprise(
+def _cleaned(
+    name: str, tax_code: str | None, industrial_park: str | None
+) -> tuple[str, str | None, str | None]:
+    """The name, tax code and industrial park as stored."""
+    park = " ".join((industrial_park or "").split())[:200] or None
+    return " ".join(name.split())[:300], normalise_tax_code(tax_code), park
+
+
+async def record_report(
     session: AsyncSession,
     *,
     name: str,
@@ -357,15 +457,17 @@ async def report_enterprise(
     contact_enc: str | None = None,
     credit: Credit | None = None,
     reporter_key: Callable[[int], str] | None = None,
-) -> Lead:
+    unless_union: bool = False,
+) -> int | None:
     """Record one worker's report; the same enterprise reported again gets a higher count, but
     not when the same worker reports it again (``reporter_key`` maps the lead id to the keyed
     hash of lead and worker; that report is kept, uncounted, so its details stay in the history).
 
-    Returns the enterprise's lead (``report_count == 1`` when this report opened it). Callers:
-    the lead form (source "report") and the join form (source "join", when the worker says the
-    company has no union or does not know). ``contact_enc`` is the encrypted phone the worker
-    chose to give a volunteer; it is ignored unless ``contact_ok``. Pass the reporter as
+    Returns the enterprise's lead id; None, with nothing written, when ``unless_union`` and a
+    union is recorded for the enterprise (``union_recorded``). Callers: the lead form (source
+    "report", through ``report_enterprise``) and the join form (source "join", when the worker
+    says the company has no union or does not know). ``contact_enc`` is the encrypted phone the
+    worker chose to give a volunteer; it is ignored unless ``contact_ok``. Pass the reporter as
     ``reporter_contact_id`` only when they agreed to be contacted. ``credit`` is the invitation
     the worker came through (``storage.recruitment.credit_of``), given by the caller so this
     module needs nothing of recruitment: the collaborator gets a count, never a name.
@@ -375,40 +477,60 @@ async def report_enterprise(
         raise ValueError(f"union_status must be one of {UNION_STATUSES}")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
-    enterprise, lead = await _enterprise_and_lead(
+    name, tax, park = _cleaned(name, tax_code, industrial_park)
+    known = await find_enterprise(session, name, area_code, tax)
+    if unless_union and _has_union(known):
+        return None
+    counted = True  # a new lead has no reports yet
+    if known is not None and known.lead_id is not None and reporter_key is not None:
+        counted = not await reported_before(session, known.lead_id, reporter_key(known.lead_id))
+    lead_id = await _enterprise_and_lead(
         session,
+        known,
         name=name,
         area_code=area_code,
         band=band,
         union_status=union_status,
-        tax_code=tax_code,
-        industrial_park=industrial_park,
+        tax=tax,
+        park=park,
         now=now,
         opener={"reporter_contact_id": reporter_contact_id, "contact_ok": contact_ok,
                 "source": source},
+        added=int(counted),
     )  # fmt: skip
-    key = reporter_key(lead.id) if reporter_key is not None else None
-    counted = key is None or not await reported_before(session, lead.id, key)
-    if counted:
-        enterprise.report_count += 1
-        lead.report_count += 1
     referrer_id, campaign_id = (credit.referrer_id, credit.campaign_id) if credit else (None, None)
-    session.add(
-        LeadReport(
-            lead_id=lead.id,
-            reporter_contact_id=reporter_contact_id,
-            referrer_id=referrer_id if counted else None,  # one credit per worker and company
-            campaign_id=campaign_id if counted else None,
-            contact_ok=contact_ok,
-            contact_enc=contact_enc if contact_ok else None,
-            source=source,
-            size_band=band,
-            reporter_key=key,
-            counted=counted,
-            created_at=now,
-        )
-    )
-    await session.flush()
+    report = {
+        "lead_id": lead_id,
+        "reporter_contact_id": reporter_contact_id,
+        "referrer_id": referrer_id if counted else None,  # one credit per worker and company
+        "campaign_id": campaign_id if counted else None,
+        "contact_ok": contact_ok,
+        "contact_enc": contact_enc if contact_ok else None,
+        "source": source,
+        "size_band": band,
+        "reporter_key": reporter_key(lead_id) if reporter_key is not None else None,
+        "counted": counted,
+        "created_at": now,
+    }
+    await session.execute(_ADD_REPORT, report)
+    return lead_id
+
+
+async def report_enterprise(session: AsyncSession, **report: Any) -> Lead:
+    """``record_report`` for callers that want the lead as an object (``report_count == 1``
+    when this report opened it); the arguments are ``record_report``'s."""
+    lead_id = await record_report(session, **report)
+    assert lead_id is not None, "unless_union is record_report's alone"
+    return await _lead_as_written(session, lead_id)
+
+
+async def _lead_as_written(session: AsyncSession, lead_id: int) -> Lead:
+    """The lead (and its enterprise, if the session holds it) as the plain statements left them,
+    not as the session saw them before."""
+    lead = await session.get(Lead, lead_id, populate_existing=True)
+    assert lead is not None
+    if identity_key(Enterprise, lead.enterprise_id) in session.identity_map:
+        await session.get(Enterprise, lead.enterprise_id, populate_existing=True)
     return lead
 
 
@@ -420,12 +542,8 @@ def reporter_key(lookup_hash: Callable[[str], str], contact_id: int) -> Callable
 
 async def reported_before(session: AsyncSession, lead_id: int, key: str) -> bool:
     """Whether a report with this reporter key is already recorded for the lead."""
-    found = await session.scalar(
-        select(LeadReport.id)
-        .where(LeadReport.lead_id == lead_id, LeadReport.reporter_key == key)
-        .limit(1)
-    )
-    return found is not None
+    found = await session.execute(_REPORTED_BEFORE, {"b_lead": lead_id, "b_key": key})
+    return found.first() is not None
 
 
 async def size_history(session: AsyncSession, lead_id: int) -> list[tuple[str, datetime]]:
@@ -443,70 +561,85 @@ async def size_history(session: AsyncSession, lead_id: int) -> list[tuple[str, d
     return history
 
 
+def _completion(
+    known: Row[Any], *, area_code: str | None, band: str, union_status: str, tax: str | None,
+    park: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a report adds to an enterprise already recorded (only what changes)."""
+    changes: dict[str, Any] = {}
+    if band != "unknown":
+        changes["size_band"] = band
+    if tax and not known.tax_code:
+        changes["tax_code"] = tax
+    if park and not known.industrial_park:
+        changes["industrial_park"] = park
+    if area_code and not known.area_code:
+        changes["area_code"] = area_code
+    if union_status == "yes" or known.union_status == "unknown":
+        changes["union_status"] = union_status
+    return {column: value for column, value in changes.items() if value != known._mapping[column]}
+
+
 async def _enterprise_and_lead(
     session: AsyncSession,
+    known: Row[Any] | None,
     *,
     name: str,
     area_code: str | None,
     band: str,
     union_status: str,
-    tax_code: str | None,
-    industrial_park: str | None,
+    tax: str | None,
+    park: str | None,
     now: datetime,
     opener: dict[str, object],
-) -> tuple[Enterprise, Lead]:
-    """The enterprise these details name (created or completed) and its one lead (created with
-    ``opener``'s columns when new), ranking columns refreshed. Counts are the caller's."""
-    name = " ".join(name.split())[:300]
-    tax = normalise_tax_code(tax_code)
-    park = " ".join((industrial_park or "").split())[:200] or None
-    enterprise = await find_enterprise(session, name, area_code, tax)
-    if enterprise is None:
-        enterprise = Enterprise(
-            name=name,
-            name_key=normalise_name(name),
-            area_code=area_code,
-            size_band=band,
-            union_status=union_status,
-            tax_code=tax,
-            industrial_park=park,
-            report_count=0,
-            created_at=now,
-            last_reported_at=now,
-        )
-        session.add(enterprise)
-        await session.flush()
+    added: int,
+    employer: bool = False,
+) -> int:
+    """Write the enterprise these (cleaned) details name, ``known`` or new, and its one lead
+    (created with ``opener``'s columns when new): ``added`` more reports on both, the lead's
+    ranking columns refreshed, and with ``employer`` the enterprise's own request marked.
+    Returns the lead's id."""
+    if known is None:
+        enterprise = {"name": name, "name_key": normalise_name(name), "area_code": area_code,
+                      "size_band": band, "union_status": union_status, "tax_code": tax,
+                      "industrial_park": park, "report_count": added, "created_at": now,
+                      "last_reported_at": now}  # fmt: skip
+        enterprise_id = (await session.execute(_ADD_ENTERPRISE, enterprise)).scalar_one()
+        lead_id = None
     else:
-        if band != "unknown":
-            enterprise.size_band = band
-        if tax and not enterprise.tax_code:
-            enterprise.tax_code = tax
-        if park and not enterprise.industrial_park:
-            enterprise.industrial_park = park
-        if area_code and not enterprise.area_code:
-            enterprise.area_code = area_code
-        if union_status == "yes" or enterprise.union_status == "unknown":
-            enterprise.union_status = union_status
-    enterprise.last_reported_at = now
-    lead = await session.scalar(select(Lead).where(Lead.enterprise_id == enterprise.id))
-    if lead is None:
-        lead = Lead(
-            enterprise_id=enterprise.id,
-            status="new",
-            is_open=True,
-            report_count=0,
-            opened_at=now,
-            created_at=now,
-            **opener,
+        changes = _completion(
+            known, area_code=area_code, band=band, union_status=union_status, tax=tax, park=park
         )
-        session.add(lead)
-        await session.flush()
-        session.add(LeadStatusChange(lead_id=lead.id, to_status="new", created_at=now))
-    lead.area_code = enterprise.area_code
-    lead.size_tier = SIZE_TIER[enterprise.size_band]
-    lead.size_order = SIZE_ORDER[enterprise.size_band]
-    lead.updated_at = now
-    return enterprise, lead
+        params = {f"b_{column}": value for column, value in changes.items()}
+        params.update(b_id=known.id, b_add=added, b_now=now)
+        await session.execute(_complete_enterprise(frozenset(changes)), params)
+        enterprise_id, lead_id = known.id, known.lead_id
+        area_code = changes.get("area_code", known.area_code)
+        band = changes.get("size_band", known.size_band)
+    ranking = {"area_code": area_code, "size_tier": SIZE_TIER[band], "size_order": SIZE_ORDER[band]}
+    history = []
+    if lead_id is None:
+        lead = {"enterprise_id": enterprise_id, "status": "new", "is_open": True,
+                "report_count": added, "opened_at": now, "created_at": now, "updated_at": now,
+                **opener, **ranking}  # fmt: skip
+        if employer:
+            lead.update(employer_request=True, employer_requested_at=now)
+        lead_id = (await session.execute(_ADD_LEAD, lead)).scalar_one()
+        status, requested = "new", False
+        history.append({"from_status": None, "to_status": "new"})
+    else:
+        params = {"b_id": lead_id, "b_area": area_code, "b_tier": ranking["size_tier"],
+                  "b_order": ranking["size_order"], "b_add": added, "b_now": now}  # fmt: skip
+        await session.execute(_refresh_lead(employer), params)
+        assert known is not None
+        status, requested = known.lead_status, known.employer_request
+    if employer and not requested:
+        history.append({"from_status": status, "to_status": EMPLOYER_REQUEST})
+    if history:
+        await session.execute(
+            _ADD_CHANGES, [{**change, "lead_id": lead_id, "created_at": now} for change in history]
+        )
+    return lead_id
 
 
 async def request_by_employer(
@@ -524,28 +657,23 @@ async def request_by_employer(
     whether one exists. The employer is not a reporter: no ``LeadReport`` is written, so the
     report count and the reporters' consent stay the workers' alone."""
     band = size_band if size_band in SIZE_BANDS else "unknown"
-    _enterprise, lead = await _enterprise_and_lead(
+    name, tax, _park = _cleaned(name, tax_code, None)
+    known = await find_enterprise(session, name, area_code, tax)
+    lead_id = await _enterprise_and_lead(
         session,
+        known,
         name=name,
         area_code=area_code,
         band=band,
         union_status="no",
-        tax_code=tax_code,
-        industrial_park=None,
+        tax=tax,
+        park=None,
         now=now,
         opener={"source": "employer"},
+        added=0,
+        employer=True,
     )
-    if not lead.employer_request:
-        session.add(
-            LeadStatusChange(
-                lead_id=lead.id, from_status=lead.status, to_status=EMPLOYER_REQUEST,
-                created_at=now,
-            )
-        )  # fmt: skip
-    lead.employer_request = True
-    lead.employer_requested_at = now
-    await session.flush()
-    return lead
+    return await _lead_as_written(session, lead_id)
 
 
 async def funnel_counts(
@@ -579,8 +707,7 @@ async def funnel_counts(
 
 async def union_recorded(session: AsyncSession, name: str, area_code: str | None) -> bool:
     """Has a union been recorded for this enterprise (reported as having one, or founded)?"""
-    enterprise = await find_enterprise(session, name, area_code)
-    return enterprise is not None and enterprise.union_status == "yes"
+    return _has_union(await find_enterprise(session, name, area_code))
 
 
 # -- volunteers' queue ----------------------------------------------------------------------------

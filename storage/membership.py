@@ -22,10 +22,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Row,
     String,
     Text,
+    bindparam,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -34,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, ChannelIdentity
+from storage.models import Base, ChannelIdentity, flush_pending
 from storage.people import Person
 
 PENDING = "pending"
@@ -166,70 +169,97 @@ class NewApplication:
     union_body: str
     union_status: str
     size_band: str
+    lead_id: int | None = None  # the enterprise's lead, when the workplace has no union
+
+
+# The join form's "Gửi" runs these on the event loop's thread: plain statements, built once.
+_APPLICATIONS = MemberApplication.__table__
+_A = _APPLICATIONS.c
+_COUNTERS = ReferenceCounter.__table__
+_NEXT_NUMBER = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.year == bindparam("b_year"))
+    .values(last=_COUNTERS.c.last + 1)
+    .returning(_COUNTERS.c.last)
+)
+_FIRST_NUMBER = insert(_COUNTERS).values(year=bindparam("b_year"), last=1)
+_ADD_APPLICATION = insert(_APPLICATIONS).returning(_A.id)
+_ADD_EVENT = insert(ApplicationEvent.__table__)
+_ADD_AUDIT = insert(AuditEntry.__table__)
+
+
+def _newest_active(column: ColumnElement[Any]) -> Any:
+    """The id of the newest pending or admitted application whose ``column`` is the bound
+    ``b_value``."""
+    return (
+        select(_A.id)
+        .where(column == bindparam("b_value"), _A.status.in_(ACTIVE))
+        .order_by(_A.id.desc())
+        .limit(1)
+    )
+
+
+_ACTIVE_BY_PHONE = _newest_active(_A.phone_hash)
+_ACTIVE_OF_CONTACT = _newest_active(_A.contact_id)
 
 
 async def next_reference(session: AsyncSession, now: datetime) -> str:
     """KN-<year>-<6 digits>, numbered per year; the counter row serialises concurrent joins."""
     year = now.year
-    result = await session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
-        .returning(ReferenceCounter.last)
-    )
-    number = result.scalar_one_or_none()
+    number = (await session.execute(_NEXT_NUMBER, {"b_year": year})).scalar_one_or_none()
     if number is None:
         try:
             async with session.begin_nested():
-                session.add(ReferenceCounter(year=year, last=1))
-                await session.flush()
+                await session.execute(_FIRST_NUMBER, {"b_year": year})
             number = 1
         except IntegrityError:  # another process created this year's counter first
             return await next_reference(session, now)
     return f"KN-{year}-{number:06d}"
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """An application as ``add_application`` recorded it."""
+
+    id: int
+    reference: str
+
+
+async def add_application(
+    session: AsyncSession, new: NewApplication, *, now: datetime
+) -> Submitted:
+    """Record a new, pending application and the first step of its history."""
+    reference = await next_reference(session, now)
+    row = {**vars(new), "reference": reference, "status": PENDING, "created_at": now,
+           "updated_at": now}  # fmt: skip
+    application_id = (await session.execute(_ADD_APPLICATION, row)).scalar_one()
+    event = {"application_id": application_id, "status": PENDING, "actor": "worker", "at": now}
+    await session.execute(_ADD_EVENT, event)
+    return Submitted(application_id, reference)
+
+
 async def create_application(
     session: AsyncSession, new: NewApplication, *, now: datetime
 ) -> MemberApplication:
-    app = MemberApplication(
-        reference=await next_reference(session, now),
-        contact_id=new.contact_id,
-        channel=new.channel,
-        name_enc=new.name_enc,
-        phone_enc=new.phone_enc,
-        phone_hash=new.phone_hash,
-        company_enc=new.company_enc,
-        job_enc=new.job_enc,
-        area_code=new.area_code,
-        union_body=new.union_body,
-        union_status=new.union_status,
-        size_band=new.size_band,
-        status=PENDING,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(app)
-    await session.flush()
-    session.add(ApplicationEvent(application_id=app.id, status=PENDING, actor="worker", at=now))
+    """``add_application`` for callers that want the application as an object."""
+    submitted = await add_application(session, new, now=now)
+    app = await session.get(MemberApplication, submitted.id)
+    assert app is not None
     return app
 
 
 async def _latest_active(
-    session: AsyncSession, condition: ColumnElement[bool]
+    session: AsyncSession, query: Any, value: object
 ) -> MemberApplication | None:
-    """The newest pending or admitted application matching ``condition``."""
-    return await session.scalar(
-        select(MemberApplication)
-        .where(condition, MemberApplication.status.in_(ACTIVE))
-        .order_by(MemberApplication.id.desc())
-        .limit(1)
-    )
+    """The newest pending or admitted application ``query`` (``_newest_active``) finds."""
+    await flush_pending(session)
+    found = (await session.execute(query, {"b_value": value})).scalar_one_or_none()
+    return None if found is None else await session.get(MemberApplication, found)
 
 
 async def active_by_phone(session: AsyncSession, phone_hash: str) -> MemberApplication | None:
     """The pending or admitted application for this phone, if any."""
-    return await _latest_active(session, MemberApplication.phone_hash == phone_hash)
+    return await _latest_active(session, _ACTIVE_BY_PHONE, phone_hash)
 
 
 async def applications_of(session: AsyncSession, contact_id: int) -> list[MemberApplication]:
@@ -243,7 +273,7 @@ async def applications_of(session: AsyncSession, contact_id: int) -> list[Member
 
 
 async def latest_active_of(session: AsyncSession, contact_id: int) -> MemberApplication | None:
-    return await _latest_active(session, MemberApplication.contact_id == contact_id)
+    return await _latest_active(session, _ACTIVE_OF_CONTACT, contact_id)
 
 
 async def history(session: AsyncSession, application_id: int) -> list[ApplicationEvent]:
@@ -478,8 +508,7 @@ async def requests_of(session: AsyncSession, contact_id: int) -> list[DataRights
     return list(rows)
 
 
-def audit(
-    session: AsyncSession,
+def _audit_row(
     *,
     action: str,
     actor: str,
@@ -487,13 +516,22 @@ def audit(
     now: datetime,
     channel: str | None = None,
     **detail: Any,
-) -> AuditEntry:
-    """Append one audit entry. Never pass names, phones or free text in ``detail``."""
-    entry = AuditEntry(
-        at=now, action=action, actor=actor, subject=subject, channel=channel, detail=detail
-    )
-    session.add(entry)
-    return entry
+) -> dict[str, Any]:
+    """One audit entry's columns. Never pass names, phones or free text in ``detail``."""
+    return {"at": now, "action": action, "actor": actor, "subject": subject, "channel": channel,
+            "detail": detail}  # fmt: skip
+
+
+def audit(session: AsyncSession, **entry: Any) -> AuditEntry:
+    """Append one audit entry (``_audit_row``'s arguments) to the session."""
+    added = AuditEntry(**_audit_row(**entry))
+    session.add(added)
+    return added
+
+
+async def record_audit(session: AsyncSession, **entry: Any) -> None:
+    """``audit`` in one plain INSERT, for hot paths that add no ORM objects."""
+    await session.execute(_ADD_AUDIT, _audit_row(**entry))
 
 
 async def audit_entries(
@@ -524,18 +562,23 @@ async def staff_union_bodies(session: AsyncSession, channel: str, external_id: s
     return {body for body in rows if body}
 
 
-async def membership_officers(session: AsyncSession, union_body: str) -> list[Person]:
-    """Registered membership officers who see this body's applications (theirs or all)."""
-    rows = await session.scalars(
-        select(Person)
-        .where(
-            Person.role == "membership",
-            Person.active,
-            or_(Person.union_body == union_body, Person.union_body.is_(None)),
-        )
-        .order_by(Person.id)
+_P = Person.__table__.c
+_OFFICERS = (
+    select(_P.channel, _P.external_id)
+    .where(
+        _P.role == "membership",
+        _P.active,
+        or_(_P.union_body == bindparam("b_body"), _P.union_body.is_(None)),
     )
-    return list(rows)
+    .order_by(_P.id)
+)
+
+
+async def membership_officers(session: AsyncSession, union_body: str) -> list[Row[Any]]:
+    """Registered membership officers who see this body's applications (theirs or all): their
+    ``channel`` and ``external_id``."""
+    await flush_pending(session)
+    return list(await session.execute(_OFFICERS, {"b_body": union_body}))
 
 
 async def is_own_application(

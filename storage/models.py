@@ -24,11 +24,19 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def flush_pending(session: AsyncSession) -> None:
+    """Write the session's pending ORM changes before plain statements on the same tables: a
+    plain statement does not autoflush, and would otherwise miss them. Nothing when clean."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

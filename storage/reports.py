@@ -42,7 +42,7 @@ from storage.enterprises import (
     LeadStatusChange,
 )
 from storage.membership import ADMITTED, PENDING, MemberApplication
-from storage.models import Base, Contact
+from storage.models import Base, Contact, flush_pending
 from storage.recruitment import Attribution, Campaign
 
 CITY = ""  # the union_body of a city-wide target row
@@ -347,9 +347,14 @@ async def set_target(
     return before
 
 
+_AREA_MAPPING = select(AreaUnionBody.__table__.c.area_code, AreaUnionBody.__table__.c.union_body)
+
+
 async def area_mapping(session: AsyncSession) -> dict[str, str]:
-    rows = await session.execute(select(AreaUnionBody.area_code, AreaUnionBody.union_body))
-    return dict(rows.all())
+    """Commune → union body as edited on the dashboard: one plain statement, built once (the
+    join form's "Gửi" routes by it on the event loop's thread)."""
+    await flush_pending(session)
+    return dict((await session.execute(_AREA_MAPPING)).all())
 
 
 async def set_area_union_body(
