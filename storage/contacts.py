@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select, update
@@ -63,6 +64,25 @@ async def identity_ids(
     return (row.id, row.contact_id) if row is not None else None
 
 
+_NOW = bindparam("b_now", type_=_CONTACTS.c.created_at.type)
+_NEW_CONTACT = (
+    insert(_CONTACTS).values(created_at=_NOW, last_seen_at=_NOW).returning(_CONTACTS.c.id)
+)
+
+
+@cache
+def _new_identity_statement(insert: Any) -> Any:
+    """Built once per dialect's INSERT (``insert_for``), as the first contact's others."""
+    return (
+        insert(_IDENTITIES)
+        .values(contact_id=bindparam("b_contact"), channel=bindparam("b_channel"),
+                external_id=bindparam("b_ext"), chat_id=bindparam("b_chat"), unreachable=False,
+                created_at=bindparam("b_now", type_=_I.created_at.type))
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(_I.id)
+    )  # fmt: skip
+
+
 async def resolve_identity_ids(
     session: AsyncSession, channel: str, external_id: str, chat_id: str
 ) -> tuple[int, int]:
@@ -76,20 +96,12 @@ async def resolve_identity_ids(
     if found is not None:
         return found
     now = utcnow()
-    contact_id = (
-        await session.execute(
-            insert(_CONTACTS).values(created_at=now, last_seen_at=now).returning(_CONTACTS.c.id)
-        )
-    ).scalar_one()
+    contact_id = (await session.execute(_NEW_CONTACT, {"b_now": now})).scalar_one()
+    params = {"b_contact": contact_id, "b_channel": channel, "b_ext": external_id,
+              "b_chat": chat_id, "b_now": now}  # fmt: skip
     identity_id = (
-        await session.execute(
-            insert_for(session)(_IDENTITIES)
-            .values(contact_id=contact_id, channel=channel, external_id=external_id,
-                    chat_id=chat_id, unreachable=False, created_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(_I.id)
-        )
-    ).scalar_one_or_none()  # fmt: skip
+        await session.execute(_new_identity_statement(insert_for(session)), params)
+    ).scalar_one_or_none()
     if identity_id is not None:
         return identity_id, contact_id
     await session.execute(delete(_CONTACTS).where(_CONTACTS.c.id == contact_id))
