@@ -186,6 +186,7 @@ _FIRST_NUMBER = insert(_COUNTERS).values(year=bindparam("b_year"), last=1)
 _ADD_APPLICATION = insert(_APPLICATIONS).returning(_A.id)
 _ADD_EVENT = insert(ApplicationEvent.__table__)
 _ADD_AUDIT = insert(AuditEntry.__table__)
+_ADD_CONSENT = insert(ConsentRecord.__table__)
 
 
 def _newest_active(column: ColumnElement[Any]) -> Any:
@@ -391,17 +392,11 @@ async def record_consent(
     notice_version: str,
     channel: str,
     now: datetime,
-) -> ConsentRecord:
-    record = ConsentRecord(
-        contact_id=contact_id,
-        purpose=purpose,
-        notice_version=notice_version,
-        channel=channel,
-        given_at=now,
-    )
-    session.add(record)
-    await session.flush()
-    return record
+) -> None:
+    """The worker agreed to this notice: one plain INSERT (every join passes here)."""
+    params = {"contact_id": contact_id, "purpose": purpose, "notice_version": notice_version,
+              "channel": channel, "given_at": now}  # fmt: skip
+    await session.execute(_ADD_CONSENT, params)
 
 
 async def consents_of(session: AsyncSession, contact_id: int) -> list[ConsentRecord]:

@@ -153,8 +153,8 @@ class Purpose:
     def _more(self, ctx: Ctx) -> list[Outgoing]:
         return [ctx.choices(self.full(ctx), self._buttons(ctx, more=False))]
 
-    def _audit(self, ctx: Ctx, action: str, **detail: Any) -> None:
-        repo.audit(
+    async def _audit(self, ctx: Ctx, action: str, **detail: Any) -> None:
+        await repo.record_audit(
             ctx.session,
             action=action,
             actor="worker",
@@ -175,7 +175,7 @@ class Purpose:
             channel=ctx.inbound.channel,
             now=ctx.now,
         )
-        self._audit(ctx, "consent.given", notice_version=version)
+        await self._audit(ctx, "consent.given", notice_version=version)
         carry = (
             open_json(ctx.services.crypto, ctx.data.get("carry")) if ctx.flow == self.flow else None
         )
@@ -185,7 +185,7 @@ class Purpose:
     async def _decline(self, ctx: Ctx) -> list[Outgoing]:
         if ctx.flow == self.flow:
             ctx.clear_flow()
-        self._audit(ctx, "consent.declined")
+        await self._audit(ctx, "consent.declined")
         if self.declined is not None:
             return await self.declined(ctx)
         return [menu(ctx, "privacy.notice.declined")]
