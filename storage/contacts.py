@@ -9,9 +9,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.events import insert_for
+from storage.events import dialect_name, insert_for
 from storage.models import ChannelIdentity, Contact, ConversationState, utcnow
 
 # The event path reads and writes these tables with plain statements, no ORM objects: a
@@ -64,6 +64,7 @@ async def identity_ids(
     return (row.id, row.contact_id) if row is not None else None
 
 
+_LOCK_CONTACT = select(_CONTACTS.c.id).where(_CONTACTS.c.id == bindparam("b_id")).with_for_update()
 _NOW = bindparam("b_now", type_=_CONTACTS.c.created_at.type)
 _NEW_CONTACT = (
     insert(_CONTACTS).values(created_at=_NOW, last_seen_at=_NOW).returning(_CONTACTS.c.id)
@@ -120,14 +121,14 @@ async def resolve_identity(
     return identity
 
 
-async def lock_contact(session: AsyncSession, contact_id: int) -> Contact | None:
+async def lock_contact(session: AsyncSession | AsyncConnection, contact_id: int) -> None:
     """Row lock that serialises work per contact across processes.
 
     SQLite has no row locks and a single writer, so there is nothing to take there.
     """
-    if session.bind.dialect.name == "sqlite":
-        return None
-    return await session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+    if dialect_name(session) == "sqlite":
+        return
+    await session.execute(_LOCK_CONTACT, {"b_id": contact_id})
 
 
 async def identities_of(session: AsyncSession, contact_id: int) -> list[ChannelIdentity]:

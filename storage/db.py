@@ -181,6 +181,59 @@ async def _closing(make: Callable[[], Any], *, on_loop: bool) -> AsyncIterator[A
         await handle.close()
 
 
+class StepSession:
+    """The ORM session of one event's step, opened on the step's connection only when a
+    handler first uses it. Most steps (a menu, a form's button) read and write only the state
+    and the dedupe key, in plain statements on the connection, and a session with its
+    transaction costs about 80 µs more than the connection's own. ``info`` and ``bind`` answer
+    without opening it (the repositories ask them for the cipher and the dialect)."""
+
+    __slots__ = ("_conn", "_info", "opened")
+
+    def __init__(self, conn: AsyncConnection, info: dict[str, Any]) -> None:
+        self._conn = conn
+        self._info = info
+        self.opened: AsyncSession | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self._info
+
+    @property
+    def bind(self) -> AsyncConnection:
+        return self._conn
+
+    @property
+    def new(self) -> Any:
+        """Nothing is pending in a session not opened (``flush_pending`` asks)."""
+        return self.opened.new if self.opened is not None else ()
+
+    @property
+    def dirty(self) -> Any:
+        return self.opened.dirty if self.opened is not None else ()
+
+    @property
+    def deleted(self) -> Any:
+        return self.opened.deleted if self.opened is not None else ()
+
+    def __getattr__(self, name: str) -> Any:
+        if self.opened is None:
+            # Joined to the connection's transaction: the step commits or rolls back the
+            # connection; the session's own commit would not end it, its rollback would.
+            self.opened = AsyncSession(
+                bind=self._conn,
+                expire_on_commit=False,
+                info=self._info,
+                join_transaction_mode="rollback_only",
+            )
+        return getattr(self.opened, name)
+
+    async def flush(self) -> None:
+        """Write what a handler left pending, before the step's own statements."""
+        if self.opened is not None:
+            await self.opened.flush()
+
+
 class Database:
     """The one handle the app passes around: an engine and a session factory."""
 
@@ -251,6 +304,18 @@ class Database:
             async with _closing(engine.connect, on_loop=engine is self.loop_engine) as conn:
                 async with conn.begin():
                     yield conn
+
+    @asynccontextmanager
+    async def step(self) -> AsyncIterator[tuple[AsyncConnection, StepSession]]:
+        """One event's write transaction: a connection for the step's plain statements and,
+        on the same transaction, the handlers' ORM session, opened only if one uses it."""
+        async with self.short_statements() as conn:
+            session = StepSession(conn, {"cipher": self.cipher})
+            try:
+                yield conn, session
+            finally:
+                if session.opened is not None:
+                    await session.opened.close()
 
     @asynccontextmanager
     async def _writer(

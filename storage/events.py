@@ -87,12 +87,19 @@ def _record_processed_statement(insert: Any) -> Any:
     )  # its rowcount tells (1 or 0): a RETURNING row would cost a result to build
 
 
-async def record_processed(session: AsyncSession, key: str, replies: list[dict[str, Any]]) -> bool:
+async def record_processed(
+    session: AsyncSession | AsyncConnection,
+    key: str,
+    replies: list[dict[str, Any]],
+    *,
+    cipher: DataCipher | None = None,
+) -> bool:
     """Record a processed event's dedupe key with its replies (sealed), as the last statement
     of the event's transaction; False when the key was there already: a redelivery, or
     another process that committed the same event first (PostgreSQL waits for that commit).
     The work done meanwhile must then be rolled back: exactly once, at one statement."""
-    sealed = _sealed(session_cipher(session), replies, in_flight=False) if replies else None
+    cipher = cipher or (session_cipher(session) if isinstance(session, AsyncSession) else None)
+    sealed = _sealed(cipher, replies, in_flight=False) if replies else None
     result = await session.execute(
         _record_processed_statement(insert_for(session)),
         {"b_key": key, "b_now": utcnow(), "b_replies": sealed},
@@ -199,9 +206,14 @@ async def record_inbox(
     return result.scalar_one_or_none()
 
 
-def insert_for(session: AsyncSession) -> Any:
+def dialect_name(executor: Any) -> str:
+    """ "sqlite" or "postgresql", for a session or a connection."""
+    return str(getattr(executor, "bind", executor).dialect.name)
+
+
+def insert_for(session: Any) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert

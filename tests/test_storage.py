@@ -189,3 +189,57 @@ async def test_migrations_match_the_models(db_url: str) -> None:
     await db.dispose()
     significant = [c for c in changes if not (isinstance(c, tuple) and c[0] == "modify_type")]
     assert significant == []
+
+
+async def test_a_step_opens_its_orm_session_only_when_used_and_commits_both(db_url: str) -> None:
+    """#16: the step's plain statements run on a connection; a handler's ORM session joins
+    the same transaction when first used: both commit together, or neither does."""
+    from bot.tables import load_models
+    from storage.membership import AuditEntry
+
+    load_models()
+    db = await _migrated(db_url)
+    now = datetime.now(UTC)
+    async with db.step() as (conn, session):
+        await events.record_processed(conn, "step:1", [])
+        assert session.opened is None and not session.new  # nothing asked for it yet
+    async with db.step() as (conn, session):
+        await events.record_processed(conn, "step:2", [])
+        session.add(AuditEntry(at=now, action="t", actor="t", subject="kept"))
+        assert session.opened is not None
+        await session.flush()
+    try:
+        async with db.step() as (conn, session):
+            await events.record_processed(conn, "step:3", [])
+            session.add(AuditEntry(at=now, action="t", actor="t", subject="rolled back"))
+            await session.flush()
+            raise RuntimeError("the handler failed")
+    except RuntimeError:
+        pass
+    async with db.session() as session:
+        keys = set(await session.scalars(select(events.ProcessedEvent.key)))
+        subjects = set(await session.scalars(select(AuditEntry.subject)))
+    await db.dispose()
+    assert keys == {"step:1", "step:2"} and subjects == {"kept"}
+
+
+async def test_a_menu_press_opens_no_orm_session(make_app, monkeypatch) -> None:
+    """A step that only reads and writes state and the dedupe key runs without a session."""
+    from storage.db import StepSession
+
+    opened: list[str] = []
+    real = StepSession.__getattr__
+
+    def spy(self: StepSession, name: str) -> object:
+        if self.opened is None:
+            opened.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(StepSession, "__getattr__", spy)
+    app = await make_app(CaptureChannel())
+    start = Inbound(Address("test", "90"), "90", Kind.COMMAND, "test:900", command="start")
+    await app.process(start)
+    opened.clear()
+    menu = Inbound(Address("test", "90"), "90", Kind.COMMAND, "test:901", command="menu")
+    assert await app.process(menu)
+    assert opened == []

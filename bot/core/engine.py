@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.core.context import (
     Clock,
@@ -47,7 +47,7 @@ from bot.core.events import (
 from bot.core.texts import Texts
 from storage import contacts as contacts_repo
 from storage import events as events_repo
-from storage.db import Database, is_unavailable
+from storage.db import Database, StepSession, is_unavailable
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class Engine:
         self,
         inbound: Inbound,
         contact_id: int,
-        session: AsyncSession,
+        session: AsyncSession | StepSession,
         state: contacts_repo.StateRow,
     ) -> Ctx:
         return Ctx(
@@ -252,9 +252,9 @@ class Engine:
             return await self._handle_group(inbound)
         identity_id, contact_id = await self._identity_id(inbound)
         try:
-            async with self._contact_locks.hold(contact_id), self.db.short_transaction() as session:
-                await contacts_repo.lock_contact(session, contact_id)
-                identity = await contacts_repo.identity_row(session, identity_id)
+            async with self._contact_locks.hold(contact_id), self.db.step() as (conn, session):
+                await contacts_repo.lock_contact(conn, contact_id)
+                identity = await contacts_repo.identity_row(conn, identity_id)
                 if identity is None or identity.contact_id != contact_id:
                     self._identities.pop((inbound.channel, inbound.user_id), None)
                     raise _Retry  # linked to another contact (or erased) meanwhile
@@ -267,15 +267,17 @@ class Engine:
                     or now - identity.last_inbound_at > TOUCH_INTERVAL
                 ):
                     await contacts_repo.touch_identity_row(
-                        session, identity_id, inbound.message_id, now
+                        conn, identity_id, inbound.message_id, now
                     )
-                state = await contacts_repo.state_of(session, contact_id, read=identity)
+                state = await contacts_repo.state_of(conn, contact_id, read=identity)
                 ctx = self._ctx(self._map_number(inbound, state.data), contact_id, session, state)
                 ctx.first_contact = first
                 outs = await self._route(ctx)
-                await self._save(ctx, state, outs)
+                await session.flush()  # the handler's ORM writes first, as before
+                await self._save(ctx, state, outs, conn)
                 queued = self._write_outbox(session, ctx.notifications)
-                await self._claim(session, inbound, outs)
+                await session.flush()
+                await self._claim(conn, inbound, outs)
         except (IntegrityError, _Duplicate):
             # Already processed (or another process committed the same key first).
             return await self._replies_of_duplicate(inbound)
@@ -304,13 +306,15 @@ class Engine:
         self._fire_after_commit(queued)
         return list(outs or [])
 
-    async def _claim(self, session: AsyncSession, inbound: Inbound, outs: list[Outgoing]) -> None:
+    async def _claim(
+        self, session: AsyncSession | AsyncConnection, inbound: Inbound, outs: list[Outgoing]
+    ) -> None:
         """Record the dedupe key with the replies, last in the event's transaction: they are
         sent after the commit, and sent again if a crash came first and the platform (or the
         inbox) delivers the event once more. A key already there (a redelivery, or another
         process that finished the same event first) rolls the whole event back."""
         if inbound.dedupe_key and not await events_repo.record_processed(
-            session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs]
+            session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs], cipher=self.db.cipher
         ):
             raise _Duplicate
 
@@ -411,7 +415,9 @@ class Engine:
             return list(await self.fallback(ctx) or [])
         return []
 
-    async def _save(self, ctx: Ctx, state: contacts_repo.StateRow, outs: list[Outgoing]) -> None:
+    async def _save(
+        self, ctx: Ctx, state: contacts_repo.StateRow, outs: list[Outgoing], conn: AsyncConnection
+    ) -> None:
         data = dict(ctx.data)
         last_choices = [o.content for o in outs if isinstance(o.content, Choices | RequestContact)]
         if last_choices:
@@ -421,7 +427,7 @@ class Engine:
             data.pop("_choices", None)
             data.pop("_labels", None)
         await contacts_repo.write_state(
-            ctx.session, state, flow=ctx.flow, step=ctx.step, data=data,
+            conn, state, flow=ctx.flow, step=ctx.step, data=data,
             flow_version=ctx.flow_version,
         )  # fmt: skip
 
