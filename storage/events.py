@@ -89,16 +89,15 @@ def _record_processed_statement(insert: Any) -> Any:
 
 async def record_processed(
     session: AsyncSession | AsyncConnection,
+    cipher: DataCipher | None,
     key: str,
     replies: list[dict[str, Any]],
-    *,
-    cipher: DataCipher | None = None,
 ) -> bool:
     """Record a processed event's dedupe key with its replies (sealed), as the last statement
     of the event's transaction; False when the key was there already: a redelivery, or
     another process that committed the same event first (PostgreSQL waits for that commit).
-    The work done meanwhile must then be rolled back: exactly once, at one statement."""
-    cipher = cipher or (session_cipher(session) if isinstance(session, AsyncSession) else None)
+    The work done meanwhile must then be rolled back: exactly once, at one statement. The
+    step's connection knows no cipher: it is given, as to ``reply_starting``."""
     sealed = _sealed(cipher, replies, in_flight=False) if replies else None
     result = await session.execute(
         _record_processed_statement(insert_for(session)),

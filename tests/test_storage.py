@@ -42,14 +42,14 @@ async def test_identity_state_and_dedupe_round_trip(db_url: str) -> None:
         data = {"a": {"b": 1}}
         await contacts.write_state(session, state, flow="join", step="phone", data=data,
                                    flow_version=2)  # fmt: skip
-        assert await events.record_processed(session, "telegram:1", [])
+        assert await events.record_processed(session, None, "telegram:1", [])
     async with db.transaction() as session:
         state = await contacts.state_of(session, identity.contact_id)
         state.data["a"]["b"] = 2  # a nested change in place is still a change
         await contacts.write_state(session, state, flow="join", step="phone", data=state.data,
                                    flow_version=2)  # fmt: skip
     async with db.session() as session:
-        assert not await events.record_processed(session, "telegram:1", [])
+        assert not await events.record_processed(session, None, "telegram:1", [])
         await session.rollback()
     async with db.session() as session:
         again = await contacts.resolve_identity(session, "telegram", "777", "777")
@@ -201,16 +201,16 @@ async def test_a_step_opens_its_orm_session_only_when_used_and_commits_both(db_u
     db = await _migrated(db_url)
     now = datetime.now(UTC)
     async with db.step() as (conn, session):
-        await events.record_processed(conn, "step:1", [])
+        await events.record_processed(conn, db.cipher, "step:1", [])
         assert session.opened is None and not session.new  # nothing asked for it yet
     async with db.step() as (conn, session):
-        await events.record_processed(conn, "step:2", [])
+        await events.record_processed(conn, db.cipher, "step:2", [])
         session.add(AuditEntry(at=now, action="t", actor="t", subject="kept"))
         assert session.opened is not None
         await session.flush()
     try:
         async with db.step() as (conn, session):
-            await events.record_processed(conn, "step:3", [])
+            await events.record_processed(conn, db.cipher, "step:3", [])
             session.add(AuditEntry(at=now, action="t", actor="t", subject="rolled back"))
             await session.flush()
             raise RuntimeError("the handler failed")

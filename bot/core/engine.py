@@ -314,7 +314,7 @@ class Engine:
         inbox) delivers the event once more. A key already there (a redelivery, or another
         process that finished the same event first) rolls the whole event back."""
         if inbound.dedupe_key and not await events_repo.record_processed(
-            session, inbound.dedupe_key, [outgoing_to_json(o) for o in outs], cipher=self.db.cipher
+            session, self.db.cipher, inbound.dedupe_key, [outgoing_to_json(o) for o in outs]
         ):
             raise _Duplicate
 
