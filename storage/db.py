@@ -181,12 +181,16 @@ async def _closing(make: Callable[[], Any], *, on_loop: bool) -> AsyncIterator[A
         await handle.close()
 
 
+_NOTHING_PENDING = frozenset({"new", "dirty", "deleted"})
+
+
 class StepSession:
     """The ORM session of one event's step, opened on the step's connection only when a
     handler first uses it. Most steps (a menu, a form's button) read and write only the state
     and the dedupe key, in plain statements on the connection, and a session with its
-    transaction costs about 80 µs more than the connection's own. ``info`` and ``bind`` answer
-    without opening it (the repositories ask them for the cipher and the dialect)."""
+    transaction costs about 80 µs more than the connection's own. ``info``, ``bind`` and what is
+    pending answer without opening it (the repositories ask for the cipher, the dialect and
+    whether to flush)."""
 
     __slots__ = ("_conn", "_info", "opened")
 
@@ -203,21 +207,10 @@ class StepSession:
     def bind(self) -> AsyncConnection:
         return self._conn
 
-    @property
-    def new(self) -> Any:
-        """Nothing is pending in a session not opened (``flush_pending`` asks)."""
-        return self.opened.new if self.opened is not None else ()
-
-    @property
-    def dirty(self) -> Any:
-        return self.opened.dirty if self.opened is not None else ()
-
-    @property
-    def deleted(self) -> Any:
-        return self.opened.deleted if self.opened is not None else ()
-
     def __getattr__(self, name: str) -> Any:
         if self.opened is None:
+            if name in _NOTHING_PENDING:  # ``flush_pending`` asks: nothing, without opening it
+                return ()
             # Joined to the connection's transaction: the step commits or rolls back the
             # connection; the session's own commit would not end it, its rollback would.
             self.opened = AsyncSession(

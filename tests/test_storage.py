@@ -231,9 +231,11 @@ async def test_a_menu_press_opens_no_orm_session(make_app, monkeypatch) -> None:
     real = StepSession.__getattr__
 
     def spy(self: StepSession, name: str) -> object:
-        if self.opened is None:
+        was_closed = self.opened is None
+        found = real(self, name)
+        if was_closed and self.opened is not None:
             opened.append(name)
-        return real(self, name)
+        return found
 
     monkeypatch.setattr(StepSession, "__getattr__", spy)
     app = await make_app(CaptureChannel())

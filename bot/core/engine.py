@@ -276,7 +276,8 @@ class Engine:
                 await session.flush()  # the handler's ORM writes first, as before
                 await self._save(ctx, state, outs, conn)
                 queued = self._write_outbox(session, ctx.notifications)
-                await session.flush()
+                if queued:
+                    await session.flush()
                 await self._claim(conn, inbound, outs)
         except (IntegrityError, _Duplicate):
             # Already processed (or another process committed the same key first).
