@@ -327,15 +327,20 @@ class App:
         _claimed, sent = await self._flush_batch(now)
         return sent
 
-    async def _flush_batch(self, now: datetime | None = None) -> tuple[int, int]:
+    async def _flush_batch(
+        self, now: datetime | None = None, *, look_first: bool = True
+    ) -> tuple[int, int]:
         """Lease a batch, send it in order, and settle each row; (claimed, sent).
 
         A row is settled only while it is still ours: if the lease ran out and another process
-        took the row over, that process settles it. A long batch renews its lease."""
+        took the row over, that process settles it. A long batch renews its lease. With
+        ``look_first`` a read tells first whether there is anything to claim (the sender
+        skips it while draining full batches)."""
         now = now or self.engine.clock()
-        async with self.db.session() as session:
-            if not await outbox_repo.anything_to_do(session, now):
-                return 0, 0
+        if look_first:
+            async with self.db.session() as session:
+                if not await outbox_repo.anything_to_do(session, now):
+                    return 0, 0
         async with self.db.transaction() as session:
             rows = await outbox_repo.claim_due(
                 session, now, OUTBOX_BATCH, owner=self.owner, lease=self.outbox_lease
@@ -383,9 +388,10 @@ class App:
     async def _outbox_loop(self) -> None:
         """Drain continuously while rows are due; otherwise wait for a commit to wake it (or a
         short pause, for rows due later and leases that run out)."""
+        claimed = 0
         while not self._stopping.is_set():
             try:
-                claimed, _sent = await self._flush_batch()
+                claimed, _sent = await self._flush_batch(look_first=claimed < OUTBOX_BATCH)
             except Exception:
                 log.exception("outbox dispatch failed")
                 claimed = 0

@@ -454,10 +454,19 @@ async def test_a_crashed_senders_rows_are_taken_over_after_its_lease(make_app, c
 
 
 async def test_the_outbox_drains_continuously_while_rows_are_due(make_app, monkeypatch) -> None:
-    """900 rows with nothing waking the sender: it must not sleep between batches."""
+    """900 rows with nothing waking the sender: it must not sleep between batches, nor look
+    with a read before a batch that follows a full one."""
     import bot.app
 
     monkeypatch.setattr(bot.app, "OUTBOX_IDLE_SECONDS", 3600)
+    looks: list[int] = []
+    real_look = outbox_repo.anything_to_do
+
+    async def look(session: Any, now: Any) -> bool:
+        looks.append(1)
+        return await real_look(session, now)
+
+    monkeypatch.setattr(outbox_repo, "anything_to_do", look)
     channel = CaptureChannel()
     app = await make_app(channel)
     await _queue(app, 900)
@@ -474,6 +483,7 @@ async def test_the_outbox_drains_continuously_while_rows_are_due(make_app, monke
         app._outbox_kick.set()
         await asyncio.wait_for(loop, timeout=30)
     assert len(channel.sent) == 900
+    assert len(looks) <= 2  # the first batch, and after the last (short) one at the stop
 
 
 async def test_case_cards_in_the_outbox_are_sealed_and_a_failed_send_is_redacted(
