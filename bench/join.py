@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
-from bot.app import FEATURES, build_app
+from bot.app import FEATURES, App, build_app
 from bot.channels.base import Capabilities, Channel
 from bot.config import Settings
 from bot.core.events import Address, Inbound, Kind, Outgoing, Receipt
@@ -92,85 +92,79 @@ def _inbound(user: str, seq: int, kind: Kind, value: str) -> Inbound:
     return Inbound(Address("bench", user), user, kind, **base)
 
 
-async def solo_latency(directory: Path, workers: int = 20) -> float:
-    """p99 step latency with one worker at a time: the floor under the queueing of a burst."""
-    db = directory / "solo.db"
+async def _join_app(directory: Path, label: str) -> App:
+    db = directory / f"{label}-{time.monotonic_ns()}.db"
     settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", data_key=new_key())
-    app = await build_app(
+    return await build_app(
         settings, channels=[NullChannel()], create_schema=True, features=JOIN_FEATURES
     )
-    latencies = []
+
+
+async def _walk(
+    app: App, user: str, n: int, latencies: list[float], pauses: list[float] | None = None
+) -> None:
+    """One worker's whole conversation, each step's latency appended; ``pauses`` between."""
+    for seq, (kind, value) in enumerate(_steps(n)):
+        started = time.perf_counter()
+        await app.process(_inbound(user, seq, kind, value))
+        latencies.append(time.perf_counter() - started)
+        if pauses is not None:
+            await asyncio.sleep(pauses[seq])
+
+
+def _p99_ms(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def _step_ms(latencies: list[float]) -> dict[str, float]:
+    return {"step_p50_ms": 1000 * statistics.median(latencies), "step_p99_ms": _p99_ms(latencies)}
+
+
+async def solo_latency(directory: Path, workers: int = 20) -> float:
+    """p99 step latency with one worker at a time: the floor under the queueing of a burst."""
+    app = await _join_app(directory, "solo")
+    latencies: list[float] = []
     for n in range(workers):
-        for seq, (kind, value) in enumerate(_steps(n)):
-            started = time.perf_counter()
-            await app.process(_inbound(str(n), seq, kind, value))
-            latencies.append(time.perf_counter() - started)
+        await _walk(app, str(n), n, latencies)
     await app.stop()
-    latencies.sort()
-    return 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return _p99_ms(latencies)
 
 
 async def paced_run(workers: int, directory: Path, pause: tuple[float, float]) -> dict[str, float]:
     """The same 1,000 starting within one second, each taking ``pause`` seconds (uniform,
     seeded) to read and answer a step as a person on a phone does: what a lunch-break crowd
     at a QR poster feels, beside the lockstep stress of ``one_run``."""
-    db = directory / f"paced-{time.monotonic_ns()}.db"
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", data_key=new_key())
-    app = await build_app(
-        settings, channels=[NullChannel()], create_schema=True, features=JOIN_FEATURES
-    )
+    app = await _join_app(directory, "paced")
     latencies: list[float] = []
     rng = random.Random(16)
     pauses = [[rng.uniform(*pause) for _ in _steps(0)] for _ in range(workers)]
 
     async def worker(n: int) -> None:
-        user = str(200000 + n)
         await asyncio.sleep(rng.random())
-        for seq, (kind, value) in enumerate(_steps(n)):
-            started = time.perf_counter()
-            await app.process(_inbound(user, seq, kind, value))
-            latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(pauses[n][seq])
+        await _walk(app, str(200000 + n), n, latencies, pauses[n])
 
     await asyncio.gather(*(worker(n) for n in range(workers)))
     await app.stop()
-    latencies.sort()
-    return {
-        "step_p50_ms": 1000 * latencies[len(latencies) // 2],
-        "step_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-    }
+    return _step_ms(latencies)
 
 
 async def one_run(workers: int, directory: Path) -> dict[str, float]:
-    db = directory / f"join-{time.monotonic_ns()}.db"
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", data_key=new_key())
-    app = await build_app(
-        settings, channels=[NullChannel()], create_schema=True, features=JOIN_FEATURES
-    )
+    app = await _join_app(directory, "join")
     latencies: list[float] = []
-
-    async def worker(n: int) -> None:
-        user = str(100000 + n)
-        for seq, (kind, value) in enumerate(_steps(n)):
-            started = time.perf_counter()
-            await app.process(_inbound(user, seq, kind, value))
-            latencies.append(time.perf_counter() - started)
-
     started = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(workers)))
+    await asyncio.gather(*(_walk(app, str(100000 + n), n, latencies) for n in range(workers)))
     elapsed = time.perf_counter() - started
     async with app.db.session() as session:
         completed = int(await session.scalar(select(func.count(MemberApplication.id))) or 0)
     await app.stop()
     if completed != workers:  # the scripted steps no longer match the join form
         raise RuntimeError(f"{completed} of {workers} joins completed: fix _steps()")
-    latencies.sort()
     return {
         "completed": completed,
         "seconds": elapsed,
         "joins_per_second": completed / elapsed,
-        "step_p50_ms": 1000 * latencies[len(latencies) // 2],
-        "step_p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        **_step_ms(latencies),
     }
 
 
